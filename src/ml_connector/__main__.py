@@ -1,0 +1,3 @@
+from ml_connector.cli.app import main
+
+main()

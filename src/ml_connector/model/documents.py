@@ -1,0 +1,68 @@
+"""What flows ask a target to write: ERP-neutral documents, each with its deterministic key.
+
+The key is derived from the Amazon side only (settlement id + period, Amazon order id, marketplace),
+so that a rerun, a second worker or a replay computes the same key and the engine's posting protocol
+can find what was already written. Targets write the key into a searchable field of the ERP record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Literal
+
+from ml_connector.model.journal import Journal
+from ml_connector.model.money import Money
+from ml_connector.model.orders import Address
+
+DocumentKind = Literal["journal", "customer", "sales_order", "sales_invoice"]
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerDocument:
+    """An ERP customer: by default one per marketplace; one per buyer only in that customer mode."""
+
+    key: str  # e.g. "MKT-ATVPDKIKX0DER" or "BUYER-<hash>"
+    name: str
+    currency: str
+    country_code: str | None = None
+    address: Address | None = None  # PII only in buyer-customer mode
+    kind: DocumentKind = "customer"
+
+
+@dataclass(frozen=True, slots=True)
+class SalesLine:
+    item_id: str  # the ERP item (M3 ITNO, Acumatica InventoryID), already resolved from the SKU
+    sku: str
+    quantity: int
+    unit_price: Money
+    description: str = ""
+    order_item_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SalesDocument:
+    """An Amazon order as an ERP sales order (summary mode) or sales invoice (invoice mode)."""
+
+    key: str  # the Amazon order id
+    kind: DocumentKind  # "sales_order" or "sales_invoice"
+    customer_id: str  # the ERP customer number (already posted/found)
+    currency: str
+    order_date: date
+    lines: tuple[SalesLine, ...] = field(default_factory=tuple)
+    marketplace_id: str = ""
+    ship_to: Address | None = None
+    warehouse: str | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class JournalDocument:
+    """A settlement journal (one settlement, or one accounting period of it)."""
+
+    key: str  # Journal.reference
+    journal: Journal
+    kind: DocumentKind = "journal"
+
+
+Document = CustomerDocument | SalesDocument | JournalDocument

@@ -1,0 +1,108 @@
+"""Fault injection shared by every sandbox: throttling storms, server errors, slowness, dropped
+connections and expired tokens, set per run (in code or over HTTP at /_sandbox/faults).
+
+The plan draws from its own seeded random generator, so a failing chaos run can be replayed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import threading
+from dataclasses import asdict, dataclass, field
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ml_connector.transport.clock import Clock
+
+CONTROL_PATH = "/_sandbox/faults"
+
+
+@dataclass
+class FaultPlan:
+    """Probabilities per request (0..1) of each fault; ``slow_seconds`` is simulated time."""
+
+    rate_429: float = 0.0
+    rate_500: float = 0.0
+    rate_503: float = 0.0
+    rate_slow: float = 0.0
+    slow_seconds: float = 0.0
+    rate_drop: float = 0.0
+    rate_expire_token: float = 0.0  # the sandbox's auth treats the presented token as expired
+    seed: int = 0
+    exempt_prefixes: tuple[str, ...] = field(default=(CONTROL_PATH, "/_sandbox"))
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+        self._lock = threading.Lock()
+        self.injected: dict[str, int] = {}
+
+    def draw(self) -> str | None:
+        """Which fault (if any) this request gets."""
+        with self._lock:
+            roll = self._rng.random()
+            for name in ("429", "500", "503", "slow", "drop", "expire_token"):
+                rate = getattr(self, f"rate_{name}")
+                if roll < rate:
+                    self.injected[name] = self.injected.get(name, 0) + 1
+                    return name
+                roll -= rate
+        return None
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data.pop("exempt_prefixes", None)
+        data["injected"] = dict(self.injected)
+        return data
+
+
+class FaultInjectionMiddleware:
+    """Wraps a sandbox app. The token-expiry fault is handed to the app through
+    ``scope["state"]["force_token_expired"]`` because only the app knows its auth scheme."""
+
+    def __init__(self, app: ASGIApp, plan: FaultPlan, clock: Clock, throttle_body: bytes | None = None) -> None:
+        self.app = app
+        self.plan = plan
+        self.clock = clock
+        self.throttle_body = throttle_body or json.dumps(
+            {"errors": [{"code": "QuotaExceeded", "message": "You exceeded your quota for the requested resource."}]}
+        ).encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        if path == CONTROL_PATH:
+            await self._control(scope, receive, send)
+            return
+        if any(path.startswith(prefix) for prefix in self.plan.exempt_prefixes):
+            await self.app(scope, receive, send)
+            return
+        fault = self.plan.draw()
+        if fault == "429":
+            await Response(self.throttle_body, 429, media_type="application/json")(scope, receive, send)
+        elif fault in ("500", "503"):
+            body = json.dumps({"errors": [{"code": "InternalFailure", "message": "Injected server error"}]})
+            await Response(body, int(fault), media_type="application/json")(scope, receive, send)
+        elif fault == "drop":
+            # Promise a body, send none, and fail: the server closes the connection mid-response.
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"64")]})
+            raise ConnectionAbortedError("injected dropped connection")
+        else:
+            if fault == "slow":
+                await asyncio.sleep(self.plan.slow_seconds / self.clock.scale)
+            if fault == "expire_token":
+                scope.setdefault("state", {})["force_token_expired"] = True
+            await self.app(scope, receive, send)
+
+    async def _control(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        if request.method == "POST":
+            values = await request.json()
+            new = FaultPlan(**{k: v for k, v in values.items() if k in FaultPlan.__dataclass_fields__})
+            self.plan.__dict__.update(new.__dict__)
+        await JSONResponse(self.plan.to_dict())(scope, receive, send)

@@ -1,0 +1,1 @@
+"""ERP targets: one adapter per ERP behind the protocol in ``targets.protocol``."""

@@ -1,0 +1,59 @@
+"""The ERP protocol: everything a flow may ask of an ERP.
+
+Writes go only through the engine's posting protocol, which needs exactly two things of a target:
+``find(document)`` (is there already an ERP record carrying this document's key?) and
+``post(document)`` (create it). Both return the ERP's id for the record. Reads (items, stock,
+shipments) are plain methods. Adapters never decide accounting: they receive finished documents.
+
+Errors: raise ``errors.TransientError`` for what a retry may fix and ``errors.PermanentError``
+(with the ERP's own message) for what it cannot; the engine records either on the record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from ml_connector.model.documents import Document
+from ml_connector.model.orders import ShipmentConfirmation, StockLevel
+
+
+@runtime_checkable
+class PostingTarget(Protocol):
+    """The minimum the engine's posting protocol needs."""
+
+    def find(self, document: Document) -> str | None: ...
+
+    def post(self, document: Document) -> str: ...
+
+
+@runtime_checkable
+class ErpTarget(PostingTarget, Protocol):
+    """A whole ERP as flows see it."""
+
+    name: str
+
+    def resolve_items(self, skus: Sequence[str]) -> dict[str, str | None]:
+        """SKU -> ERP item id, None where the ERP knows no item for the SKU."""
+        ...
+
+    def item_candidates(self, sku: str, limit: int = 3) -> list[str]:
+        """The ERP items closest to an unmatched SKU, best first (for the items report)."""
+        ...
+
+    def stock_levels(self, skus: Sequence[str]) -> list[StockLevel]:
+        """Available-to-sell quantity (and price where the ERP holds one) per mapped SKU."""
+        ...
+
+    def shipped_orders(self, since: datetime) -> Iterable[ShipmentConfirmation]:
+        """Seller-fulfilled Amazon orders shipped in the ERP since the given time."""
+        ...
+
+    def check(self) -> list[str]:
+        """Credentials and reachability: an empty list when fine, else what is wrong and the fix."""
+        ...
+
+    def close(self) -> None:
+        """Release sessions and tokens (Acumatica sign-out, ION token revocation)."""
+        ...

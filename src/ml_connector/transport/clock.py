@@ -1,0 +1,48 @@
+"""Time, scalable.
+
+Rate limits, token expiry and backoff all read time through a Clock, so that the sandboxes and the
+clients can agree to run N times faster than the wall clock: a test that exercises one hour of token
+expiry or Amazon's 0.0167 requests/second never sleeps through it. Nothing else calls time.sleep.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+
+class Clock:
+    """Wall-clock time, optionally running ``scale`` times faster than real time.
+
+    ``monotonic()`` and ``now()`` advance ``scale`` simulated seconds per real second; ``sleep(s)``
+    sleeps ``s`` simulated seconds, i.e. ``s / scale`` real seconds.
+    """
+
+    def __init__(self, scale: float = 1.0) -> None:
+        if scale <= 0:
+            raise ValueError("clock scale must be positive")
+        self.scale = float(scale)
+        self._real_start = time.monotonic()
+        self._wall_start = datetime.now(UTC)
+        self._offset = 0.0  # simulated seconds added by advance()
+        self._lock = threading.Lock()
+
+    def monotonic(self) -> float:
+        return (time.monotonic() - self._real_start) * self.scale + self._offset
+
+    def now(self) -> datetime:
+        """Simulated UTC time (starts at the real time when the clock is made)."""
+        return self._wall_start + timedelta(seconds=self.monotonic())
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds / self.scale)
+
+    def advance(self, seconds: float) -> None:
+        """Jump simulated time forward (tests: expire a token without waiting)."""
+        with self._lock:
+            self._offset += seconds
+
+
+SYSTEM_CLOCK = Clock()
