@@ -1,7 +1,75 @@
-"""Placeholder until this command group lands."""
+"""`ml-connector sandbox`: serve the SP-API, ION + M3 and Acumatica simulators on loopback."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import signal
+import threading
 
 import typer
 
+from ml_connector.sandbox.server import serve_in_thread
+from ml_connector.transport.clock import Clock
+
+SANDBOXES = {  # name -> (module with create_app, default port)
+    "amazon": ("ml_connector.sandbox.amazon.app", 8701),
+    "m3": ("ml_connector.sandbox.m3.app", 8702),
+    "acumatica": ("ml_connector.sandbox.acumatica.app", 8703),
+}
+
+sandbox_app = typer.Typer(help="Serve the simulators of SP-API, ION + M3 and Acumatica on 127.0.0.1.")
+
+
+def _factory(name: str):
+    module_name, _ = SANDBOXES[name]
+    try:
+        return importlib.import_module(module_name).create_app
+    except (ImportError, AttributeError):
+        return None
+
+
+@sandbox_app.command()
+def serve(
+    only: list[str] = typer.Option(None, "--only", help="Serve only these sandboxes (amazon, m3, acumatica)."),
+    port_base: int = typer.Option(8701, help="amazon on this port, m3 on +1, acumatica on +2."),
+    time_scale: float = typer.Option(1.0, help="Run sandbox time this many times faster (rate limits, expiry)."),
+    seed: int = typer.Option(7, help="Seed of the generated seller data."),
+) -> None:
+    """Serve the sandboxes until Ctrl-C. They bind to 127.0.0.1 only."""
+    clock = Clock(time_scale)
+    running = []
+    for offset, name in enumerate(SANDBOXES):
+        if only and name not in only:
+            continue
+        factory = _factory(name)
+        if factory is None:
+            typer.echo(f"{name}: not available in this build", err=True)
+            continue
+        server = serve_in_thread(factory(clock=clock, seed=seed), port=port_base + offset, name=name)
+        running.append(server)
+        typer.echo(f"{name:10} {server.url}")
+    if not running:
+        raise typer.Exit(1)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for server in running:
+            server.stop()
+
+
+@sandbox_app.command()
+def ionapi(
+    url: str = typer.Option("http://127.0.0.1:8702", help="Base URL of the running M3 sandbox."),
+) -> None:
+    """Print a .ionapi credentials file for the M3 sandbox tenant (for `connect m3 --ionapi`)."""
+    module = importlib.import_module(SANDBOXES["m3"][0])
+    typer.echo(json.dumps(module.ionapi_document(url), indent=2))
+
 
 def register(app: typer.Typer) -> None:
-    return None
+    app.add_typer(sandbox_app, name="sandbox")
