@@ -31,9 +31,13 @@ def _factory(name: str):
 
 @sandbox_app.command()
 def serve(
-    only: list[str] = typer.Option(None, "--only", help="Serve only these sandboxes (amazon, m3, acumatica)."),
+    only: list[str] = typer.Option(
+        None, "--only", help="Serve only these sandboxes (amazon, m3, acumatica)."
+    ),
     port_base: int = typer.Option(8701, help="amazon on this port, m3 on +1, acumatica on +2."),
-    time_scale: float = typer.Option(1.0, help="Run sandbox time this many times faster (rate limits, expiry)."),
+    time_scale: float = typer.Option(
+        1.0, help="Run sandbox time this many times faster (rate limits, expiry)."
+    ),
     seed: int = typer.Option(7, help="Seed of the generated seller data."),
 ) -> None:
     """Serve the sandboxes until Ctrl-C. They bind to 127.0.0.1 only."""

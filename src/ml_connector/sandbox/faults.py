@@ -63,13 +63,25 @@ class FaultInjectionMiddleware:
     """Wraps a sandbox app. The token-expiry fault is handed to the app through
     ``scope["state"]["force_token_expired"]`` because only the app knows its auth scheme."""
 
-    def __init__(self, app: ASGIApp, plan: FaultPlan, clock: Clock, throttle_body: bytes | None = None) -> None:
+    def __init__(
+        self, app: ASGIApp, plan: FaultPlan, clock: Clock, throttle_body: bytes | None = None
+    ) -> None:
         self.app = app
         self.plan = plan
         self.clock = clock
-        self.throttle_body = throttle_body or json.dumps(
-            {"errors": [{"code": "QuotaExceeded", "message": "You exceeded your quota for the requested resource."}]}
-        ).encode()
+        self.throttle_body = (
+            throttle_body
+            or json.dumps(
+                {
+                    "errors": [
+                        {
+                            "code": "QuotaExceeded",
+                            "message": "You exceeded your quota for the requested resource.",
+                        }
+                    ]
+                }
+            ).encode()
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -90,7 +102,9 @@ class FaultInjectionMiddleware:
             await Response(body, int(fault), media_type="application/json")(scope, receive, send)
         elif fault == "drop":
             # Promise a body, send none, and fail: the server closes the connection mid-response.
-            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"64")]})
+            await send(
+                {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"64")]}
+            )
             raise ConnectionAbortedError("injected dropped connection")
         else:
             if fault == "slow":
