@@ -1,0 +1,55 @@
+"""The little that differs between SQLite and PostgreSQL: engine setup and INSERT ... ON CONFLICT."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+
+def make_engine(url: str) -> Engine:
+    """An engine whose transactions are safe for several writer processes.
+
+    SQLite: WAL, a busy timeout, and ``BEGIN IMMEDIATE`` so a transaction takes the write lock up
+    front (a deferred transaction that reads and then writes can fail with "database is locked"
+    instead of waiting). PostgreSQL: pre-ping so a restarted server does not break a long worker.
+    """
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 60})
+
+        @event.listens_for(engine, "connect")
+        def _connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
+            cursor = dbapi_connection.cursor()
+            if ":memory:" not in url and url not in ("sqlite://", "sqlite:///"):
+                cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=60000")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(connection: Any) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def insert_ignore(session: Session, model: Any, values: dict[str, Any], conflict: Sequence[str]) -> bool:
+    """``INSERT ... ON CONFLICT (conflict) DO NOTHING``; True when the row was inserted.
+
+    Uses RETURNING rather than rowcount: psycopg reports -1 for a statement SQLAlchemy executes
+    through its insertmanyvalues path, and RETURNING answers the same way on both databases.
+    """
+    name = session.get_bind().dialect.name
+    if name == "postgresql":
+        stmt = postgresql.insert(model).values(**values).on_conflict_do_nothing(index_elements=conflict)
+    elif name == "sqlite":
+        stmt = sqlite.insert(model).values(**values).on_conflict_do_nothing(index_elements=conflict)
+    else:
+        raise NotImplementedError(f"the store supports SQLite and PostgreSQL, not {name}")
+    column = getattr(model, conflict[0])
+    return session.execute(stmt.returning(column)).first() is not None

@@ -1,0 +1,601 @@
+"""The durable store: connections, encrypted credentials, cursors, records, audit trail, raw documents.
+
+One ``Store`` per process, opened with ``Store.open(url)``: SQLite in the home directory by default,
+PostgreSQL by URL for several workers. Opening migrates the database to the newest schema. Every
+method runs in its own short transaction, so a crash loses at most the step in progress and never
+leaves half of one behind; objects returned are detached snapshots (safe to read after the call).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, func, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from ml_connector.engine import lease, migrate, paths
+from ml_connector.engine.dialect import insert_ignore, make_engine
+from ml_connector.engine.models import (
+    ERPS,
+    SYSTEMS,
+    AuditEvent,
+    Connection,
+    Credential,
+    Cursor,
+    RawDocument,
+    Record,
+    Run,
+)
+from ml_connector.engine.redact import install_log_redaction, redact_pii
+from ml_connector.engine.vault import Vault
+from ml_connector.errors import ConfigurationError
+from ml_connector.transport.clock import SYSTEM_CLOCK, Clock
+
+log = logging.getLogger(__name__)
+
+DONE_STATES = ("posted", "found_existing")
+STATES = ("pending", "posted", "found_existing", "failed")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What ``Store.claim`` found: the record, and whether this owner may now call the target."""
+
+    record: Record
+    claimed: bool
+
+
+@dataclass(frozen=True)
+class FlowStatus:
+    connection: str
+    flow: str
+    last_run_started: datetime | None
+    last_run_finished: datetime | None
+    last_run_state: str | None
+    posted: int
+    failed: int
+    pending: int
+
+
+class Store:
+    def __init__(self, engine: Engine, *, clock: Clock = SYSTEM_CLOCK) -> None:
+        self.engine = engine
+        self.clock = clock
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    def open(cls, url: str | None = None, *, clock: Clock = SYSTEM_CLOCK, migrate_to: str = "head") -> Store:
+        """Open (and migrate) the store at ``url``, or the default one (see ``paths.database_url``)."""
+        install_log_redaction()
+        engine = make_engine(url or paths.database_url())
+        migrate.upgrade(engine, migrate_to)
+        return cls(engine, clock=clock)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """One transaction: committed on success, rolled back on any exception."""
+        with self._sessions.begin() as session:
+            yield session
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    # --- connections --------------------------------------------------------------------------
+
+    def ensure_connection(
+        self, name: str, *, erp: str | None = None, settings: dict[str, Any] | None = None
+    ) -> Connection:
+        """Create the connection or update it: ``settings`` are merged (top-level keys replaced)."""
+        if erp is not None and erp not in ERPS:
+            raise ConfigurationError(f"unknown ERP {erp!r}; expected one of {', '.join(ERPS)}")
+        if not name or len(name) > 100:
+            raise ConfigurationError("a connection name must be 1 to 100 characters")
+        now = self.now()
+        with self.session() as s:
+            values = {"name": name, "erp": erp or "none", "settings": settings or {}}
+            insert_ignore(s, Connection, {**values, "created_at": now, "updated_at": now}, ["name"])
+            conn = s.scalars(select(Connection).where(Connection.name == name).with_for_update()).one()
+            changed = False
+            if erp is not None and conn.erp != erp:
+                if conn.erp != "none":
+                    log.warning("connection %s: ERP changed from %s to %s", name, conn.erp, erp)
+                conn.erp, changed = erp, True
+            if settings:
+                merged = {**(conn.settings or {}), **settings}
+                if merged != conn.settings:
+                    conn.settings, changed = merged, True
+            if changed:
+                conn.updated_at = now
+            return conn
+
+    def connection(self, name: str) -> Connection:
+        with self.session() as s:
+            return self._connection(s, name)
+
+    def connections(self) -> list[Connection]:
+        with self.session() as s:
+            return list(s.scalars(select(Connection).order_by(Connection.name)))
+
+    @staticmethod
+    def _connection(s: Session, name: str) -> Connection:
+        conn = s.scalars(select(Connection).where(Connection.name == name)).one_or_none()
+        if conn is None:
+            raise ConfigurationError(
+                f"no connection named {name!r}; create it with `ml-connector connect amazon --name {name}`"
+            )
+        return conn
+
+    # --- credentials --------------------------------------------------------------------------
+
+    def save_credentials(
+        self, connection: str, system: str, secrets: dict[str, Any], *, vault: Vault | None = None
+    ) -> None:
+        """Encrypt and store one system's secrets for a connection (replacing earlier ones)."""
+        if system not in SYSTEMS:
+            raise ConfigurationError(f"unknown system {system!r}; expected one of {', '.join(SYSTEMS)}")
+        vault = vault or Vault.load()
+        kid, ciphertext = vault.encrypt(secrets, context=f"{connection}/{system}")
+        now = self.now()
+        with self.session() as s:
+            conn = self._connection(s, connection)
+            values = {"connection_id": conn.id, "system": system, "key_id": kid, "ciphertext": ciphertext}
+            insert_ignore(s, Credential, {**values, "updated_at": now}, ["connection_id", "system"])
+            s.execute(
+                update(Credential)
+                .where(Credential.connection_id == conn.id, Credential.system == system)
+                .values(key_id=kid, ciphertext=ciphertext, updated_at=now)
+            )
+
+    def load_credentials(self, connection: str, system: str, *, vault: Vault | None = None) -> dict[str, Any]:
+        with self.session() as s:
+            conn = self._connection(s, connection)
+            cred = s.scalars(
+                select(Credential).where(Credential.connection_id == conn.id, Credential.system == system)
+            ).one_or_none()
+        if cred is None:
+            raise ConfigurationError(
+                f"connection {connection!r} has no {system} credentials; "
+                f"add them with `ml-connector connect {system} --name {connection}`"
+            )
+        return (vault or Vault.load()).decrypt(cred.ciphertext, context=f"{connection}/{system}")
+
+    def credential_systems(self, connection: str) -> list[str]:
+        with self.session() as s:
+            conn = self._connection(s, connection)
+            return sorted(s.scalars(select(Credential.system).where(Credential.connection_id == conn.id)))
+
+    def reencrypt_all(self, old: Vault, new: Vault) -> int:
+        """Re-encrypt every credential with ``new`` in one transaction; returns how many."""
+        with self.session() as s:
+            rows = s.execute(
+                select(Credential, Connection.name).join(
+                    Connection, Connection.id == Credential.connection_id
+                )
+            ).all()
+            for cred, name in rows:
+                context = f"{name}/{cred.system}"
+                plain = old.decrypt(cred.ciphertext, context=context)
+                cred.key_id, cred.ciphertext = new.encrypt(plain, context=context)
+                cred.updated_at = self.now()
+            return len(rows)
+
+    # --- cursors ------------------------------------------------------------------------------
+
+    def get_cursor(self, connection: str, flow: str) -> str | None:
+        with self.session() as s:
+            conn = self._connection(s, connection)
+            return s.scalars(
+                select(Cursor.value).where(Cursor.connection_id == conn.id, Cursor.flow == flow)
+            ).one_or_none()
+
+    def set_cursor(self, connection: str, flow: str, value: str) -> None:
+        now = self.now()
+        with self.session() as s:
+            conn = self._connection(s, connection)
+            values = {"connection_id": conn.id, "flow": flow, "value": value, "updated_at": now}
+            if not insert_ignore(s, Cursor, values, ["connection_id", "flow"]):
+                s.execute(
+                    update(Cursor)
+                    .where(Cursor.connection_id == conn.id, Cursor.flow == flow)
+                    .values(value=value, updated_at=now)
+                )
+
+    # --- raw documents ------------------------------------------------------------------------
+
+    def keep_raw_document(self, connection: str, kind: str, key: str, data: bytes) -> bool:
+        """Keep ``data`` compressed if this (kind, key) was never seen; True when newly kept."""
+        with self.session() as s:
+            conn = self._connection(s, connection)
+            values = {
+                "connection_id": conn.id,
+                "kind": kind,
+                "key": key,
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "size": len(data),
+                "data": zlib.compress(data, 9),
+                "fetched_at": self.now(),
+            }
+            return insert_ignore(s, RawDocument, values, ["connection_id", "kind", "key"])
+
+    def raw_document(self, connection: str, kind: str, key: str) -> bytes | None:
+        """The original bytes, verified against the digest taken when they were kept."""
+        with self.session() as s:
+            conn = self._connection(s, connection)
+            doc = s.scalars(
+                select(RawDocument).where(
+                    RawDocument.connection_id == conn.id, RawDocument.kind == kind, RawDocument.key == key
+                )
+            ).one_or_none()
+        if doc is None:
+            return None
+        data = zlib.decompress(doc.data)
+        if hashlib.sha256(data).hexdigest() != doc.sha256:
+            raise ConfigurationError(f"raw document {kind} {key} is corrupt (digest mismatch)")
+        return data
+
+    def raw_document_keys(self, connection: str, kind: str) -> list[str]:
+        with self.session() as s:
+            conn = self._connection(s, connection)
+            return list(
+                s.scalars(
+                    select(RawDocument.key)
+                    .where(RawDocument.connection_id == conn.id, RawDocument.kind == kind)
+                    .order_by(RawDocument.id)
+                )
+            )
+
+    # --- records and the audit trail ----------------------------------------------------------
+
+    def record(self, record_id: int) -> Record:
+        with self.session() as s:
+            rec = s.get(Record, record_id)
+            if rec is None:
+                raise ConfigurationError(f"no record with id {record_id}")
+            return rec
+
+    def find_record(self, connection: str, kind: str, key: str) -> Record | None:
+        with self.session() as s:
+            conn = self._connection(s, connection)
+            return s.scalars(
+                select(Record).where(Record.connection_id == conn.id, Record.kind == kind, Record.key == key)
+            ).one_or_none()
+
+    def lookup_records(self, ref: str, connection: str | None = None) -> list[Record]:
+        """Records matching a reference typed by a person: a numeric id, or a key (any kind)."""
+        with self.session() as s:
+            query = select(Record)
+            if ref.isdigit():
+                query = query.where(or_(Record.id == int(ref), Record.key == ref))
+            else:
+                query = query.where(Record.key == ref)
+            if connection:
+                query = query.where(Record.connection_id == self._connection(s, connection).id)
+            return list(s.scalars(query.order_by(Record.id)))
+
+    def records(
+        self,
+        *,
+        connection: str | None = None,
+        state: str | None = None,
+        flow: str | None = None,
+        limit: int | None = None,
+    ) -> list[Record]:
+        with self.session() as s:
+            query = select(Record).order_by(Record.id)
+            if connection:
+                query = query.where(Record.connection_id == self._connection(s, connection).id)
+            if state:
+                query = query.where(Record.state == state)
+            if flow:
+                query = query.where(Record.flow == flow)
+            if limit:
+                query = query.limit(limit)
+            return list(s.scalars(query))
+
+    def connection_name(self, connection_id: int) -> str:
+        with self.session() as s:
+            return s.scalars(select(Connection.name).where(Connection.id == connection_id)).one()
+
+    def ensure_record(self, connection: str, kind: str, key: str, *, flow: str) -> Record:
+        """The record for (connection, kind, key), created ``pending`` on first sight."""
+        now = self.now()
+        with self.session() as s:
+            conn = self._connection(s, connection)
+            return self._ensure_record(s, conn.id, kind, key, flow, now)
+
+    @staticmethod
+    def _ensure_record(
+        s: Session, connection_id: int, kind: str, key: str, flow: str, now: datetime
+    ) -> Record:
+        values = {
+            "connection_id": connection_id,
+            "kind": kind,
+            "key": key,
+            "flow": flow,
+            "state": "pending",
+            "attempts": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        insert_ignore(s, Record, values, ["connection_id", "kind", "key"])
+        return s.scalars(
+            select(Record).where(
+                Record.connection_id == connection_id, Record.kind == kind, Record.key == key
+            )
+        ).one()
+
+    def add_event(
+        self,
+        record_id: int,
+        event: str,
+        *,
+        message: str | None = None,
+        payload: Any = None,
+        actor: str | None = None,
+        session: Session | None = None,
+    ) -> None:
+        """Append one event to a record's trail; the payload is PII-redacted before it is stored."""
+        row = AuditEvent(
+            record_id=record_id,
+            at=self.now(),
+            event=event,
+            message=message,
+            payload=None if payload is None else redact_pii(payload),
+            actor=actor,
+        )
+        if session is not None:
+            session.add(row)
+            return
+        with self.session() as s:
+            s.add(row)
+
+    def audit_trail(self, record_id: int) -> list[AuditEvent]:
+        with self.session() as s:
+            return list(
+                s.scalars(
+                    select(AuditEvent)
+                    .where(AuditEvent.record_id == record_id)
+                    .order_by(AuditEvent.at, AuditEvent.id)
+                )
+            )
+
+    # --- the posting protocol's steps (used by engine.posting) ---------------------------------
+
+    def claim(
+        self,
+        connection: str,
+        kind: str,
+        key: str,
+        *,
+        flow: str,
+        owner: str,
+        ttl: timedelta,
+        source: Any = None,
+    ) -> Claim:
+        """Record the intent to post and take the key's claim, atomically.
+
+        The claim is taken when nobody holds it, this owner already does, or the holder's claim has
+        expired (its run crashed). A record already posted is never claimed again.
+        """
+        now = self.now()
+        with self.session() as s:
+            conn = self._connection(s, connection)
+            rec = self._ensure_record(s, conn.id, kind, key, flow, now)
+            if rec.state in DONE_STATES:
+                return Claim(rec, False)
+            values: dict[str, Any] = {
+                "claim_owner": owner,
+                "claim_expires_at": now + ttl,
+                "state": "pending",
+                "attempts": Record.attempts + 1,
+                "flow": flow,
+                "updated_at": now,
+            }
+            if source is not None:
+                values["source"] = redact_pii(source)
+            taken = s.execute(
+                update(Record)
+                .where(
+                    Record.id == rec.id,
+                    Record.state.not_in(DONE_STATES),
+                    or_(
+                        Record.claim_owner.is_(None),
+                        Record.claim_owner == owner,
+                        Record.claim_expires_at < now,
+                    ),
+                )
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            rec = s.get(Record, rec.id, populate_existing=True)
+            assert rec is not None
+            if taken.rowcount != 1:
+                return Claim(rec, False)
+            self.add_event(rec.id, "intent", message=f"attempt {rec.attempts}", actor=owner, session=s)
+            return Claim(rec, True)
+
+    def renew_claim(self, record_id: int, owner: str, ttl: timedelta) -> bool:
+        """Extend this owner's claim before a target call; False if it was lost meanwhile."""
+        now = self.now()
+        with self.session() as s:
+            renewed = s.execute(
+                update(Record)
+                .where(
+                    Record.id == record_id,
+                    Record.claim_owner == owner,
+                    Record.claim_expires_at >= now,
+                    Record.state.not_in(DONE_STATES),
+                )
+                .values(claim_expires_at=now + ttl)
+                .execution_options(synchronize_session=False)
+            )
+            return renewed.rowcount == 1
+
+    def settle(
+        self,
+        record_id: int,
+        owner: str,
+        *,
+        state: str,
+        event: str,
+        erp_id: str | None = None,
+        error: str | None = None,
+        message: str | None = None,
+        payload: Any = None,
+    ) -> Record:
+        """End an attempt: set the state, release the claim, append the event.
+
+        An ERP id the target returned is recorded whoever holds the claim now (it is the truth about
+        the ERP); a failure or a deferral is recorded only by the claim's holder.
+        """
+        now = self.now()
+        with self.session() as s:
+            conditions = [Record.id == record_id, Record.state.not_in(DONE_STATES)]
+            if state not in DONE_STATES:
+                conditions.append(Record.claim_owner == owner)
+            values: dict[str, Any] = {
+                "state": state,
+                "claim_owner": None,
+                "claim_expires_at": None,
+                "updated_at": now,
+            }
+            if state in DONE_STATES:
+                values.update(erp_id=erp_id, error=None)
+            elif error is not None:
+                values["error"] = error
+            changed = s.execute(
+                update(Record)
+                .where(*conditions)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            if changed.rowcount == 1:
+                self.add_event(record_id, event, message=message, payload=payload, actor=owner, session=s)
+            rec = s.get(Record, record_id, populate_existing=True)
+            assert rec is not None
+            return rec
+
+    def mark_failed(
+        self, connection: str, kind: str, key: str, *, flow: str, message: str, source: Any = None
+    ) -> Record:
+        """A record that failed before it could be posted (e.g. a mapping gap while transforming)."""
+        now = self.now()
+        with self.session() as s:
+            conn = self._connection(s, connection)
+            rec = self._ensure_record(s, conn.id, kind, key, flow, now)
+            if rec.state in DONE_STATES:
+                return rec
+            rec.state, rec.error, rec.updated_at = "failed", message, now
+            if source is not None:
+                rec.source = redact_pii(source)
+            self.add_event(rec.id, "failed", message=message, payload=source, session=s)
+            return rec
+
+    # --- runs, leases and status --------------------------------------------------------------
+
+    @contextmanager
+    def run(
+        self, connection: str, flow: str, *, ttl: timedelta = timedelta(minutes=30), owner: str | None = None
+    ) -> Iterator[RunHandle]:
+        """Hold the (connection, flow) lease for one run; raises ``lease.LeaseHeld`` if taken."""
+        owner = owner or new_owner()
+        name = f"run:{connection}:{flow}"
+        now = self.now()
+        with self.session() as s:
+            conn = self._connection(s, connection)
+            if not lease.acquire(s, name, owner, now, ttl):
+                raise lease.LeaseHeld(f"another run of {flow} on {connection} is in progress")
+            s.execute(
+                update(Run)
+                .where(Run.connection_id == conn.id, Run.flow == flow, Run.state == "running")
+                .values(state="interrupted", finished_at=now)
+            )
+            run = Run(connection_id=conn.id, flow=flow, owner=owner, state="running", started_at=now)
+            s.add(run)
+            s.flush()
+            run_id = run.id
+        handle = RunHandle(self, name, owner, ttl, run_id)
+        state, message = "finished", None
+        try:
+            yield handle
+        except BaseException as exc:
+            state, message = "failed", type(exc).__name__
+            raise
+        finally:
+            with self.session() as s:
+                s.execute(
+                    update(Run)
+                    .where(Run.id == run_id)
+                    .values(state=state, finished_at=self.now(), message=message)
+                )
+                lease.release(s, name, owner)
+
+    def status(self, connection: str | None = None) -> list[FlowStatus]:
+        """Per connection and flow: the last run and how many records are posted, failed, pending."""
+        with self.session() as s:
+            names = dict(s.execute(select(Connection.id, Connection.name)).tuples().all())
+            counts: dict[tuple[int, str], dict[str, int]] = {}
+            for cid, flow, state, n in s.execute(
+                select(Record.connection_id, Record.flow, Record.state, func.count()).group_by(
+                    Record.connection_id, Record.flow, Record.state
+                )
+            ):
+                counts.setdefault((cid, flow), {})[state] = n
+            runs: dict[tuple[int, str], Run] = {}
+            for run in s.scalars(select(Run).order_by(Run.started_at, Run.id)):
+                runs[(run.connection_id, run.flow)] = run
+        rows = []
+        for cid, flow in sorted(set(counts) | set(runs), key=lambda k: (names[k[0]], k[1])):
+            if connection and names[cid] != connection:
+                continue
+            c, run = counts.get((cid, flow), {}), runs.get((cid, flow))
+            rows.append(
+                FlowStatus(
+                    connection=names[cid],
+                    flow=flow,
+                    last_run_started=run.started_at if run else None,
+                    last_run_finished=run.finished_at if run else None,
+                    last_run_state=run.state if run else None,
+                    posted=c.get("posted", 0) + c.get("found_existing", 0),
+                    failed=c.get("failed", 0),
+                    pending=c.get("pending", 0),
+                )
+            )
+        return rows
+
+
+@dataclass
+class RunHandle:
+    """The running flow's hold on its lease: renew it during long runs."""
+
+    store: Store
+    name: str
+    owner: str
+    ttl: timedelta
+    run_id: int
+
+    def renew(self) -> bool:
+        with self.store.session() as s:
+            return lease.renew(s, self.name, self.owner, self.store.now(), self.ttl)
+
+
+def new_owner() -> str:
+    """A unique owner id for one run or engine instance (never reused, even across hosts)."""
+    return uuid.uuid4().hex
