@@ -1,0 +1,361 @@
+"""Reads a settlement report, V2 (amount-type/amount-description/amount) or V1 (type/amount pairs).
+
+Columns are found by header name, never by position. The file is streamed: ``open_report`` reads the
+header, the summary row and a bounded look-ahead window (to learn the file's number and date
+conventions); ``lines()`` then yields one line at a time, so memory does not grow with the rows.
+A V1 row holds several amounts; each becomes one line keyed the V2 way (SP-API.md section 12).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Literal
+
+from ml_connector.model.money import Money, currency_exponent, parse_currency
+from ml_connector.model.settlement import Settlement, SettlementLine
+from ml_connector.settlement.dates import DMY, MDY, DateParser
+from ml_connector.settlement.errors import BadValue, NotASettlementReport, TruncatedReport
+from ml_connector.settlement.numbers import AmountParser
+from ml_connector.settlement.source import Opener, Source, decompressed, numbered_rows, opener_for
+
+V2_REPORT_TYPE = "GET_V2_SETTLEMENT_REPORT_DATA_FLAT_FILE_V2"
+V1_REPORT_TYPE = "GET_V2_SETTLEMENT_REPORT_DATA_FLAT_FILE"
+LOOKAHEAD_ROWS = 2000  # rows read ahead to learn the file's conventions (bounded memory)
+
+SUMMARY_COLUMNS = (
+    "settlement-id",
+    "settlement-start-date",
+    "settlement-end-date",
+    "total-amount",
+    "currency",
+)
+V2_REQUIRED = (*SUMMARY_COLUMNS, "transaction-type", "amount-type", "amount-description", "amount")
+V1_REQUIRED = (*SUMMARY_COLUMNS, "transaction-type")
+
+# V1 type/amount column pairs -> the V2 amount-type they become. A None type column means the
+# amount-description is the fixed text, or the transaction-type when that is None too.
+V1_AMOUNTS: tuple[tuple[str | None, str, str, str | None], ...] = (
+    ("price-type", "price-amount", "ItemPrice", None),
+    ("item-related-fee-type", "item-related-fee-amount", "ItemFees", None),
+    ("promotion-type", "promotion-amount", "Promotion", None),
+    ("shipment-fee-type", "shipment-fee-amount", "ShipmentFees", None),
+    ("order-fee-type", "order-fee-amount", "OrderFees", None),
+    ("direct-payment-type", "direct-payment-amount", "DirectPayment", None),
+    ("other-fee-reason-description", "other-fee-amount", "OtherFees", "OtherFee"),
+    (None, "misc-fee-amount", "MiscFee", "MiscFee"),
+    (None, "other-amount", "other-transaction", None),
+)
+
+# A record is the hot-path view of a line, a plain tuple:
+# (transaction_type, amount_type, amount_description, amount, posted_date, marketplace_name,
+#  currency cell ("" when absent), line number, the row's cells)
+Record = tuple[str, str, str, Decimal, date | None, str, str, int, list[str]]
+
+
+def open_report(source: Source) -> SettlementReport:
+    """Open a settlement report (path, bytes or binary stream; gzip or plain) and read its summary.
+
+    Raises NotASettlementReport, TruncatedReport or BadValue (all QuarantineError) when the file
+    cannot be a settlement report; errors in later rows surface while iterating ``lines()``.
+    """
+    stream, reopen = opener_for(source)
+    try:
+        return SettlementReport(stream, reopen)
+    except BaseException:
+        if reopen is not None:
+            stream.close()
+        raise
+
+
+class SettlementReport:
+    """One settlement report: its summary (``settlement``), format, and a stream of its lines."""
+
+    def __init__(self, stream, reopen: Opener | None) -> None:  # noqa: ANN001 - a binary stream
+        self._stream = stream
+        self._reopen = reopen
+        self._consumed = False
+        self._width = [0]
+        rows = numbered_rows(decompressed(stream), self._width)
+        header_line, header = _first(rows, "the file is empty")
+        self.columns = tuple(cell.strip().lower() for cell in header)
+        while self.columns and not self.columns[-1]:
+            self.columns = self.columns[:-1]  # trailing tabs after the header
+        self._width[0] = len(self.columns)
+        self._col = {name: i for i, name in reversed(list(enumerate(self.columns)))}
+        self.format: Literal["v2", "v1"] = self._detect_format(header)
+        self.report_type = V2_REPORT_TYPE if self.format == "v2" else V1_REPORT_TYPE
+        summary_line, summary = _first(
+            rows, "the file ends after its header: the summary row and every line are missing", truncated=True
+        )
+        self._rows_after_summary = rows
+        self._lookahead = list(itertools.islice(rows, LOOKAHEAD_ROWS))
+        self.settlement = self._read_summary(summary_line, summary)
+
+    # -- public ---------------------------------------------------------------------------------
+    def lines(self) -> Iterator[SettlementLine]:
+        """Every money line of the report, in file order, one at a time."""
+        currency = self.settlement.currency
+        col = self._col
+        get = _getter(col)
+        i_order, i_adj, i_sku, i_qty = (
+            get("order-id"),
+            get("adjustment-id"),
+            get("sku"),
+            get("quantity-purchased"),
+        )
+        i_ful, i_ship, i_mo, i_item = (
+            get("fulfillment-id"),
+            get("shipment-id"),
+            get("merchant-order-id"),
+            get("order-item-code"),
+        )
+        for tt, at, ad, amount, posted, market, cur, line, cells in self.records():
+            quantity = cells[i_qty].strip() if i_qty >= 0 else ""
+            try:
+                qty = int(quantity) if quantity else None
+            except ValueError:
+                raise BadValue(
+                    f"line {line}: quantity-purchased {quantity!r} is not a whole number"
+                ) from None
+            yield SettlementLine(
+                transaction_type=tt.strip(),
+                amount_type=at.strip(),
+                amount_description=ad.strip(),
+                amount=Money(amount, parse_currency(cur) if cur.strip() else currency),
+                posted_date=posted,
+                order_id=_cell(cells, i_order),
+                adjustment_id=_cell(cells, i_adj),
+                sku=_cell(cells, i_sku),
+                quantity=qty,
+                marketplace_name=market.strip() or None,
+                fulfillment_id=_cell(cells, i_ful),
+                shipment_id=_cell(cells, i_ship),
+                merchant_order_id=_cell(cells, i_mo),
+                order_item_code=_cell(cells, i_item),
+                line_number=line,
+            )
+
+    def records(self) -> Iterator[Record]:
+        """The lines as plain tuples (see ``Record``): the journal builder's fast path."""
+        rows = self._detail_rows()
+        return self._v2_records(rows) if self.format == "v2" else self._v1_records(rows)
+
+    # -- reading rows ----------------------------------------------------------------------------
+    def _detail_rows(self) -> Iterator[tuple[int, list[str]]]:
+        if not self._consumed:
+            self._consumed = True
+            return itertools.chain(self._lookahead_once(), self._rows_after_summary)
+        if self._reopen is None:
+            raise RuntimeError("this report was opened from a stream, which can be read only once")
+        rows = numbered_rows(decompressed(self._reopen()), self._width)
+        next(rows), next(rows)  # header and summary, already read
+        return rows
+
+    def _lookahead_once(self) -> Iterator[tuple[int, list[str]]]:
+        buffered, self._lookahead = self._lookahead, []
+        yield from buffered
+
+    def _v2_records(self, rows: Iterator[tuple[int, list[str]]]) -> Iterator[Record]:
+        col = self._col
+        get = _getter(col)
+        i_tt, i_at, i_ad, i_amount = (
+            col["transaction-type"],
+            col["amount-type"],
+            col["amount-description"],
+            col["amount"],
+        )
+        i_posted = get("posted-date") if get("posted-date") >= 0 else get("posted-date-time")
+        i_market, i_cur, i_sid = get("marketplace-name"), col["currency"], col["settlement-id"]
+        sid = self.settlement.settlement_id
+        parse_amount, parse_date = self._amounts.parse, self._dates.parse_date
+        for line, c in rows:
+            text = c[i_amount]
+            if not text or text.isspace():
+                continue  # a row without money (none in V2 files, but harmless)
+            if c[i_sid] != sid:
+                _check_settlement_id(c[i_sid], sid, line)
+            yield (
+                c[i_tt],
+                c[i_at],
+                c[i_ad],
+                parse_amount(text, line),
+                parse_date(c[i_posted], line) if i_posted >= 0 else None,
+                c[i_market] if i_market >= 0 else "",
+                c[i_cur],
+                line,
+                c,
+            )
+
+    def _v1_records(self, rows: Iterator[tuple[int, list[str]]]) -> Iterator[Record]:
+        col = self._col
+        get = _getter(col)
+        pairs = [
+            (get(type_col) if type_col else -1, col[amount_col], amount_type, fixed)
+            for type_col, amount_col, amount_type, fixed in V1_AMOUNTS
+            if amount_col in col
+        ]
+        i_tt, i_cur, i_sid = col["transaction-type"], col["currency"], col["settlement-id"]
+        i_posted, i_market = get("posted-date"), get("marketplace-name")
+        sid = self.settlement.settlement_id
+        parse_amount, parse_date = self._amounts.parse, self._dates.parse_date
+        for line, c in rows:
+            if c[i_sid] != sid:
+                _check_settlement_id(c[i_sid], sid, line)
+            posted = None
+            for i_type, i_amount, amount_type, fixed in pairs:
+                text = c[i_amount]
+                if not text or text.isspace():
+                    continue
+                if posted is None and i_posted >= 0:
+                    posted = parse_date(c[i_posted], line)
+                description = (c[i_type].strip() if i_type >= 0 else "") or fixed or c[i_tt].strip()
+                yield (
+                    c[i_tt],
+                    amount_type,
+                    description,
+                    parse_amount(text, line),
+                    posted,
+                    c[i_market] if i_market >= 0 else "",
+                    c[i_cur],
+                    line,
+                    c,
+                )
+
+    # -- header and summary ---------------------------------------------------------------------
+    def _detect_format(self, header: list[str]) -> Literal["v2", "v1"]:
+        first = "\t".join(header)[:120]
+        if "settlement-id" not in self._col or "total-amount" not in self._col:
+            raise NotASettlementReport(
+                f"not a settlement report: the first line has no settlement-id and total-amount "
+                f"columns (it starts {first!r})"
+            )
+        is_v2 = "amount-type" in self._col or "amount-description" in self._col
+        required = V2_REQUIRED if is_v2 else V1_REQUIRED
+        missing = [name for name in required if name not in self._col]
+        if not is_v2 and not any(amount in self._col for _t, amount, _a, _f in V1_AMOUNTS):
+            missing.append("an amount column (price-amount, other-amount, ...)")
+        if missing:
+            kind = "V2" if is_v2 else "V1"
+            raise NotASettlementReport(
+                f"not a {kind} settlement report: missing column(s) {', '.join(missing)}"
+            )
+        return "v2" if is_v2 else "v1"
+
+    def _read_summary(self, line: int, cells: list[str]) -> Settlement:
+        col = self._col
+        sid = cells[col["settlement-id"]].strip()
+        total_text = cells[col["total-amount"]].strip()
+        if not sid or not total_text:
+            raise NotASettlementReport(
+                f"line {line}: the first row after the header is not a summary row "
+                f"(settlement-id {sid!r}, total-amount {total_text!r})"
+            )
+        try:
+            currency = parse_currency(cells[col["currency"]])
+        except ValueError as exc:
+            raise BadValue(f"line {line}: the summary row's currency: {exc}") from None
+        self._amounts = AmountParser(currency_exponent(currency))
+        self._dates = DateParser()
+        self._learn_conventions(line, total_text)
+        marketplace = next(
+            (
+                c[col["marketplace-name"]].strip()
+                for _n, c in self._lookahead
+                if "marketplace-name" in col and c[col["marketplace-name"]].strip()
+            ),
+            None,
+        )
+        start, end, deposit = self._summary_dates(line, cells)
+        return Settlement(
+            settlement_id=sid,
+            start=start,
+            end=end,
+            deposit_date=deposit,
+            total=Money(self._amounts.parse(total_text, line, "total-amount"), currency),
+            marketplace=marketplace,
+            report_type=self.report_type,
+        )
+
+    def _amount_columns(self) -> list[int]:
+        if self.format == "v2":
+            return [self._col["amount"]]
+        return [self._col[amount] for _t, amount, _a, _f in V1_AMOUNTS if amount in self._col]
+
+    def _date_columns(self) -> list[int]:
+        return [self._col[name] for name in ("posted-date", "posted-date-time") if name in self._col]
+
+    def _learn_conventions(self, line: int, total_text: str) -> None:
+        """Decide number and day/month conventions from the summary row and the look-ahead window."""
+        self._amounts.observe(total_text, line)
+        amount_cols, date_cols = self._amount_columns(), self._date_columns()
+        for n, c in self._lookahead:
+            for i in amount_cols:
+                if c[i]:
+                    self._amounts.observe(c[i], n)
+            for i in date_cols:
+                if c[i]:
+                    self._dates.observe(c[i], n)
+
+    def _summary_dates(self, line: int, cells: list[str]) -> tuple[datetime, datetime, datetime | None]:
+        col = self._col
+        texts = [cells[col[name]] if name in col else "" for name in SUMMARY_DATE_COLUMNS]
+        for text in texts:
+            if text.strip():
+                self._dates.observe(text, line)
+        if self._dates.order is None:
+            self._order_from_summary(texts)
+        start = self._dates.parse_datetime(texts[0], line, "settlement-start-date")
+        end = self._dates.parse_datetime(texts[1], line, "settlement-end-date")
+        deposit = self._dates.parse_datetime(texts[2], line, "deposit-date") if texts[2].strip() else None
+        if self._dates.order is None:
+            samples = [(n, c[i]) for n, c in self._lookahead for i in self._date_columns() if c[i].strip()]
+            self._dates.decide_from_period(samples, start, deposit or end)
+        return start, end, deposit
+
+    def _order_from_summary(self, texts: list[str]) -> None:
+        """Slashed summary dates with small numbers: the reading where the period makes sense wins."""
+        fitting = []
+        for order in (DMY, MDY):
+            values = [self._dates.try_order(text, order) for text in texts]
+            start, end, deposit = values
+            if start is None or end is None or (texts[2].strip() and deposit is None):
+                continue
+            if start <= end <= start + timedelta(days=92) and (
+                deposit is None or end - timedelta(days=1) <= deposit
+            ):
+                fitting.append(order)
+        if len(fitting) == 1:
+            self._dates.order, self._dates.decided_by = fitting[0], (0, "the settlement period")
+
+
+SUMMARY_DATE_COLUMNS = ("settlement-start-date", "settlement-end-date", "deposit-date")
+
+
+def _first(
+    rows: Iterator[tuple[int, list[str]]], message: str, truncated: bool = False
+) -> tuple[int, list[str]]:
+    try:
+        return next(rows)
+    except StopIteration:
+        raise (TruncatedReport if truncated else NotASettlementReport)(message) from None
+
+
+def _getter(col: dict[str, int]):  # noqa: ANN202 - a tiny closure
+    return lambda name: col.get(name, -1)
+
+
+def _cell(cells: list[str], index: int) -> str | None:
+    if index < 0:
+        return None
+    return cells[index].strip() or None
+
+
+def _check_settlement_id(found: str, expected: str, line: int) -> None:
+    if found.strip() and found.strip() != expected:
+        raise NotASettlementReport(
+            f"line {line}: settlement-id {found.strip()!r} differs from the summary row's {expected!r}; "
+            f"a report holds one settlement"
+        )
