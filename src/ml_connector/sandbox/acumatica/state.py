@@ -1,0 +1,300 @@
+"""The Acumatica sandbox's in-memory world: records per entity, API sessions and tokens (each one
+taking a licence seat), running actions, and the request counter tests read.
+
+Records are stored with plain values; ``app.py`` wraps them into ``{"value": …}`` on the way out.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from ml_connector.sandbox.catalog import MARKETPLACES, products
+from ml_connector.transport.clock import Clock
+from ml_connector.transport.ratelimit import TokenBucket
+
+SUPPORTED_VERSIONS = ("23.200.001", "24.200.001")
+TENANT = "MLSandbox"
+USERNAME = "admin"
+PASSWORD = "sandbox-password"  # the sandbox's invented credentials; not a secret of any real system
+CLIENT_ID = "8E0761D9-F4EC-2D4B-A60F-BCE2708C6FDD@" + TENANT
+CLIENT_SECRET = "sandbox-client-secret"
+AR_CONTROL_ACCOUNT = "11000"
+CLEARING_ACCOUNT = "13990"
+
+
+@dataclass
+class EntityDef:
+    keys: tuple[str, ...]
+    number_field: str | None = None
+    number_format: str = "{:06d}"
+    details: tuple[str, ...] = ()
+
+
+ENTITIES: dict[str, EntityDef] = {
+    "Customer": EntityDef(("CustomerID",)),
+    "SalesInvoice": EntityDef(("Type", "ReferenceNbr"), "ReferenceNbr", "INV{:06d}", ("Details",)),
+    "SalesOrder": EntityDef(("OrderType", "OrderNbr"), "OrderNbr", "SO{:06d}", ("Details",)),
+    "JournalTransaction": EntityDef(("Module", "BatchNbr"), "BatchNbr", "{:06d}", ("Details",)),
+    "Payment": EntityDef(("Type", "ReferenceNbr"), "ReferenceNbr", "PMT{:06d}", ("DocumentsToApply",)),
+    "StockItem": EntityDef(("InventoryID",), details=("CrossReferences", "WarehouseDetails")),
+    "Shipment": EntityDef(("ShipmentNbr",), "ShipmentNbr", "SHP{:06d}", ("Details", "Packages", "Orders")),
+}
+INQUIRIES = ("InventoryQuantityAvailable",)
+ACTIONS = {
+    ("SalesInvoice", "ReleaseSalesInvoice"): "Open",
+    ("JournalTransaction", "ReleaseJournalTransaction"): "Posted",
+    ("Payment", "ReleasePayment"): "Closed",
+    ("SalesOrder", "ReleaseFromHold"): "Open",
+}
+# Fields the 23.200.001 contract does not have (the endpoint files); the sandbox drops them there.
+NOT_IN_23 = {
+    "SalesInvoice": {"ExternalRef", "BillToAddress", "ShipToAddress", "TaxCalcMode"},
+    "StockItem": {"LastModifiedDateTime"},
+}
+
+
+@dataclass
+class ApiSession:
+    session_id: str
+    kind: str  # "cookie" or "oauth"
+    user: str
+    last_used: float
+    idle_timeout: float
+    closed: bool = False
+
+    def alive(self, now: float) -> bool:
+        return not self.closed and now < self.last_used + self.idle_timeout
+
+
+@dataclass
+class Token:
+    session_id: str
+    expires_at: float
+
+
+@dataclass
+class RefreshChain:
+    session_id: str
+    current: str
+    started: float
+
+
+@dataclass
+class Job:
+    entity: str
+    record_id: str
+    new_status: str
+    done_at: float
+    finished: bool = False
+
+
+@dataclass
+class SandboxConfig:
+    versions: tuple[str, ...] = SUPPORTED_VERSIONS
+    max_sessions: int = 2  # a trial licence's API users
+    login_limit_status: int = 429  # real builds answer 429 or 500
+    cookie_idle_seconds: float = 600.0
+    token_seconds: float = 3600.0
+    refresh_chain_seconds: float = 30 * 24 * 3600.0
+    requests_per_minute: float = 6000.0
+    burst: float = 200.0
+    action_seconds: float = 2.0
+    advanced_so_invoices: bool = True
+    ar_control_accounts: frozenset[str] = frozenset({AR_CONTROL_ACCOUNT})
+    known_accounts: frozenset[str] = frozenset(
+        {
+            "10200",
+            "10250",
+            AR_CONTROL_ACCOUNT,
+            CLEARING_ACCOUNT,
+            "40000",
+            "49000",
+            "64010",
+            "64020",
+            "64030",
+            "21000",
+            "12500",
+        }
+    )
+
+
+@dataclass
+class AcumaticaSandbox:
+    clock: Clock
+    seed: int = 7
+    config: SandboxConfig = field(default_factory=SandboxConfig)
+
+    def __post_init__(self) -> None:
+        self.lock = threading.RLock()
+        self.sessions: dict[str, ApiSession] = {}
+        self.tokens: dict[str, Token] = {}
+        self.refresh: dict[str, RefreshChain] = {}
+        self.records: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in ENTITIES}
+        self.numbers: Counter[str] = Counter()
+        self.jobs: dict[str, Job] = {}
+        self.requests: Counter[str] = Counter()
+        self.login_refusals = 0
+        self.bucket = TokenBucket(self.config.requests_per_minute / 60.0, self.config.burst, clock=self.clock)
+        self._seed_items()
+
+    # -- sessions --------------------------------------------------------------------------------
+
+    @property
+    def open_sessions(self) -> int:
+        now = self.clock.monotonic()
+        with self.lock:
+            return sum(1 for session in self.sessions.values() if session.alive(now))
+
+    def open_session(self, kind: str, user: str) -> ApiSession | None:
+        """A new API session, or None when every licence seat is taken."""
+        now = self.clock.monotonic()
+        with self.lock:
+            if self.open_sessions >= self.config.max_sessions:
+                self.login_refusals += 1
+                return None
+            timeout = self.config.cookie_idle_seconds if kind == "cookie" else self.config.token_seconds
+            session = ApiSession(secrets.token_hex(12), kind, user, now, timeout)
+            self.sessions[session.session_id] = session
+            return session
+
+    def close_session(self, session_id: str) -> None:
+        with self.lock:
+            session = self.sessions.get(session_id)
+            if session:
+                session.closed = True
+            for token, value in list(self.tokens.items()):
+                if value.session_id == session_id:
+                    del self.tokens[token]
+            for token, chain in list(self.refresh.items()):
+                if chain.session_id == session_id:
+                    del self.refresh[token]
+
+    def issue_tokens(self, session_id: str, started: float | None = None) -> dict[str, Any]:
+        now = self.clock.monotonic()
+        access, refresh = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+        with self.lock:
+            self.tokens[access] = Token(session_id, now + self.config.token_seconds)
+            self.refresh[refresh] = RefreshChain(session_id, refresh, now if started is None else started)
+            session = self.sessions[session_id]
+            session.last_used = now
+        return {
+            "access_token": access,
+            "expires_in": int(self.config.token_seconds),
+            "token_type": "Bearer",
+            "scope": "api offline_access",
+            "refresh_token": refresh,
+        }
+
+    def session_for_token(self, access: str, force_expired: bool = False) -> ApiSession | None:
+        now = self.clock.monotonic()
+        with self.lock:
+            token = self.tokens.get(access)
+            if token is None or force_expired or now >= token.expires_at:
+                return None
+            session = self.sessions.get(token.session_id)
+            if session is None or session.closed:
+                return None
+            session.last_used = now
+            return session
+
+    def session_for_cookie(self, session_id: str | None, force_expired: bool = False) -> ApiSession | None:
+        now = self.clock.monotonic()
+        with self.lock:
+            session = self.sessions.get(session_id or "")
+            if session is None or force_expired or not session.alive(now):
+                return None
+            session.last_used = now
+            return session
+
+    # -- records ---------------------------------------------------------------------------------
+
+    def now_text(self) -> str:
+        return self.clock.now().isoformat(timespec="milliseconds")
+
+    def next_number(self, entity: str) -> str:
+        definition = ENTITIES[entity]
+        self.numbers[entity] += 1
+        return definition.number_format.format(self.numbers[entity])
+
+    def find_by_keys(self, entity: str, keys: tuple[str, ...]) -> dict[str, Any] | None:
+        definition = ENTITIES[entity]
+        for record in self.records[entity].values():
+            if all(str(record.get(k)) == v for k, v in zip(definition.keys, keys, strict=False)) and len(
+                keys
+            ) == len(definition.keys):
+                return record
+        return None
+
+    def _seed_items(self) -> None:
+        us = next(iter(MARKETPLACES))
+        for product in products(self.seed):
+            if product.acumatica_item is None:
+                continue
+            record = {
+                "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"acumatica-item-{product.acumatica_item}")),
+                "InventoryID": product.acumatica_item,
+                "Description": product.title,
+                "ItemStatus": "Active",
+                "ItemType": "Finished Good",
+                "BaseUOM": "EA",
+                "DefaultWarehouseID": "MAIN",
+                "DefaultPrice": product.price(us),
+                "LastModified": self.now_text(),
+                "LastModifiedDateTime": self.now_text(),
+                "CrossReferences": [
+                    {"AlternateID": product.sku, "AlternateType": "Global", "Description": product.title}
+                ],
+                "WarehouseDetails": [
+                    {"WarehouseID": "MAIN", "QtyOnHand": Decimal(product.on_hand), "IsDefault": True}
+                ],
+            }
+            self.records["StockItem"][record["id"]] = record
+
+    def qty_available(self, inventory_id: str) -> Decimal:
+        item = self.find_by_keys("StockItem", (inventory_id,))
+        if item is None:
+            return Decimal(0)
+        on_hand = sum(
+            (row.get("QtyOnHand") or Decimal(0) for row in item.get("WarehouseDetails", [])), Decimal(0)
+        )
+        committed = Decimal(0)
+        for entity, qty_field in (("SalesInvoice", "Qty"), ("SalesOrder", "OrderQty")):
+            for record in self.records[entity].values():
+                for line in record.get("Details", []):
+                    if line.get("InventoryID") == inventory_id:
+                        committed += Decimal(str(line.get(qty_field) or 0))
+        return on_hand - committed
+
+    def start_job(self, entity: str, record_id: str, new_status: str) -> str:
+        job_id = str(uuid.uuid4())
+        self.jobs[job_id] = Job(
+            entity, record_id, new_status, self.clock.monotonic() + self.config.action_seconds
+        )
+        return job_id
+
+    def poll_job(self, job_id: str) -> bool | None:
+        """True when done (the effect applied once), False while running, None if unknown."""
+        with self.lock:
+            job = self.jobs.get(job_id)
+            if job is None:
+                return None
+            if self.clock.monotonic() < job.done_at:
+                return False
+            if not job.finished:
+                job.finished = True
+                record = self.records[job.entity].get(job.record_id)
+                if record is not None:
+                    record["Status"] = job.new_status
+                    record["LastModifiedDateTime"] = self.now_text()
+            return True
+
+
+def parse_datetime(text: str) -> datetime:
+    return datetime.fromisoformat(text)

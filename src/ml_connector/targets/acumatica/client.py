@@ -1,0 +1,235 @@
+"""The REST client for one Acumatica endpoint version: requests with the session applied, the shared
+retry policy, list paging with $top/$skip, upserts, actions polled to completion, and a call count.
+
+Paths are relative to ``{site}/entity/{Endpoint}/{Version}``. A 404 on that base means the version
+is gone from the instance; the client then reads ``GET /entity`` and names the versions offered.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import httpx
+
+from ml_connector.errors import ConfigurationError, PermanentError, TransientError
+from ml_connector.targets.acumatica.auth import Session, open_session
+from ml_connector.targets.acumatica.endpoint import fetch_instance_info, require_version
+from ml_connector.targets.acumatica.errors import body_json, is_no_entity, is_transient, raise_for_status
+from ml_connector.targets.acumatica.settings import AcumaticaCredentials, AcumaticaSettings
+from ml_connector.targets.acumatica.values import dumps, loads, unwrap, wrap
+from ml_connector.transport.clock import SYSTEM_CLOCK, Clock
+from ml_connector.transport.retry import RetryPolicy, send_with_retry
+
+
+class AcumaticaClient:
+    """One signed-in conversation with one endpoint version. Use as a context manager (or call
+    ``close()``): the session is signed out whatever happened, so no licence seat is left taken."""
+
+    def __init__(
+        self,
+        settings: AcumaticaSettings,
+        credentials: AcumaticaCredentials,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        http: httpx.Client | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self._own_http = http is None
+        self.http = http or httpx.Client(timeout=httpx.Timeout(60.0, connect=10.0))
+        self.retry = retry or RetryPolicy(clock=clock)
+        self.session: Session = open_session(self.http, settings, credentials, clock=clock, retry=self.retry)
+        self.calls: Counter[str] = Counter()  # "GET SalesInvoice" -> count, every attempt included
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        try:
+            self.session.sign_out()
+        finally:
+            if self._own_http:
+                self.http.close()
+
+    def __enter__(self) -> AcumaticaClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def call_count(self) -> int:
+        """Every HTTP call made, the sign-in and sign-out ones included."""
+        return sum(self.calls.values()) + self.session.calls
+
+    # -- raw requests ----------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        absolute: bool = False,
+    ) -> httpx.Response:
+        """Send with retries; 401 renews the session, 429/5xx back off. Returns the final response
+        (raising only when retries ran out or the endpoint version is missing)."""
+        url = path if absolute else f"{self.settings.endpoint_base}/{path.lstrip('/')}"
+        entity = "action status" if absolute else path.split("?")[0].strip("/").split("/")[0]
+        content = dumps(body) if body is not None else None
+        all_headers = {"Accept": "application/json", **(headers or {})}
+        if content is not None:
+            all_headers["Content-Type"] = "application/json"
+
+        def build() -> httpx.Request:
+            self.calls[f"{method} {entity}"] += 1
+            request = self.http.build_request(
+                method, url, params=params, content=content, headers=all_headers
+            )
+            self.session.apply(request)
+            return request
+
+        def before_retry(attempt: int, response: httpx.Response | None, error: BaseException | None) -> None:
+            if response is not None and response.status_code == 401:
+                self.session.invalidate()
+
+        response = send_with_retry(
+            self.http,
+            build,
+            self.retry,
+            transient=is_transient,
+            before_retry=before_retry,
+            describe=f"Acumatica {method} {entity}",
+        )
+        if response.status_code == 404 and not absolute:
+            self._explain_404(response)
+        return response
+
+    def _explain_404(self, response: httpx.Response) -> None:
+        """Unknown action or record answers 404 too; only a missing version is a configuration
+        error, so look the version up before deciding."""
+        info = fetch_instance_info(self.http, self.settings.url)
+        require_version(info, self.settings.endpoint_name, self.settings.endpoint_version)
+
+    # -- entity operations -----------------------------------------------------------------------
+
+    def get_by_keys(
+        self, entity: str, *keys: str, select: str | None = None, expand: str | None = None
+    ) -> dict | None:
+        """One record by its key fields; None when Acumatica says no entity satisfies the condition."""
+        params = _params(select=select, expand=expand)
+        path = f"{entity}/" + "/".join(httpx.URL(f"/{key}").raw_path.decode().lstrip("/") for key in keys)
+        response = self.request("GET", path, params=params)
+        if response.status_code == 500 and is_no_entity(response):
+            return None
+        raise_for_status(response, f"GET {entity}")
+        return unwrap(loads(response.content))
+
+    def list(
+        self,
+        entity: str,
+        *,
+        filter: str | None = None,
+        select: str | None = None,
+        expand: str | None = None,
+        top: int | None = None,
+        skip: int = 0,
+    ) -> list[dict]:
+        """One page of records (a plain array: no count, no next link)."""
+        params = _params(filter=filter, select=select, expand=expand, top=top, skip=skip or None)
+        response = self.request("GET", entity, params=params)
+        raise_for_status(response, f"GET {entity}")
+        data = loads(response.content)
+        if not isinstance(data, list):
+            raise PermanentError(f"GET {entity} answered {type(data).__name__}, not a list")
+        return [unwrap(row) for row in data]
+
+    def iterate(
+        self, entity: str, *, filter: str | None = None, select: str | None = None, expand: str | None = None
+    ) -> Iterator[dict]:
+        """Every record matching ``filter``, read with $top/$skip pages; a short page ends it."""
+        size = self.settings.page_size
+        skip = 0
+        while True:
+            page = self.list(entity, filter=filter, select=select, expand=expand, top=size, skip=skip)
+            yield from page
+            if len(page) < size:
+                return
+            skip += size
+
+    def put(
+        self,
+        entity: str,
+        fields: Mapping[str, Any],
+        *,
+        insert_only: bool = False,
+        expand: str | None = None,
+        select: str | None = None,
+    ) -> dict:
+        """Insert or update (``insert_only`` sends If-None-Match: *, so an existing record is 412,
+        never overwritten). 422 field errors raise PermanentError naming the first field."""
+        headers = {"If-None-Match": "*"} if insert_only else None
+        response = self.request(
+            "PUT", entity, params=_params(expand=expand, select=select), body=wrap(fields), headers=headers
+        )
+        if response.status_code == 412:
+            raise PermanentError(
+                f"PUT {entity}: the record already exists (If-None-Match: *)",
+                target_message="412 Precondition Failed",
+            )
+        raise_for_status(response, f"PUT {entity}")
+        return unwrap(loads(response.content))
+
+    def inquire(self, entity: str, parameters: Mapping[str, Any], *, results: str = "Results") -> list[dict]:
+        """Inquiry entities are read with PUT: parameters in, ``Results`` rows out."""
+        response = self.request("PUT", entity, params={"$expand": results}, body=wrap(parameters))
+        raise_for_status(response, f"PUT {entity}")
+        return list(unwrap(loads(response.content)).get(results) or [])
+
+    def invoke(
+        self, entity: str, action: str, record: Mapping[str, Any], parameters: Mapping[str, Any] | None = None
+    ) -> None:
+        """Run an action and wait for it: 202 + Location is polled until 204."""
+        body = {"entity": wrap(record), "parameters": wrap(parameters or {})}
+        response = self.request("POST", f"{entity}/{action}", body=body)
+        raise_for_status(response, f"{entity}/{action}")
+        if response.status_code == 204:
+            return
+        location = response.headers.get("location")
+        if response.status_code != 202 or not location:
+            raise PermanentError(f"{entity}/{action} answered {response.status_code} without a status URL")
+        status_url = str(httpx.URL(self.settings.url).join(location))  # site-relative, keeps the virtual dir
+        waited = 0.0
+        while True:
+            self.clock.sleep(self.settings.release_poll_seconds)
+            waited += self.settings.release_poll_seconds
+            poll = self.request("GET", status_url, absolute=True)
+            if poll.status_code == 204:
+                return
+            if poll.status_code != 202:
+                raise_for_status(poll, f"{entity}/{action} status")
+                raise PermanentError(f"{entity}/{action} status answered {poll.status_code}")
+            if waited >= self.settings.release_timeout_seconds:
+                raise TransientError(
+                    f"{entity}/{action} still running after {waited:.0f}s; will check again next run"
+                )
+
+    # -- checks ----------------------------------------------------------------------------------
+
+    def check_version(self) -> None:
+        info = fetch_instance_info(self.http, self.settings.url)
+        require_version(info, self.settings.endpoint_name, self.settings.endpoint_version)
+
+    def error_body(self, response: httpx.Response) -> Any:
+        return body_json(response)
+
+
+def _params(**values: Any) -> dict[str, Any]:
+    return {f"${name}": value for name, value in values.items() if value is not None}
+
+
+__all__ = ["AcumaticaClient", "ConfigurationError"]

@@ -1,0 +1,334 @@
+"""AcumaticaTarget: the ERP protocol over the contract-based REST API.
+
+Each write is query-first by the key the document carries, written into a searchable header field:
+Customer by its deterministic CustomerID (get by key, the cheapest read), SalesInvoice and
+SalesOrder by CustomerOrder (ExternalRef from 24.200.001 on), JournalTransaction by a Description
+that holds the settlement reference. Inserts send ``If-None-Match: *`` so a duplicate can never
+overwrite. The adapter holds one session for its life and signs it out in ``close()`` (use it as a
+context manager), so no licence seat is left taken even when a posting fails.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+from ml_connector.errors import MlConnectorError, PermanentError
+from ml_connector.model.documents import CustomerDocument, Document, JournalDocument, SalesDocument
+from ml_connector.model.money import Money
+from ml_connector.model.orders import ShipmentConfirmation, StockLevel
+from ml_connector.targets.acumatica import documents as bodies
+from ml_connector.targets.acumatica.client import AcumaticaClient
+from ml_connector.targets.acumatica.endpoint import fetch_instance_info, require_version
+from ml_connector.targets.acumatica.settings import AcumaticaCredentials, AcumaticaSettings
+from ml_connector.targets.acumatica.values import odata_string
+from ml_connector.transport.clock import SYSTEM_CLOCK, Clock
+from ml_connector.transport.retry import RetryPolicy
+
+RELEASED_JOURNAL = {"Posted", "Unposted"}
+RELEASED_INVOICE = {"Open", "Closed"}
+
+
+class AcumaticaTarget:
+    """One Acumatica connection as the flows and the posting engine see it."""
+
+    name = "acumatica"
+
+    def __init__(
+        self,
+        settings: AcumaticaSettings,
+        credentials: AcumaticaCredentials,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        http: httpx.Client | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.settings = settings
+        self._credentials = credentials
+        self._clock = clock
+        self._retry = retry
+        self.client = AcumaticaClient(settings, credentials, clock=clock, http=http, retry=retry)
+        self._item_map: dict[str, str] | None = None
+        self._items: list[dict[str, Any]] = []
+
+    def __enter__(self) -> AcumaticaTarget:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Sign out: frees the licence seat (and forgets the tokens)."""
+        self.client.close()
+
+    # -- posting protocol ------------------------------------------------------------------------
+
+    def find(self, document: Document) -> str | None:
+        if isinstance(document, CustomerDocument):
+            return self._find_customer(document)
+        if isinstance(document, SalesDocument):
+            return self._find_sales(document)
+        if isinstance(document, JournalDocument):
+            return self._find_journal(document)
+        raise PermanentError(f"Acumatica cannot post a {type(document).__name__}")
+
+    def post(self, document: Document) -> str:
+        if isinstance(document, CustomerDocument):
+            record = self.client.put(
+                "Customer", bodies.customer_body(self.settings, document), insert_only=True
+            )
+            return str(record["CustomerID"])
+        if isinstance(document, SalesDocument):
+            return self._post_sales(document)
+        if isinstance(document, JournalDocument):
+            return self._post_journal(document)
+        raise PermanentError(f"Acumatica cannot post a {type(document).__name__}")
+
+    def _find_customer(self, document: CustomerDocument) -> str | None:
+        record = self.client.get_by_keys(
+            "Customer", bodies.customer_id(self.settings, document), select="CustomerID"
+        )
+        return None if record is None else str(record["CustomerID"])
+
+    def _sales_filter(self, document: SalesDocument) -> tuple[str, str]:
+        key = odata_string(document.key)
+        if document.kind == "sales_order":
+            return "SalesOrder", f"OrderType eq 'SO' and CustomerOrder eq {key}"
+        field = "ExternalRef" if self.settings.has_external_ref else "CustomerOrder"
+        return "SalesInvoice", f"Type eq 'Invoice' and {field} eq {key}"
+
+    def _find_sales(self, document: SalesDocument) -> str | None:
+        entity, condition = self._sales_filter(document)
+        number = "OrderNbr" if entity == "SalesOrder" else "ReferenceNbr"
+        rows = self.client.list(entity, filter=condition, select=f"{number},Status", top=2)
+        if not rows:
+            return None
+        record = rows[0]
+        if (
+            entity == "SalesInvoice"
+            and self.settings.release_invoices
+            and record.get("Status") not in RELEASED_INVOICE
+        ):
+            self.client.invoke("SalesInvoice", "ReleaseSalesInvoice", {"id": record["id"]})
+        return str(record[number])
+
+    def _post_sales(self, document: SalesDocument) -> str:
+        if not document.lines:
+            raise PermanentError(f"order {document.key} has no lines to invoice")
+        if document.kind == "sales_order":
+            record = self.client.put(
+                "SalesOrder", bodies.sales_order_body(self.settings, document), insert_only=True
+            )
+            return str(record["OrderNbr"])
+        if document.kind != "sales_invoice":
+            raise PermanentError(f"unknown sales document kind {document.kind!r}")
+        record = self.client.put(
+            "SalesInvoice", bodies.sales_invoice_body(self.settings, document), insert_only=True
+        )
+        if self.settings.release_invoices:
+            self.client.invoke("SalesInvoice", "ReleaseSalesInvoice", {"id": record["id"]})
+        return str(record["ReferenceNbr"])
+
+    def _find_journal(self, document: JournalDocument) -> str | None:
+        """The batch by its Description; a batch saved but not yet released (a crash between the
+        two calls) is released here, so the protocol's query-first step finishes the job."""
+        condition = f"Module eq 'GL' and Description eq {odata_string(bodies.journal_description(document))}"
+        rows = self.client.list("JournalTransaction", filter=condition, select="BatchNbr,Status", top=2)
+        if not rows:
+            return None
+        batch = rows[0]
+        if self.settings.invoice_settlement == "payment" and self._clearing_applications(document):
+            self._ensure_payment(document)
+        if self.settings.release_journals and batch.get("Status") not in RELEASED_JOURNAL:
+            self.client.invoke("JournalTransaction", "ReleaseJournalTransaction", {"id": batch["id"]})
+        return str(batch["BatchNbr"])
+
+    def _post_journal(self, document: JournalDocument) -> str:
+        bodies.check_journal(self.settings, document)
+        record = self.client.put(
+            "JournalTransaction", bodies.journal_body(self.settings, document), insert_only=True
+        )
+        if self.settings.invoice_settlement == "payment" and self._clearing_applications(document):
+            self._ensure_payment(document)
+        if self.settings.release_journals:
+            self.client.invoke("JournalTransaction", "ReleaseJournalTransaction", {"id": record["id"]})
+        return str(record["BatchNbr"])
+
+    # -- invoice mode: payment applied to the invoices ------------------------------------------
+
+    def _clearing_applications(self, document: JournalDocument) -> dict[str, Decimal]:
+        """Amazon order id -> amount the settlement collected for it (net credit on the clearing
+        account), from the clearing lines that name an order."""
+        account = self.settings.clearing_account
+        result: dict[str, Decimal] = {}
+        for line in document.journal.lines:
+            if account and line.account == account and line.reference:
+                result[line.reference] = (
+                    result.get(line.reference, Decimal(0)) + (line.credit - line.debit).amount
+                )
+        return {order: amount for order, amount in result.items() if amount > 0}
+
+    def _ensure_payment(self, document: JournalDocument) -> str:
+        """One AR Payment per settlement (PaymentRef = the key; found first), from the clearing
+        cash account, applied to each order's invoice: the receivable is cleared in AR, never by
+        a GL line on the AR control account."""
+        if not self.settings.payment_cash_account:
+            raise PermanentError(
+                "invoice_settlement = 'payment' needs payment_cash_account (a cash account over the clearing account)"
+            )
+        reference = document.key[:40]
+        found = self.client.list(
+            "Payment",
+            filter=f"Type eq 'Payment' and PaymentRef eq {odata_string(reference)}",
+            select="ReferenceNbr",
+            top=1,
+        )
+        if found:
+            return str(found[0]["ReferenceNbr"])
+        applications = []
+        customer = None
+        for order, amount in self._clearing_applications(document).items():
+            invoices = self.client.list(
+                "SalesInvoice",
+                filter=f"Type eq 'Invoice' and CustomerOrder eq {odata_string(order)}",
+                select="ReferenceNbr,CustomerID",
+                top=1,
+            )
+            if not invoices:
+                raise PermanentError(
+                    f"settlement {document.key}: no Acumatica invoice for order {order} to apply the payment to"
+                )
+            customer = customer or invoices[0]["CustomerID"]
+            applications.append(
+                {"DocType": "Invoice", "ReferenceNbr": invoices[0]["ReferenceNbr"], "AmountPaid": amount}
+            )
+        total = sum((row["AmountPaid"] for row in applications), Decimal(0))
+        record = self.client.put(
+            "Payment",
+            {
+                "Type": "Payment",
+                "CustomerID": customer,
+                "PaymentMethod": self.settings.payment_method,
+                "CashAccount": self.settings.payment_cash_account,
+                "PaymentRef": reference,
+                "PaymentAmount": total,
+                "ApplicationDate": document.journal.posting_date,
+                "Description": bodies.journal_description(document),
+                "Hold": False,
+                "DocumentsToApply": applications,
+            },
+            insert_only=True,
+        )
+        return str(record["ReferenceNbr"])
+
+    # -- items, stock, shipments -----------------------------------------------------------------
+
+    def _load_items(self) -> dict[str, str]:
+        """SKU -> InventoryID from the connector map, then the items' cross-references (read once,
+        paged; detail collections cannot be filtered), then SKUs that are InventoryIDs."""
+        if self._item_map is None:
+            mapping: dict[str, str] = {}
+            self._items = list(
+                self.client.iterate(
+                    "StockItem",
+                    filter="ItemStatus eq 'Active'",
+                    select="InventoryID,Description,DefaultPrice,CrossReferences/AlternateID,CrossReferences/AlternateType",
+                    expand="CrossReferences",
+                )
+            )
+            for item in self._items:
+                mapping.setdefault(str(item["InventoryID"]), str(item["InventoryID"]))
+            for item in self._items:
+                for reference in item.get("CrossReferences") or []:
+                    if reference.get(
+                        "AlternateType"
+                    ) in self.settings.cross_reference_types and reference.get("AlternateID"):
+                        mapping[str(reference["AlternateID"])] = str(item["InventoryID"])
+            mapping.update(self.settings.sku_map)
+            self._item_map = mapping
+        return self._item_map
+
+    def resolve_items(self, skus: Sequence[str]) -> dict[str, str | None]:
+        mapping = self._load_items()
+        return {sku: mapping.get(sku) for sku in skus}
+
+    def item_candidates(self, sku: str, limit: int = 3) -> list[str]:
+        self._load_items()
+        names = {str(item["InventoryID"]): str(item.get("Description") or "") for item in self._items}
+        scored = sorted(
+            names,
+            key=lambda item_id: (
+                -max(
+                    difflib.SequenceMatcher(None, sku.upper(), item_id.upper()).ratio(),
+                    difflib.SequenceMatcher(None, sku.upper(), names[item_id].upper()).ratio(),
+                )
+            ),
+        )
+        return scored[:limit]
+
+    def stock_levels(self, skus: Sequence[str]) -> list[StockLevel]:
+        """Price from StockItem.DefaultPrice (base currency) and quantity from the
+        InventoryQuantityAvailable inquiry (22.200.001+), read once for all items. Unmapped SKUs
+        are left out: ``resolve_items`` reports them, each on its own record."""
+        resolved = {sku: item for sku, item in self.resolve_items(skus).items() if item}
+        if not resolved:
+            return []
+        prices = {str(item["InventoryID"]): item.get("DefaultPrice") for item in self._items}
+        rows = self.client.inquire("InventoryQuantityAvailable", {})
+        available = {str(row.get("InventoryID")): row.get("QtyAvailable") for row in rows}
+        levels = []
+        for sku, item_id in resolved.items():
+            quantity = available.get(item_id)
+            price = prices.get(item_id)
+            levels.append(
+                StockLevel(
+                    sku=sku,
+                    item_id=item_id,
+                    quantity=max(0, int(Decimal(str(quantity or 0)))),
+                    price=Money(Decimal(str(price)), self.settings.base_currency)
+                    if price is not None
+                    else None,
+                    warehouse=self.settings.warehouse,
+                )
+            )
+        return levels
+
+    def shipped_orders(self, since: datetime) -> Iterable[ShipmentConfirmation]:
+        """Nothing, on purpose. Amazon orders become *direct* SO invoices here (no sales order, no
+        Shipment), and the reference documents no Shipment field carrying the Amazon order id or
+        package tracking numbers we could trust; seller-fulfilled confirmations therefore come from
+        the M3 target or Amazon itself until an instance shows the Shipment → Orders/Packages path."""
+        return ()
+
+    # -- health ----------------------------------------------------------------------------------
+
+    def check(self) -> list[str]:
+        """The endpoint version is offered, and a sign-in works (signed out again at once, with a
+        client of its own so the adapter's session is untouched)."""
+        problems: list[str] = []
+        try:
+            info = fetch_instance_info(self.client.http, self.settings.url)
+            require_version(info, self.settings.endpoint_name, self.settings.endpoint_version)
+        except MlConnectorError as exc:
+            return [str(exc)]
+        except httpx.HTTPError as exc:
+            return [f"Acumatica at {self.settings.url} is unreachable ({type(exc).__name__})"]
+        probe = AcumaticaClient(
+            self.settings, self._credentials, clock=self._clock, http=self.client.http, retry=self._retry
+        )
+        try:
+            probe.list("Customer", select="CustomerID", top=1)
+        except MlConnectorError as exc:
+            problems.append(str(exc))
+        finally:
+            probe.close()
+        return problems
+
+    @property
+    def call_count(self) -> int:
+        return self.client.call_count
