@@ -299,7 +299,7 @@ class AcumaticaApp:
         return JSONResponse(self._render(entity, version, record, request))
 
     async def _put(self, request: Request, entity: str, version: str) -> Response:
-        body = _unwrap(json.loads(await request.body() or b"{}"))
+        body = _unwrap(json.loads(await request.body() or b"{}", parse_float=Decimal)) or {}
         if entity in INQUIRIES:
             return self._inquiry(request, entity, body)
         try:
@@ -343,8 +343,8 @@ class AcumaticaApp:
         new_status = ACTIONS.get((entity, action))
         if new_status is None:
             return JSONResponse({"message": f"No action {action} on {entity}."}, status_code=404)
-        payload = json.loads(await request.body() or b"{}")
-        target = _unwrap(payload.get("entity") or {})
+        payload = json.loads(await request.body() or b"{}", parse_float=Decimal)
+        target = _unwrap(payload.get("entity") or {}) or {}
         record = self.sandbox.records[entity].get(str(target.get("id"))) if target.get("id") else None
         keys = ENTITIES[entity].keys
         if record is None and all(target.get(k) for k in keys):

@@ -152,6 +152,12 @@ class AcumaticaSandbox:
         with self.lock:
             return sum(1 for session in self.sessions.values() if session.alive(now))
 
+    @property
+    def unclosed_sessions(self) -> int:
+        """Sessions never signed out, expired ones included: what a leaking client leaves behind."""
+        with self.lock:
+            return sum(1 for session in self.sessions.values() if not session.closed)
+
     def open_session(self, kind: str, user: str) -> ApiSession | None:
         """A new API session, or None when every licence seat is taken."""
         now = self.clock.monotonic()

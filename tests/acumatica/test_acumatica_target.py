@@ -1,0 +1,214 @@
+"""AcumaticaTarget's find/post and reads against the sandbox over loopback HTTP."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from ml_connector.errors import PermanentError
+from ml_connector.sandbox.acumatica import state as world
+
+from .conftest import MAPPED, UNMAPPED, customer_doc, invoice_doc, journal_doc
+
+
+@pytest.mark.parametrize("auth", ["oauth", "cookie"])
+def test_customer_invoice_journal_posted_once_and_found_by_key(acumatica, auth):
+    with acumatica.target(auth=auth) as target:
+        customer = customer_doc()
+        assert target.find(customer) is None
+        customer_id = target.post(customer)
+        assert customer_id == "AMZ-US"
+        assert target.find(customer) == "AMZ-US"
+
+        invoice = invoice_doc("113-0000001-0000001")
+        assert target.find(invoice) is None
+        number = target.post(invoice)
+        assert target.find(invoice) == number
+
+        journal = journal_doc("12345678901")
+        assert target.find(journal) is None
+        batch = target.post(journal)
+        assert target.find(journal) == batch
+
+    records = acumatica.sandbox.records
+    assert len(records["Customer"]) == 1
+    stored = next(iter(records["SalesInvoice"].values()))
+    assert stored["CustomerOrder"] == stored["ExternalRef"] == "113-0000001-0000001"
+    assert [(d["InventoryID"], d["Qty"], Decimal(str(d["UnitPrice"]))) for d in stored["Details"]] == [
+        (MAPPED[0].acumatica_item, 1, MAPPED[0].price("ATVPDKIKX0DER")),
+        (MAPPED[1].acumatica_item, 2, MAPPED[1].price("ATVPDKIKX0DER")),
+    ]
+    assert stored["Details"][0]["TransactionDescr"] == MAPPED[0].title
+    batch_record = next(iter(records["JournalTransaction"].values()))
+    assert batch_record["Description"] == "AMZ-STL 12345678901"
+    assert batch_record["Status"] == "Posted"  # released through the action, 202 + Location polled
+    assert batch_record["Details"][0]["DebitAmount"] == Decimal("812.40")
+
+
+def test_sales_order_kind_uses_the_sales_order_entity(acumatica):
+    with acumatica.target() as target:
+        target.post(customer_doc())
+        order = invoice_doc("113-0000002-0000002", kind="sales_order")
+        number = target.post(order)
+        assert number.startswith("SO")
+        assert target.find(order) == number
+    stored = next(iter(acumatica.sandbox.records["SalesOrder"].values()))
+    assert (
+        stored["Details"][1]["OrderQty"] == 2 and stored["Details"][0]["LineDescription"] == MAPPED[0].title
+    )
+
+
+def test_version_23_queries_by_customer_order(acumatica):
+    with acumatica.target(endpoint_version="23.200.001") as target:
+        target.post(customer_doc())
+        invoice = invoice_doc("113-0000003-0000003")
+        number = target.post(invoice)
+        assert target.find(invoice) == number
+        assert target.client.calls["GET SalesInvoice"] == 1  # the find, by CustomerOrder
+    stored = next(iter(acumatica.sandbox.records["SalesInvoice"].values()))
+    assert "ExternalRef" not in stored
+
+
+def test_unknown_item_is_a_permanent_error_on_its_record_naming_the_field(acumatica):
+    with acumatica.target() as target:
+        target.post(customer_doc())
+        bad = invoice_doc("113-0000004-0000004")
+        bad = type(bad)(
+            **{
+                **{f: getattr(bad, f) for f in bad.__slots__},
+                "lines": (
+                    bad.lines[0].__class__(
+                        item_id="NOPE-1", sku="NOPE", quantity=1, unit_price=bad.lines[0].unit_price
+                    ),
+                ),
+            }
+        )
+        with pytest.raises(PermanentError) as raised:
+            target.post(bad)
+        assert raised.value.field == "Details[0].InventoryID"
+        assert "cannot be found" in raised.value.target_message
+        # the next record is unaffected
+        assert target.post(invoice_doc("113-0000005-0000005"))
+    assert len(acumatica.sandbox.records["SalesInvoice"]) == 1
+
+
+def test_missing_required_field_is_a_422_with_the_field(acumatica):
+    with acumatica.target() as target:
+        with pytest.raises(PermanentError) as raised:
+            target.client.put("Customer", {"CustomerID": "AMZ-XX"}, insert_only=True)
+        assert raised.value.field == "CustomerName"
+
+
+def test_missing_record_by_key_is_none_not_an_error(acumatica):
+    with acumatica.target() as target:
+        assert target.client.get_by_keys("SalesInvoice", "Invoice", "INV999999") is None
+        assert target.find(customer_doc("GB", "A1F83G8C2ARO7P")) is None
+
+
+def test_insert_only_never_overwrites(acumatica):
+    with acumatica.target() as target:
+        target.post(customer_doc())
+        with pytest.raises(PermanentError, match="already exists"):
+            target.post(customer_doc())
+
+
+def test_ar_control_account_is_refused_before_any_call(acumatica):
+    with acumatica.target() as target:
+        journal = journal_doc("99999999999", account_for_sales=world.AR_CONTROL_ACCOUNT)
+        with pytest.raises(PermanentError) as raised:
+            target.post(journal)
+        assert world.AR_CONTROL_ACCOUNT in str(raised.value)
+        assert raised.value.field == "Details[2].Account"
+        assert target.call_count == 0
+    assert not acumatica.sandbox.records["JournalTransaction"]
+
+
+def test_unbalanced_journal_is_refused(acumatica):
+    with acumatica.target() as target:
+        journal = journal_doc("88888888888")
+        lines = journal.journal.lines[:2]
+        broken = type(journal)(
+            key=journal.key,
+            journal=type(journal.journal)(
+                reference=journal.key,
+                currency="USD",
+                posting_date=journal.journal.posting_date,
+                description="x",
+                lines=lines,
+            ),
+        )
+        with pytest.raises(PermanentError, match="does not balance"):
+            target.post(broken)
+
+
+def test_payment_mode_applies_an_ar_payment_to_the_invoices(acumatica):
+    with acumatica.target(invoice_settlement="payment", payment_cash_account="AMZCLEAR") as target:
+        target.post(customer_doc())
+        first, second = invoice_doc("113-0000006-0000006"), invoice_doc("113-0000007-0000007", count=1)
+        target.post(first)
+        target.post(second)
+        journal = journal_doc("77777777777")
+        lines = journal.journal.lines[:2] + tuple(
+            type(journal.journal.lines[2])(
+                world.CLEARING_ACCOUNT,
+                journal.journal.lines[0].debit.__class__(Decimal("0"), "USD"),
+                journal.journal.lines[0].debit.__class__(Decimal(amount), "USD"),
+                "sales",
+                order,
+            )
+            for order, amount in (("113-0000006-0000006", "600.00"), ("113-0000007-0000007", "400.00"))
+        )
+        journal = type(journal)(
+            key=journal.key,
+            journal=type(journal.journal)(
+                reference=journal.key,
+                currency="USD",
+                posting_date=journal.journal.posting_date,
+                description="x",
+                lines=lines,
+            ),
+        )
+        batch = target.post(journal)
+        assert target.find(journal) == batch  # finds the payment too: no second one
+    payments = list(acumatica.sandbox.records["Payment"].values())
+    assert len(payments) == 1
+    payment = payments[0]
+    assert payment["PaymentRef"] == "77777777777" and payment["CashAccount"] == "AMZCLEAR"
+    assert Decimal(str(payment["PaymentAmount"])) == Decimal("1000.00")
+    assert [row["ReferenceNbr"] for row in payment["DocumentsToApply"]] == ["INV000001", "INV000002"]
+
+
+def test_items_stock_and_prices(acumatica):
+    with acumatica.target(sku_map={"CONNECTOR-ONLY-SKU": MAPPED[3].acumatica_item}) as target:
+        skus = [p.sku for p in MAPPED[:5]] + [UNMAPPED[0].sku, "CONNECTOR-ONLY-SKU"]
+        resolved = target.resolve_items(skus)
+        assert resolved[MAPPED[0].sku] == MAPPED[0].acumatica_item  # through the cross-reference
+        assert resolved[UNMAPPED[0].sku] is None  # fails only its own record
+        assert resolved["CONNECTOR-ONLY-SKU"] == MAPPED[3].acumatica_item
+        assert target.item_candidates(MAPPED[2].acumatica_item + "X", limit=1) == [MAPPED[2].acumatica_item]
+        target.post(customer_doc())
+        target.post(invoice_doc("113-0000008-0000008"))  # takes 1 of item 0 and 2 of item 1
+        levels = {level.sku: level for level in target.stock_levels(skus)}
+        assert UNMAPPED[0].sku not in levels
+        assert levels[MAPPED[0].sku].quantity == MAPPED[0].on_hand - 1
+        assert levels[MAPPED[1].sku].quantity == max(0, MAPPED[1].on_hand - 2)
+        assert levels[MAPPED[0].sku].price.amount == MAPPED[0].price("ATVPDKIKX0DER")
+        assert levels[MAPPED[0].sku].price.currency == "USD"
+        assert list(target.shipped_orders(datetime(2025, 1, 1, tzinfo=UTC))) == []
+        # 38 items in pages of 15: three pages read once, then cached
+        assert target.client.calls["GET StockItem"] == 3
+
+
+def test_filter_paging_reads_everything_once(acumatica):
+    with acumatica.target(page_size=7) as target:
+        rows = list(target.client.iterate("StockItem", select="InventoryID"))
+        assert len(rows) == len(MAPPED)
+        assert len({row["InventoryID"] for row in rows}) == len(MAPPED)
+        assert target.client.calls["GET StockItem"] == len(MAPPED) // 7 + 1
+        modified = target.settings.stock_item_modified_field
+        since = "datetimeoffset'2000-01-01T00:00:00+00:00'"
+        assert len(
+            target.client.list("StockItem", filter=f"{modified} gt {since}", select="InventoryID")
+        ) == len(MAPPED)
