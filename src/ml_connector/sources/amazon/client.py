@@ -1,0 +1,594 @@
+"""SpApiClient: the operations ml-connector uses, over one rate-limited, retrying transport.
+
+Paged operations are generators that follow NextToken / nextToken / pagination.nextToken to the end,
+lazily: a caller that stops early costs no further calls. ``transport.calls`` counts attempts per
+operation (what the benchmark and the demo quote as calls per order).
+
+Main order path: Orders 2026-01-01 ``searchOrders`` (items inline: one call per 100 orders). The
+Orders v0 path (``get_orders_v0``: getOrders + one getOrderItems per order) is the fallback.
+Buyer PII is fetched only when a caller asks for it (``pii=True``): via includedData on 2026, via a
+Restricted Data Token on v0.
+"""
+
+from __future__ import annotations
+
+import gzip
+import threading
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from ml_connector.model import Money, Order, SettlementLine, ShipmentConfirmation
+from ml_connector.sources.amazon import mapping
+from ml_connector.sources.amazon.auth import LwaAuth, LwaCredentials
+from ml_connector.sources.amazon.limits import RateLimiter
+from ml_connector.sources.amazon.regions import LWA_TOKEN_URL, MARKETPLACES, region
+from ml_connector.sources.amazon.resources import (
+    FeedInfo,
+    FinancialEventGroup,
+    ListingSubmission,
+    MarketplaceParticipation,
+    ReportInfo,
+    Transaction,
+)
+from ml_connector.sources.amazon.transport import SpApiTransport, parse_json
+from ml_connector.transport.clock import SYSTEM_CLOCK, Clock
+from ml_connector.transport.retry import RetryPolicy, send_with_retry
+
+SETTLEMENT_V2 = "GET_V2_SETTLEMENT_REPORT_DATA_FLAT_FILE_V2"
+JSON_LISTINGS_FEED = "JSON_LISTINGS_FEED"
+BEFORE_NOW = timedelta(minutes=2)  # *Before parameters must be at least two minutes in the past
+RDT_MARGIN = 60.0
+
+
+class SpApiClient:
+    """One seller's SP-API client.
+
+    ``base_url`` overrides the region's host (the sandbox); ``lwa_url`` the LWA token endpoint.
+    ``clock`` is shared with the buckets, the token cache and the retry waits.
+    """
+
+    def __init__(
+        self,
+        credentials: LwaCredentials,
+        *,
+        seller_id: str = "",
+        region_code: str = "na",
+        base_url: str | None = None,
+        lwa_url: str = LWA_TOKEN_URL,
+        clock: Clock = SYSTEM_CLOCK,
+        retry: RetryPolicy | None = None,
+        http: httpx.Client | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self.seller_id = seller_id
+        self.clock = clock
+        self._http = http or httpx.Client(timeout=timeout)
+        self._own_http = http is None
+        policy = retry or RetryPolicy(attempts=8, base=1.0, cap=120.0, clock=clock)
+        self.auth = LwaAuth(credentials, http=self._http, token_url=lwa_url, clock=clock, retry=policy)
+        self.transport = SpApiTransport(
+            base_url=base_url or region(region_code).base_url(),
+            auth=self.auth,
+            http=self._http,
+            clock=clock,
+            retry=policy,
+            limiter=RateLimiter(clock=clock),
+        )
+        self._rdt_cache: dict[tuple, tuple[str, float]] = {}
+        self._rdt_lock = threading.Lock()
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    @property
+    def calls(self):
+        return self.transport.calls
+
+    @property
+    def throttled(self):
+        return self.transport.throttled
+
+    def close(self) -> None:
+        if self._own_http:
+            self._http.close()
+
+    def __enter__(self) -> SpApiClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _get(self, operation: str, path: str, params: dict | None = None, **kw: Any) -> Any:
+        return parse_json(self.transport.call(operation, "GET", path, params=params, **kw))
+
+    def _latest_before(self, before: datetime | None) -> datetime:
+        latest = self.clock.now() - BEFORE_NOW - timedelta(seconds=5)
+        return min(before, latest) if before else latest
+
+    # -- Orders 2026-01-01 (main path) ------------------------------------------------------------
+
+    def search_orders(
+        self,
+        marketplace_ids: Iterable[str],
+        last_updated_after: datetime,
+        *,
+        last_updated_before: datetime | None = None,
+        pii: bool = False,
+        page_size: int = 100,
+    ) -> Iterator[Order]:
+        """Orders updated in the window, items inline, every page to the end.
+
+        ``last_updated_before`` is clamped to two minutes before now (Amazon's rule); after the
+        last page ``self.watermark`` holds the echoed lastUpdatedBefore, the next run's start.
+        """
+        included = ["FULFILLMENT", "PROCEEDS"] + (["BUYER", "RECIPIENT"] if pii else [])
+        params: dict[str, Any] = {
+            "marketplaceIds": list(marketplace_ids),
+            "lastUpdatedAfter": _iso(last_updated_after),
+            "lastUpdatedBefore": _iso(self._latest_before(last_updated_before)),
+            "maxResultsPerPage": page_size,
+            "includedData": included,
+        }
+        while True:
+            page = self._get("searchOrders", "/orders/2026-01-01/orders", params)
+            for data in page.get("orders", ()):
+                yield mapping.order_from_2026(
+                    data, _currency(data.get("salesChannel", {}).get("marketplaceId"))
+                )
+            token = (page.get("pagination") or {}).get("nextToken")
+            if page.get("lastUpdatedBefore"):
+                self.watermark = mapping.timestamp(page["lastUpdatedBefore"])
+            if not token:
+                return
+            params = {**params, "paginationToken": token}
+
+    watermark: datetime | None = None
+
+    def get_order(self, order_id: str, *, pii: bool = False) -> Order:
+        included = ["FULFILLMENT", "PROCEEDS"] + (["BUYER", "RECIPIENT"] if pii else [])
+        data = self._get("getOrder", f"/orders/2026-01-01/orders/{order_id}", {"includedData": included})
+        order = data["order"]
+        return mapping.order_from_2026(order, _currency(order.get("salesChannel", {}).get("marketplaceId")))
+
+    # -- Orders v0 (fallback) ---------------------------------------------------------------------
+
+    def get_orders_v0(
+        self,
+        marketplace_ids: Iterable[str],
+        last_updated_after: datetime,
+        *,
+        last_updated_before: datetime | None = None,
+        pii: bool = False,
+    ) -> Iterator[Order]:
+        """getOrders pages plus one getOrderItems per order (Amazon's old, slow path).
+
+        With ``pii`` one Restricted Data Token covering getOrders and getOrderItems is requested.
+        """
+        rdt = (
+            self._rdt_source(
+                [
+                    {
+                        "method": "GET",
+                        "path": "/orders/v0/orders",
+                        "dataElements": ["buyerInfo", "shippingAddress"],
+                    },
+                    {
+                        "method": "GET",
+                        "path": "/orders/v0/orders/{orderId}/orderItems",
+                        "dataElements": ["buyerInfo"],
+                    },
+                ]
+            )
+            if pii
+            else None
+        )
+        params: dict[str, Any] = {
+            "MarketplaceIds": list(marketplace_ids),
+            "LastUpdatedAfter": _iso(last_updated_after),
+            "LastUpdatedBefore": _iso(self._latest_before(last_updated_before)),
+            "MaxResultsPerPage": 100,
+        }
+        while True:
+            payload = self._get("getOrdersV0", "/orders/v0/orders", params, token=rdt)["payload"]
+            for data in payload.get("Orders", ()):
+                items = list(self._order_items_v0(data["AmazonOrderId"], rdt))
+                yield mapping.order_from_v0(data, items, _currency(data.get("MarketplaceId")))
+            if payload.get("LastUpdatedBefore"):
+                self.watermark = mapping.timestamp(payload["LastUpdatedBefore"])
+            token = payload.get("NextToken")
+            if not token:
+                return
+            params = {**params, "NextToken": token}
+
+    def _order_items_v0(self, order_id: str, rdt) -> Iterator[dict]:
+        params: dict[str, Any] = {}
+        while True:
+            payload = self._get(
+                "getOrderItems", f"/orders/v0/orders/{order_id}/orderItems", params, token=rdt
+            )["payload"]
+            yield from payload.get("OrderItems", ())
+            token = payload.get("NextToken")
+            if not token:
+                return
+            params = {"NextToken": token}
+
+    def confirm_shipment(
+        self, confirmation: ShipmentConfirmation, *, package_reference_id: str = "1"
+    ) -> None:
+        """Orders v0 confirmShipment (204 on success; a 400 raises PermanentError)."""
+        detail: dict[str, Any] = {
+            "packageReferenceId": package_reference_id,
+            "carrierCode": confirmation.carrier,
+            "trackingNumber": confirmation.tracking_number,
+            "shipDate": _iso(confirmation.ship_date),
+            "orderItems": [{"orderItemId": item_id, "quantity": qty} for item_id, qty in confirmation.items],
+        }
+        if confirmation.shipping_method:
+            detail["shippingMethod"] = confirmation.shipping_method
+        if confirmation.carrier == "Other":
+            detail["carrierName"] = confirmation.carrier
+        self.transport.call(
+            "confirmShipment",
+            "POST",
+            f"/orders/v0/orders/{confirmation.amazon_order_id}/shipmentConfirmation",
+            body={"marketplaceId": confirmation.marketplace_id, "packageDetail": detail},
+        )
+
+    # -- Tokens -----------------------------------------------------------------------------------
+
+    def create_restricted_data_token(self, resources: list[dict]) -> tuple[str, float]:
+        """A Restricted Data Token for exactly these resources, and its lifetime in seconds."""
+        body = parse_json(
+            self.transport.call(
+                "createRestrictedDataToken",
+                "POST",
+                "/tokens/2021-03-01/restrictedDataToken",
+                body={"restrictedResources": resources},
+            )
+        )
+        return str(body["restrictedDataToken"]), float(body.get("expiresIn", 3600))
+
+    def _rdt_source(self, resources: list[dict]):
+        key = tuple((r["method"], r["path"], tuple(r.get("dataElements", ()))) for r in resources)
+
+        def token() -> str:
+            with self._rdt_lock:
+                cached = self._rdt_cache.get(key)
+                if cached is None or self.clock.monotonic() >= cached[1] - RDT_MARGIN:
+                    value, lifetime = self.create_restricted_data_token(resources)
+                    cached = (value, self.clock.monotonic() + lifetime)
+                    self._rdt_cache[key] = cached
+                return cached[0]
+
+        return token
+
+    # -- Finances ---------------------------------------------------------------------------------
+
+    def list_financial_event_groups(
+        self, started_after: datetime, *, started_before: datetime | None = None
+    ) -> Iterator[FinancialEventGroup]:
+        params: dict[str, Any] = {
+            "FinancialEventGroupStartedAfter": _iso(started_after),
+            "MaxResultsPerPage": 100,
+        }
+        if started_before:
+            params["FinancialEventGroupStartedBefore"] = _iso(started_before)
+        while True:
+            payload = self._get("listFinancialEventGroups", "/finances/v0/financialEventGroups", params).get(
+                "payload", {}
+            )
+            for group in payload.get("FinancialEventGroupList") or ():
+                yield FinancialEventGroup(
+                    group_id=group["FinancialEventGroupId"],
+                    processing_status=group.get("ProcessingStatus", ""),
+                    fund_transfer_status=group.get("FundTransferStatus"),
+                    original_total=mapping.money(group.get("OriginalTotal")),
+                    start=mapping.timestamp(group.get("FinancialEventGroupStart")),
+                    end=mapping.timestamp(group.get("FinancialEventGroupEnd")),
+                    fund_transfer_date=mapping.timestamp(group.get("FundTransferDate")),
+                )
+            token = payload.get("NextToken")
+            if not token:
+                return
+            params = {**params, "NextToken": token}
+
+    def list_financial_events_by_group(self, group_id: str) -> Iterator[SettlementLine]:
+        """Every event of a group, flattened to settlement-style lines (empty pages are followed)."""
+        params: dict[str, Any] = {"MaxResultsPerPage": 100}
+        while True:
+            payload = self._get(
+                "listFinancialEventsByGroupId",
+                f"/finances/v0/financialEventGroups/{group_id}/financialEvents",
+                params,
+            ).get("payload", {})
+            yield from mapping.finance_lines(payload.get("FinancialEvents") or {})
+            token = payload.get("NextToken")
+            if not token:
+                return
+            params = {**params, "NextToken": token}
+
+    def list_transactions(
+        self,
+        *,
+        posted_after: datetime | None = None,
+        posted_before: datetime | None = None,
+        marketplace_id: str | None = None,
+        related_identifier: tuple[str, str] | None = None,
+    ) -> Iterator[Transaction]:
+        """Finances 2024-06-19 transactions by posted date, or by one related identifier
+        (``("FINANCIAL_EVENT_GROUP_ID", id)`` or ``("ORDER_ID", id)``)."""
+        params: dict[str, Any] = {"marketplaceId": marketplace_id}
+        if related_identifier:
+            params["relatedIdentifierName"], params["relatedIdentifierValue"] = related_identifier
+        else:
+            params["postedAfter"] = _iso(posted_after or self.clock.now() - timedelta(days=30))
+            params["postedBefore"] = _iso(self._latest_before(posted_before))
+        while True:
+            payload = self._get("listTransactions", "/finances/2024-06-19/transactions", params).get(
+                "payload", {}
+            )
+            for data in payload.get("transactions") or ():
+                yield _transaction(data)
+            token = payload.get("nextToken")
+            if not token:
+                return
+            params = {**params, "nextToken": token}
+
+    # -- Reports ----------------------------------------------------------------------------------
+
+    def list_settlement_reports(
+        self, created_since: datetime, *, marketplace_ids: Iterable[str] | None = None
+    ) -> Iterator[ReportInfo]:
+        """DONE settlement reports (flat file V2) created since the date, every page."""
+        params: dict[str, Any] = {
+            "reportTypes": [SETTLEMENT_V2],
+            "processingStatuses": ["DONE"],
+            "createdSince": _iso(created_since),
+            "pageSize": 100,
+        }
+        if marketplace_ids:
+            params["marketplaceIds"] = list(marketplace_ids)
+        while True:
+            page = self._get("getReports", "/reports/2021-06-30/reports", params)
+            for report in page.get("reports", ()):
+                yield _report(report)
+            token = page.get("nextToken")
+            if not token:
+                return
+            params = {"nextToken": token}  # getReports: the token must be the only parameter
+
+    def get_report(self, report_id: str) -> ReportInfo:
+        return _report(self._get("getReport", f"/reports/2021-06-30/reports/{report_id}"))
+
+    def create_report(self, report_type: str, marketplace_ids: Iterable[str], **times: datetime) -> str:
+        body: dict[str, Any] = {"reportType": report_type, "marketplaceIds": list(marketplace_ids)}
+        for name, value in times.items():  # data_start_time / data_end_time
+            parts = name.split("_")
+            body[parts[0] + "".join(p.title() for p in parts[1:])] = _iso(value)
+        response = self.transport.call("createReport", "POST", "/reports/2021-06-30/reports", body=body)
+        return str(parse_json(response)["reportId"])
+
+    def download_report(self, report_id: str) -> bytes:
+        """The report's document, fetched right after getReportDocument (URLs live 5 minutes) and
+        gunzipped when Amazon says GZIP."""
+        report = self.get_report(report_id)
+        if not report.document_id:
+            raise ValueError(f"report {report_id} has no document yet (status {report.status})")
+        return self.download_document(report.document_id)
+
+    def download_document(self, document_id: str) -> bytes:
+        meta = self._get("getReportDocument", f"/reports/2021-06-30/documents/{document_id}")
+        content = self._fetch_url(meta["url"], "report document download")
+        return gzip.decompress(content) if meta.get("compressionAlgorithm") == "GZIP" else content
+
+    def _fetch_url(self, url: str, describe: str) -> bytes:
+        """A presigned document URL: no SP-API token, no SP-API bucket, but the same retries."""
+        self.transport.calls["documentDownload"] += 1
+        response = send_with_retry(
+            self._http, lambda: self._http.build_request("GET", url), self.transport.retry, describe=describe
+        )
+        response.raise_for_status()
+        return response.content
+
+    # -- Listings, feeds, sellers -----------------------------------------------------------------
+
+    def get_listings_item(
+        self,
+        sku: str,
+        marketplace_id: str,
+        *,
+        included_data: Iterable[str] = ("summaries", "attributes", "offers", "fulfillmentAvailability"),
+    ) -> dict:
+        """The raw Listings Item (attributes are free-form per product type)."""
+        return self._get(
+            "getListingsItem",
+            f"/listings/2021-08-01/items/{self.seller_id}/{_quote(sku)}",
+            {"marketplaceIds": [marketplace_id], "includedData": list(included_data)},
+        )
+
+    def patch_listings_item(
+        self,
+        sku: str,
+        marketplace_id: str,
+        patches: list[dict],
+        *,
+        product_type: str = "PRODUCT",
+        validation_preview: bool = False,
+    ) -> ListingSubmission:
+        response = self.transport.call(
+            "patchListingsItem",
+            "PATCH",
+            f"/listings/2021-08-01/items/{self.seller_id}/{_quote(sku)}",
+            params={
+                "marketplaceIds": [marketplace_id],
+                "mode": "VALIDATION_PREVIEW" if validation_preview else None,
+            },
+            body={"productType": product_type, "patches": patches},
+        )
+        data = parse_json(response)
+        return ListingSubmission(
+            sku=data["sku"],
+            status=data["status"],
+            submission_id=data["submissionId"],
+            issues=tuple(f"{i.get('code')}: {i.get('message')}" for i in data.get("issues") or ()),
+        )
+
+    def submit_listings_feed(self, messages: list[dict], marketplace_ids: Iterable[str]) -> str:
+        """createFeedDocument, upload, createFeed(JSON_LISTINGS_FEED); returns the feed id."""
+        import json
+
+        content_type = "application/json; charset=UTF-8"
+        document = parse_json(
+            self.transport.call(
+                "createFeedDocument",
+                "POST",
+                "/feeds/2021-06-30/documents",
+                body={"contentType": content_type},
+            )
+        )
+        feed = {"header": {"sellerId": self.seller_id, "version": "2.0"}, "messages": messages}
+        payload = json.dumps(feed, default=str).encode()
+        self.transport.calls["feedUpload"] += 1
+        upload = send_with_retry(
+            self._http,
+            lambda: self._http.build_request(
+                "PUT", document["url"], content=payload, headers={"content-type": content_type}
+            ),
+            self.transport.retry,
+            describe="feed upload",
+        )
+        upload.raise_for_status()
+        response = self.transport.call(
+            "createFeed",
+            "POST",
+            "/feeds/2021-06-30/feeds",
+            body={
+                "feedType": JSON_LISTINGS_FEED,
+                "marketplaceIds": list(marketplace_ids),
+                "inputFeedDocumentId": document["feedDocumentId"],
+            },
+        )
+        return str(parse_json(response)["feedId"])
+
+    def get_feed(self, feed_id: str) -> FeedInfo:
+        data = self._get("getFeed", f"/feeds/2021-06-30/feeds/{feed_id}")
+        return FeedInfo(
+            feed_id=data["feedId"],
+            feed_type=data["feedType"],
+            status=data["processingStatus"],
+            result_document_id=data.get("resultFeedDocumentId"),
+        )
+
+    def get_feed_result(self, feed_id: str) -> dict | None:
+        """The JSON_LISTINGS_FEED processing report once the feed is DONE (else None)."""
+        import json
+
+        feed = self.get_feed(feed_id)
+        if feed.status != "DONE" or not feed.result_document_id:
+            return None
+        meta = self._get("getFeedDocument", f"/feeds/2021-06-30/documents/{feed.result_document_id}")
+        content = self._fetch_url(meta["url"], "feed result download")
+        if meta.get("compressionAlgorithm") == "GZIP":
+            content = gzip.decompress(content)
+        return json.loads(content)
+
+    def get_marketplace_participations(self) -> list[MarketplaceParticipation]:
+        """Also the credentials check: it needs a valid token and no particular role."""
+        data = self._get("getMarketplaceParticipations", "/sellers/v1/marketplaceParticipations")
+        return [
+            MarketplaceParticipation(
+                marketplace_id=p["marketplace"]["id"],
+                country_code=p["marketplace"]["countryCode"],
+                currency=p["marketplace"]["defaultCurrencyCode"],
+                name=p["marketplace"]["name"],
+                participating=bool(p["participation"]["isParticipating"]),
+            )
+            for p in data.get("payload") or ()
+        ]
+
+
+def price_patch(marketplace_id: str, price: Money) -> dict:
+    """The patch that sets a listing's price (replaces the whole purchasable_offer)."""
+    return {
+        "op": "replace",
+        "path": "/attributes/purchasable_offer",
+        "value": [
+            {
+                "marketplace_id": marketplace_id,
+                "currency": price.currency,
+                "audience": "ALL",
+                "our_price": [{"schedule": [{"value_with_tax": price.as_string()}]}],
+            }
+        ],
+    }
+
+
+def quantity_patch(quantity: int) -> dict:
+    """The patch that sets a seller-fulfilled listing's available quantity."""
+    return {
+        "op": "replace",
+        "path": "/attributes/fulfillment_availability",
+        "value": [{"fulfillment_channel_code": "DEFAULT", "quantity": int(quantity)}],
+    }
+
+
+def _iso(value: datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _quote(sku: str) -> str:
+    from urllib.parse import quote
+
+    return quote(sku, safe="")
+
+
+def _currency(marketplace_id: str | None) -> str:
+    market = MARKETPLACES.get(marketplace_id or "")
+    return market.currency if market else "USD"
+
+
+def _report(data: dict) -> ReportInfo:
+    return ReportInfo(
+        report_id=data["reportId"],
+        report_type=data["reportType"],
+        status=data["processingStatus"],
+        created=mapping.timestamp(data.get("createdTime")),
+        data_start=mapping.timestamp(data.get("dataStartTime")),
+        data_end=mapping.timestamp(data.get("dataEndTime")),
+        document_id=data.get("reportDocumentId"),
+        marketplace_ids=tuple(data.get("marketplaceIds") or ()),
+    )
+
+
+def _transaction(data: dict) -> Transaction:
+    breakdowns: list[tuple[str, Money]] = []
+
+    def walk(entries: list | None) -> None:
+        for entry in entries or ():
+            nested = entry.get("breakdowns")
+            if nested:
+                walk(nested)
+            else:
+                amount = mapping.money(entry.get("breakdownAmount"))
+                if amount is not None:
+                    breakdowns.append((entry.get("breakdownType", ""), amount))
+
+    walk(data.get("breakdowns"))
+    return Transaction(
+        transaction_id=data.get("transactionId", ""),
+        transaction_type=data.get("transactionType", ""),
+        status=data.get("transactionStatus", ""),
+        posted=mapping.timestamp(data.get("postedDate")),
+        total=mapping.money(data.get("totalAmount")),
+        marketplace_id=(data.get("marketplaceDetails") or {}).get("marketplaceId")
+        or (data.get("sellingPartnerMetadata") or {}).get("marketplaceId"),
+        related={
+            r["relatedIdentifierName"]: r["relatedIdentifierValue"]
+            for r in data.get("relatedIdentifiers") or ()
+        },
+        breakdowns=tuple(breakdowns),
+    )

@@ -1,0 +1,111 @@
+"""Amazon's default usage plans and the client-side limiter that keeps a run inside them.
+
+One bucket per (seller, operation) at the documented rate and burst (SP-API.md §5), so a steady run
+waits on its own bucket instead of collecting 429s. A 429 lowers that bucket's rate (Amazon's live
+plan may be lower than the default); each success restores it gradually; an
+``x-amzn-RateLimit-Limit`` header resets the ceiling to what Amazon says it really is.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from ml_connector.transport.clock import SYSTEM_CLOCK, Clock
+from ml_connector.transport.ratelimit import TokenBucket
+
+
+@dataclass(frozen=True)
+class UsagePlan:
+    rate: float  # requests per second (token refill)
+    burst: int  # bucket size
+
+
+# Operation names are Amazon's operationIds; v0 twins of 2026 names carry a "V0" suffix.
+USAGE_PLANS: dict[str, UsagePlan] = {
+    "searchOrders": UsagePlan(0.0056, 20),
+    "getOrder": UsagePlan(0.5, 30),
+    "getOrdersV0": UsagePlan(0.0167, 20),
+    "getOrderV0": UsagePlan(0.5, 30),
+    "getOrderItems": UsagePlan(0.5, 30),
+    "getOrderAddress": UsagePlan(0.5, 30),
+    "getOrderBuyerInfo": UsagePlan(0.5, 30),
+    "confirmShipment": UsagePlan(2, 10),
+    "listFinancialEventGroups": UsagePlan(0.5, 30),
+    "listFinancialEventsByGroupId": UsagePlan(0.5, 30),
+    "listFinancialEventsByOrderId": UsagePlan(0.5, 30),
+    "listFinancialEvents": UsagePlan(0.5, 30),
+    "listTransactions": UsagePlan(0.5, 10),
+    "getReports": UsagePlan(0.0222, 10),
+    "createReport": UsagePlan(0.0167, 15),
+    "getReport": UsagePlan(2, 15),
+    "getReportDocument": UsagePlan(0.0167, 15),
+    "createRestrictedDataToken": UsagePlan(1, 10),
+    "createFeedDocument": UsagePlan(0.5, 15),
+    "createFeed": UsagePlan(0.0083, 15),
+    "getFeed": UsagePlan(2, 15),
+    "getFeedDocument": UsagePlan(0.0222, 10),
+    "getListingsItem": UsagePlan(5, 10),
+    "patchListingsItem": UsagePlan(5, 5),
+    "getMarketplaceParticipations": UsagePlan(0.016, 15),
+}
+
+
+class AdaptiveBucket:
+    """A TokenBucket whose rate backs off on 429 and recovers on success.
+
+    ``margin`` (< 1) paces slightly under the plan so that network jitter between our clock and
+    Amazon's never lets us arrive a hair early on an empty bucket.
+    """
+
+    BACKOFF = 0.5  # rate multiplier on a 429
+    RECOVERY = 1.25  # rate multiplier per success, up to the ceiling
+    FLOOR = 1 / 8  # never below this share of the ceiling
+
+    def __init__(self, plan: UsagePlan, *, clock: Clock, margin: float = 0.97) -> None:
+        self.margin = margin
+        self.ceiling = plan.rate * margin
+        self.bucket = TokenBucket(self.ceiling, plan.burst, clock=clock)
+        self._lock = threading.Lock()
+
+    @property
+    def rate(self) -> float:
+        return self.bucket.rate
+
+    def acquire(self) -> float:
+        return self.bucket.acquire()
+
+    def throttled(self) -> None:
+        with self._lock:
+            self.bucket.set_rate(max(self.ceiling * self.FLOOR, self.bucket.rate * self.BACKOFF))
+
+    def succeeded(self) -> None:
+        with self._lock:
+            if self.bucket.rate < self.ceiling:
+                self.bucket.set_rate(min(self.ceiling, self.bucket.rate * self.RECOVERY))
+
+    def observe_limit(self, limit: float) -> None:
+        """Amazon told us the live rate for this seller, app and operation."""
+        with self._lock:
+            ceiling = limit * self.margin
+            if ceiling > 0:
+                self.ceiling = ceiling
+                if self.bucket.rate > ceiling:
+                    self.bucket.set_rate(ceiling)
+
+
+class RateLimiter:
+    """The buckets of one client (one seller): created on first use of an operation."""
+
+    def __init__(self, *, clock: Clock = SYSTEM_CLOCK, margin: float = 0.97) -> None:
+        self._clock = clock
+        self._margin = margin
+        self._buckets: dict[str, AdaptiveBucket] = {}
+        self._lock = threading.Lock()
+
+    def bucket(self, operation: str) -> AdaptiveBucket:
+        with self._lock:
+            if operation not in self._buckets:
+                plan = USAGE_PLANS.get(operation, UsagePlan(0.5, 10))
+                self._buckets[operation] = AdaptiveBucket(plan, clock=self._clock, margin=self._margin)
+            return self._buckets[operation]
