@@ -202,6 +202,30 @@ class SpApiClient:
                 return
             params = {**params, "NextToken": token}
 
+    def get_order_v0(self, order_id: str, *, pii: bool = False) -> Order:
+        """Orders v0 getOrder + getOrderItems for one order (fallback; PII through an RDT)."""
+        rdt = (
+            self._rdt_source(
+                [
+                    {
+                        "method": "GET",
+                        "path": f"/orders/v0/orders/{order_id}",
+                        "dataElements": ["buyerInfo", "shippingAddress"],
+                    },
+                    {
+                        "method": "GET",
+                        "path": "/orders/v0/orders/{orderId}/orderItems",
+                        "dataElements": ["buyerInfo"],
+                    },
+                ]
+            )
+            if pii
+            else None
+        )
+        data = self._get("getOrderV0", f"/orders/v0/orders/{order_id}", token=rdt)["payload"]
+        items = list(self._order_items_v0(order_id, rdt))
+        return mapping.order_from_v0(data, items, _currency(data.get("MarketplaceId")))
+
     def _order_items_v0(self, order_id: str, rdt) -> Iterator[dict]:
         params: dict[str, Any] = {}
         while True:
