@@ -222,8 +222,13 @@ class AcumaticaApp:
                 status_code=404,
             )
         if not self.sandbox.bucket.try_take():
+            self.sandbox.throttled += 1
+            bucket = self.sandbox.bucket
+            wait = max(0.0, (1 - bucket.available) / bucket.rate)
             return JSONResponse(
-                {"message": "API request rate limit exceeded. Please try again later."}, status_code=429
+                {"message": "API request rate limit exceeded. Please try again later."},
+                status_code=429,
+                headers={"Retry-After": f"{wait:.3f}"},
             )
         if self._session(request) is None:
             return not_logged_in()
@@ -319,6 +324,8 @@ class AcumaticaApp:
             )
             echo["error"] = exc.message
             return JSONResponse(echo, status_code=422)
+        if self.sandbox.lose_reply():
+            return PlainTextResponse("Gateway Timeout", status_code=504)
         return JSONResponse(self._render(entity, version, record, request))
 
     def _inquiry(self, request: Request, entity: str, body: dict) -> Response:
@@ -354,6 +361,8 @@ class AcumaticaApp:
         if record.get("Status") in ("On Hold",):
             return http_error(500, "The document is on hold and cannot be released.")
         job_id = self.sandbox.start_job(entity, record["id"], new_status)
+        if self.sandbox.lose_reply():
+            return PlainTextResponse("Gateway Timeout", status_code=504)
         location = f"{self.base}/entity/Default/{version}/{entity}/{action}/status/{job_id}"
         return Response(status_code=202, headers={"Location": location})
 

@@ -6,6 +6,7 @@ Records are stored with plain values; ``app.py`` wraps them into ``{"value": …
 
 from __future__ import annotations
 
+import random
 import secrets
 import threading
 import uuid
@@ -107,6 +108,8 @@ class SandboxConfig:
     burst: float = 200.0
     action_seconds: float = 2.0
     advanced_so_invoices: bool = True
+    lost_reply_rate: float = 0.0  # a write that is done but whose reply is lost (504): the hard case
+    lost_reply_seed: int = 5
     ar_control_accounts: frozenset[str] = frozenset({AR_CONTROL_ACCOUNT})
     known_accounts: frozenset[str] = frozenset(
         {
@@ -141,6 +144,9 @@ class AcumaticaSandbox:
         self.jobs: dict[str, Job] = {}
         self.requests: Counter[str] = Counter()
         self.login_refusals = 0
+        self.lost_replies = 0
+        self.throttled = 0
+        self._lost_rng = random.Random(self.config.lost_reply_seed)
         self.bucket = TokenBucket(self.config.requests_per_minute / 60.0, self.config.burst, clock=self.clock)
         self._seed_items()
 
@@ -214,10 +220,19 @@ class AcumaticaSandbox:
         now = self.clock.monotonic()
         with self.lock:
             session = self.sessions.get(session_id or "")
-            if session is None or force_expired or not session.alive(now):
+            if session is not None and force_expired:
+                session.closed = True  # the server timed it out: the seat is free, the cookie dead
+            if session is None or not session.alive(now):
                 return None
             session.last_used = now
             return session
+
+    def lose_reply(self) -> bool:
+        """Whether this completed write's reply is lost (drawn from the seeded generator)."""
+        with self.lock:
+            lost = self._lost_rng.random() < self.config.lost_reply_rate
+            self.lost_replies += lost
+            return lost
 
     # -- records ---------------------------------------------------------------------------------
 

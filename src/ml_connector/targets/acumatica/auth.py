@@ -95,7 +95,9 @@ class OAuthSession:
                     self._grant({"grant_type": "refresh_token", "refresh_token": self._refresh})
                     return self._access  # type: ignore[return-value]
                 except AuthenticationError:
-                    self._refresh = None  # the chain is dead: sign in again
+                    self._refresh = None  # the chain is dead: free its seat, then sign in again
+                    self._logout(self._access)
+                    self._access = None
             self._grant(
                 {
                     "grant_type": "password",
@@ -133,6 +135,9 @@ class OAuthSession:
         """Free the licence seat (POST /entity/auth/logout with the bearer) and forget the tokens."""
         with self._lock:
             access, self._access, self._refresh, self._expires_at = self._access, None, None, 0.0
+        self._logout(access)
+
+    def _logout(self, access: str | None) -> None:
         if access is None:
             return
         self.calls += 1

@@ -16,7 +16,13 @@ import httpx
 from ml_connector.errors import ConfigurationError, PermanentError, TransientError
 from ml_connector.targets.acumatica.auth import Session, open_session
 from ml_connector.targets.acumatica.endpoint import fetch_instance_info, require_version
-from ml_connector.targets.acumatica.errors import body_json, is_no_entity, is_transient, raise_for_status
+from ml_connector.targets.acumatica.errors import (
+    body_json,
+    is_login_limit,
+    is_no_entity,
+    is_transient,
+    raise_for_status,
+)
 from ml_connector.targets.acumatica.settings import AcumaticaCredentials, AcumaticaSettings
 from ml_connector.targets.acumatica.values import dumps, loads, unwrap, wrap
 from ml_connector.transport.clock import SYSTEM_CLOCK, Clock
@@ -75,9 +81,15 @@ class AcumaticaClient:
         body: Any = None,
         headers: Mapping[str, str] | None = None,
         absolute: bool = False,
+        idempotent: bool = True,
     ) -> httpx.Response:
         """Send with retries; 401 renews the session, 429/5xx back off. Returns the final response
-        (raising only when retries ran out or the endpoint version is missing)."""
+        (raising only when retries ran out or the endpoint version is missing).
+
+        A non-idempotent write (an insert whose number the ERP assigns, an action) is resent only
+        after answers that prove it was not processed (429, 401, the login limit). After a dropped
+        connection or a 5xx it may have been written, so TransientError goes up instead and the
+        posting protocol asks ``find`` before posting again."""
         url = path if absolute else f"{self.settings.endpoint_base}/{path.lstrip('/')}"
         entity = "action status" if absolute else path.split("?")[0].strip("/").split("/")[0]
         content = dumps(body) if body is not None else None
@@ -85,7 +97,13 @@ class AcumaticaClient:
         if content is not None:
             all_headers["Content-Type"] = "application/json"
 
+        maybe_written = False
+
         def build() -> httpx.Request:
+            if maybe_written:
+                raise TransientError(
+                    f"Acumatica {method} {entity}: no answer; it may have been written, query before retrying"
+                )
             self.calls[f"{method} {entity}"] += 1
             request = self.http.build_request(
                 method, url, params=params, content=content, headers=all_headers
@@ -94,8 +112,13 @@ class AcumaticaClient:
             return request
 
         def before_retry(attempt: int, response: httpx.Response | None, error: BaseException | None) -> None:
+            nonlocal maybe_written
             if response is not None and response.status_code == 401:
                 self.session.invalidate()
+            refused = response is not None and (
+                response.status_code in (401, 429) or is_login_limit(response)
+            )
+            maybe_written = not idempotent and not refused
 
         response = send_with_retry(
             self.http,
@@ -174,7 +197,12 @@ class AcumaticaClient:
         never overwritten). 422 field errors raise PermanentError naming the first field."""
         headers = {"If-None-Match": "*"} if insert_only else None
         response = self.request(
-            "PUT", entity, params=_params(expand=expand, select=select), body=wrap(fields), headers=headers
+            "PUT",
+            entity,
+            params=_params(expand=expand, select=select),
+            body=wrap(fields),
+            headers=headers,
+            idempotent=not insert_only,
         )
         if response.status_code == 412:
             raise PermanentError(
@@ -195,7 +223,7 @@ class AcumaticaClient:
     ) -> None:
         """Run an action and wait for it: 202 + Location is polled until 204."""
         body = {"entity": wrap(record), "parameters": wrap(parameters or {})}
-        response = self.request("POST", f"{entity}/{action}", body=body)
+        response = self.request("POST", f"{entity}/{action}", body=body, idempotent=False)
         raise_for_status(response, f"{entity}/{action}")
         if response.status_code == 204:
             return
