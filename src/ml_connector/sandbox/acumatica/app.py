@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from ml_connector.sandbox.acumatica.contract import fields
 from ml_connector.sandbox.acumatica.odata import FilterError, filter_fields, parse_filter
 from ml_connector.sandbox.acumatica.state import (
     ACTIONS,
@@ -55,35 +56,49 @@ def _json_value(value: Any) -> Any:
 def wrap_record(
     record: dict[str, Any],
     *,
+    version: str,
+    entity: str,
     details: set[str],
     select: set[str] | None,
     errors: dict[str, str] | None = None,
     row: int = 1,
     links: str | None = None,
 ) -> dict[str, Any]:
+    """A stored record as the contract of ``version`` shows it: only the entity's fields, each
+    wrapped (``{}`` for null), details only when expanded, ``error`` where validation failed."""
     errors = errors or {}
+    contract = fields(version, entity)
     out: dict[str, Any] = {"id": record.get("id"), "rowNumber": row, "note": {"value": ""}}
     for name, value in record.items():
-        if name in ("id", "delete") or (select is not None and name not in select):
+        kind = contract.get(name)
+        if kind is None or (select is not None and name not in select):
             continue
-        if isinstance(value, list):
+        if kind.endswith("[]"):
             if name not in details:
                 continue
             out[name] = []
-            for index, item in enumerate(value):
+            for index, item in enumerate(value or []):
                 prefix = f"{name}[{index}]."
                 row_errors = {k[len(prefix) :]: v for k, v in errors.items() if k.startswith(prefix)}
-                wrapped = wrap_record(item, details=set(), select=None, errors=row_errors, row=index + 1)
-                wrapped["custom"] = {}
+                wrapped = wrap_record(
+                    item,
+                    version=version,
+                    entity=kind[:-2],
+                    details=set(),
+                    select=None,
+                    errors=row_errors,
+                    row=index + 1,
+                )
                 out[name].append(wrapped)
-        elif isinstance(value, dict):
-            out[name] = wrap_record(value, details=set(), select=None, row=1)
+        elif not kind.endswith("Value"):
+            if isinstance(value, dict):
+                out[name] = wrap_record(value, version=version, entity=kind, details=set(), select=None)
         else:
             out[name] = {"value": _json_value(value)} if value is not None else {}
             if name in errors:
                 out[name]["error"] = errors[name]
     for name, message in errors.items():
-        if "." not in name and "[" not in name and name not in out:
+        if "." not in name and "[" not in name and name in contract and name not in out:
             out[name] = {"error": message}
     out["custom"] = {}
     if links:
@@ -276,7 +291,13 @@ class AcumaticaApp:
                 | (extra or set())
             )
         return wrap_record(
-            record, details=expand, select=select, row=row, links=self._href(version, entity, record["id"])
+            record,
+            version=version,
+            entity=entity,
+            details=expand,
+            select=select,
+            row=row,
+            links=self._href(version, entity, record["id"]),
         )
 
     def _list(self, request: Request, entity: str, version: str) -> Response:
@@ -306,7 +327,7 @@ class AcumaticaApp:
     async def _put(self, request: Request, entity: str, version: str) -> Response:
         body = _unwrap(json.loads(await request.body() or b"{}", parse_float=Decimal)) or {}
         if entity in INQUIRIES:
-            return self._inquiry(request, entity, body)
+            return self._inquiry(request, entity, version, body)
         try:
             record = upsert(
                 self.sandbox,
@@ -320,7 +341,12 @@ class AcumaticaApp:
             return http_error(412, str(exc))
         except Rejected as exc:
             echo = wrap_record(
-                exc.echo, details=set(ENTITIES[entity].details), select=None, errors=exc.errors
+                exc.echo,
+                version=version,
+                entity=entity,
+                details=set(ENTITIES[entity].details),
+                select=None,
+                errors=exc.errors,
             )
             echo["error"] = exc.message
             return JSONResponse(echo, status_code=422)
@@ -328,7 +354,7 @@ class AcumaticaApp:
             return PlainTextResponse("Gateway Timeout", status_code=504)
         return JSONResponse(self._render(entity, version, record, request))
 
-    def _inquiry(self, request: Request, entity: str, body: dict) -> Response:
+    def _inquiry(self, request: Request, entity: str, version: str, body: dict) -> Response:
         wanted = body.get("InventoryID")
         rows = []
         for item in self.sandbox.records["StockItem"].values():
@@ -344,7 +370,7 @@ class AcumaticaApp:
             )
         record = {"id": secrets.token_hex(8), "InventoryID": wanted, "Results": rows}
         expand = {e for e in (request.query_params.get("$expand") or "").split(",") if e}
-        return JSONResponse(wrap_record(record, details=expand, select=None))
+        return JSONResponse(wrap_record(record, version=version, entity=entity, details=expand, select=None))
 
     async def _action(self, request: Request, entity: str, version: str, action: str) -> Response:
         new_status = ACTIONS.get((entity, action))

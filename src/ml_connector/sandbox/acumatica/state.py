@@ -54,11 +54,6 @@ ACTIONS = {
     ("Payment", "ReleasePayment"): "Closed",
     ("SalesOrder", "ReleaseFromHold"): "Open",
 }
-# Fields the 23.200.001 contract does not have (the endpoint files); the sandbox drops them there.
-NOT_IN_23 = {
-    "SalesInvoice": {"ExternalRef", "BillToAddress", "ShipToAddress", "TaxCalcMode"},
-    "StockItem": {"LastModifiedDateTime"},
-}
 
 
 @dataclass

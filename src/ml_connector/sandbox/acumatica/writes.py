@@ -7,7 +7,8 @@ import uuid
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ml_connector.sandbox.acumatica.state import ENTITIES, NOT_IN_23, AcumaticaSandbox
+from ml_connector.sandbox.acumatica.contract import fields
+from ml_connector.sandbox.acumatica.state import ENTITIES, AcumaticaSandbox
 
 REQUIRED = {
     "Customer": ("CustomerID", "CustomerName"),
@@ -71,9 +72,10 @@ def upsert(
     if_match: bool,
 ) -> dict[str, Any]:
     definition = ENTITIES[entity]
-    if version.startswith("23."):
-        for name in NOT_IN_23.get(entity, ()):
-            body.pop(name, None)
+    contract = fields(version, entity)
+    for name in list(body):
+        if name not in contract and name not in ("id", "delete"):
+            body.pop(name)  # not in this version's contract: the API ignores it
     if entity in DEFAULT_TYPE:
         name, value = DEFAULT_TYPE[entity]
         body.setdefault(name, value)
