@@ -159,6 +159,16 @@ class AcumaticaSandbox:
         with self.lock:
             return sum(1 for session in self.sessions.values() if not session.closed)
 
+    def expire_idle(self) -> int:
+        """Drop the sessions whose idle time or token ran out, as the server does (a client that
+        died without signing out holds its seat until then); returns how many were dropped."""
+        now = self.clock.monotonic()
+        with self.lock:
+            stale = [s for s in self.sessions.values() if not s.closed and not s.alive(now)]
+        for session in stale:
+            self.close_session(session.session_id)
+        return len(stale)
+
     def open_session(self, kind: str, user: str) -> ApiSession | None:
         """A new API session, or None when every licence seat is taken."""
         now = self.clock.monotonic()
