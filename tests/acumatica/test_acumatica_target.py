@@ -212,3 +212,32 @@ def test_filter_paging_reads_everything_once(acumatica):
         assert len(
             target.client.list("StockItem", filter=f"{modified} gt {since}", select="InventoryID")
         ) == len(MAPPED)
+
+
+@pytest.mark.parametrize("version", ["23.200.001", "24.200.001"])
+def test_incremental_reads_use_the_versions_last_modified_field(acumatica, version):
+    with acumatica.target(endpoint_version=version, page_size=2) as target:
+        target.post(customer_doc())
+        for index in range(3):
+            target.post(invoice_doc(f"113-0000030-{index:07d}"))
+        acumatica.clock.advance(60)
+        watermark = acumatica.clock.now()
+        acumatica.clock.advance(60)
+        later = [invoice_doc(f"113-0000031-{index:07d}") for index in range(3)]
+        for document in later:
+            target.post(document)
+        changed = list(target.client.modified_since("SalesInvoice", watermark, select="CustomerOrder"))
+        assert sorted(row["CustomerOrder"] for row in changed) == [d.key for d in later]
+        assert target.client.calls["GET SalesInvoice"] == 2  # pages of 2: a full page, then a short one
+        items = list(target.client.modified_since("StockItem", watermark, also="ItemStatus eq 'Active'"))
+        assert items == []  # nothing touched the items since
+
+
+def test_versions_without_a_modified_field_are_named():
+    from ml_connector.errors import ConfigurationError
+    from ml_connector.targets.acumatica.client import modified_field
+
+    assert modified_field("23.200.001", "StockItem") == "LastModified"
+    assert modified_field("24.200.001", "StockItem") == "LastModifiedDateTime"
+    with pytest.raises(ConfigurationError, match="22.200.001"):
+        modified_field("22.200.001", "SalesInvoice")

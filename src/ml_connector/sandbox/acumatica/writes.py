@@ -120,7 +120,7 @@ def upsert(
                 merged[definition.number_field] = sandbox.next_number(entity)
             merged.setdefault("CreatedDateTime", sandbox.now_text())
         _derive(entity, merged)
-        merged["LastModifiedDateTime"] = sandbox.now_text()
+        merged["LastModifiedDateTime"] = merged["LastModified"] = sandbox.now_text()
         sandbox.records[entity][merged["id"]] = merged
         return merged
 
