@@ -1,0 +1,270 @@
+"""The SP-API client against the sandbox over real loopback HTTP (time-scaled, no real waits)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from ml_connector.errors import AuthenticationError, PermanentError
+from ml_connector.model import Money
+from ml_connector.sandbox.catalog import MARKETPLACES
+from ml_connector.sandbox.faults import FaultPlan
+from ml_connector.settlement.reader import open_report
+from ml_connector.sources.amazon import LwaCredentials, price_patch, quantity_patch
+
+MARKETS = list(MARKETPLACES)
+
+
+def _expected(sandbox, after) -> set[str]:
+    latest = sandbox.clock.now() - timedelta(minutes=2, seconds=5)
+    return {o.order_id for o in sandbox.state.orders if after <= o.last_updated < latest}
+
+
+def test_search_orders_follows_every_page_with_items_inline(sandbox) -> None:
+    client = sandbox.client()
+    after = sandbox.clock.now() - timedelta(days=61)
+    orders = list(client.search_orders(MARKETS, after, page_size=40))
+    assert {o.amazon_order_id for o in orders} == _expected(sandbox, after)
+    assert len(orders) == len({o.amazon_order_id for o in orders})
+    assert client.calls["searchOrders"] == -(-len(orders) // 40)
+    assert all(o.items for o in orders)
+    assert client.watermark is not None
+    shipped = next(o for o in orders if o.status == "Shipped")
+    assert shipped.order_total.currency == MARKETPLACES[shipped.marketplace_id].currency
+    assert shipped.order_total.amount == sum(
+        i.item_price.amount
+        + (i.item_tax.amount if i.item_tax else 0)
+        + (i.shipping_price.amount if i.shipping_price else 0)
+        for i in shipped.items
+    )
+
+
+def test_v0_fallback_gives_the_same_orders(sandbox) -> None:
+    client = sandbox.client()
+    after = sandbox.clock.now() - timedelta(days=5)
+    new = {o.amazon_order_id: o for o in client.search_orders(MARKETS, after)}
+    old = {o.amazon_order_id: o for o in client.get_orders_v0(MARKETS, after)}
+    assert new.keys() == old.keys()
+    for order_id, order in new.items():
+        if order.status == "Pending":  # v0 leaves prices out while an order is pending
+            continue
+        assert [(i.sku, i.quantity, i.item_price) for i in order.items] == [
+            (i.sku, i.quantity, i.item_price) for i in old[order_id].items
+        ]
+    assert client.calls["getOrderItems"] == len(old)
+
+
+def test_token_renewed_ahead_of_expiry_in_the_middle_of_a_run(sandbox) -> None:
+    client = sandbox.client()
+    after = sandbox.clock.now() - timedelta(days=61)
+    seen = []
+    for number, order in enumerate(client.search_orders(MARKETS, after, page_size=50)):
+        seen.append(order.amazon_order_id)
+        if number == 60:
+            sandbox.clock.advance(3590)  # the token is now 60 s from its end: renew before using it
+    assert set(seen) == _expected(sandbox, after)
+    assert client.auth.renewals == 2
+
+
+def test_unauthorized_answered_by_one_renewal_and_one_retry(sandbox) -> None:
+    client = sandbox.client()
+    client.get_marketplace_participations()
+    sandbox.state.tokens.clear()  # Amazon forgot our token: 403 Unauthorized
+    assert client.get_marketplace_participations()
+    assert client.auth.renewals == 2
+
+
+def test_revoked_authorisation_and_expired_secret_are_clear_errors(sandbox) -> None:
+    sandbox.state.revoke_authorization()
+    with pytest.raises(AuthenticationError, match="invalid_grant.*authorise the app again") as caught:
+        sandbox.client().get_marketplace_participations()
+    assert sandbox.state.credentials.refresh_token not in str(caught.value)
+    sandbox.state.client_secret_expired = True
+    with pytest.raises(AuthenticationError, match="180 days") as caught:
+        sandbox.client().get_marketplace_participations()
+    assert sandbox.state.credentials.client_secret not in str(caught.value)
+    creds = LwaCredentials("id", "secret", "refresh")
+    assert "secret" not in repr(creds) and "refresh" not in repr(creds)
+
+
+def test_grantless_token_from_client_credentials(sandbox) -> None:
+    creds = sandbox.state.credentials
+    client = sandbox.client(
+        credentials=LwaCredentials(
+            creds.client_id, creds.client_secret, scope="sellingpartnerapi::notifications"
+        )
+    )
+    assert client.auth.access_token().startswith("Atza|")
+
+
+def test_storm_of_429_5xx_drops_and_expired_tokens_loses_nothing(make_sandbox) -> None:
+    plan = FaultPlan(
+        rate_429=0.25, rate_500=0.05, rate_503=0.05, rate_drop=0.06, rate_expire_token=0.04, seed=11
+    )
+    box = make_sandbox(scale=3000, faults=plan)
+    client = box.client(attempts=12)
+    after = box.clock.now() - timedelta(days=61)
+    orders = list(client.search_orders(MARKETS, after, page_size=10))
+    assert {o.amazon_order_id for o in orders} == _expected(box, after)
+    assert len(orders) == len(_expected(box, after))
+    assert sum(client.throttled.values()) > 0
+    groups = list(client.list_financial_event_groups(after))
+    assert len(groups) == sum(s.start >= after for s in box.state.world.settlements)
+    assert all(plan.injected.get(kind, 0) > 0 for kind in ("429", "500", "503", "drop", "expire_token")), (
+        plan.injected
+    )
+
+
+def test_client_errors_are_never_retried(sandbox) -> None:
+    client = sandbox.client()
+    with pytest.raises(PermanentError, match="NotFound"):
+        client.get_order("111-1111111-1111111")
+    assert client.calls["getOrder"] == 1
+
+
+def test_rdt_only_when_pii_is_asked_for(sandbox) -> None:
+    client = sandbox.client()
+    after = sandbox.clock.now() - timedelta(days=3)
+    plain = list(client.get_orders_v0(MARKETS, after))
+    assert client.calls["createRestrictedDataToken"] == 0
+    assert all(o.ship_to is None or o.ship_to.name is None for o in plain)
+    assert all(o.ship_to and o.ship_to.city for o in plain)
+    with_pii = list(client.get_orders_v0(MARKETS, after, pii=True))
+    assert client.calls["createRestrictedDataToken"] == 1
+    assert all(o.ship_to.name and o.buyer_email for o in with_pii)
+    searched = list(client.search_orders(MARKETS, after, pii=True))  # Orders 2026: no RDT at all
+    assert client.calls["createRestrictedDataToken"] == 1
+    assert all(o.ship_to.name for o in searched)
+    assert all(o.ship_to is None for o in client.search_orders(MARKETS, after))
+
+
+def test_confirm_shipment_and_order_status_hooks(sandbox) -> None:
+    from ml_connector.model import ShipmentConfirmation
+
+    client = sandbox.client()
+    order = next(o for o in sandbox.state.orders if o.channel == "MFN" and o.status == "Unshipped")
+    now = sandbox.clock.now()
+    client.confirm_shipment(
+        ShipmentConfirmation(
+            order.order_id,
+            order.marketplace.marketplace_id,
+            "UPS",
+            "1Z1",
+            now,
+            ((order.items[0].order_item_id, 1),),
+        )
+    )
+    assert sandbox.state.confirmed_shipments[-1]["orderId"] == order.order_id
+    assert order.status == "Shipped"
+    sandbox.clock.advance(180)  # visible to lastUpdatedAfter searches after the two-minute rule
+    found = [
+        o
+        for o in client.search_orders(MARKETS, now - timedelta(seconds=1))
+        if o.amazon_order_id == order.order_id
+    ]
+    assert found and found[0].status == "Shipped"
+
+
+def test_settlement_reports_read_back_and_balance_to_their_events(sandbox) -> None:
+    client = sandbox.client()
+    reports = list(client.list_settlement_reports(sandbox.clock.now() - timedelta(days=90)))
+    closed = [s for s in sandbox.state.world.settlements if s.closed]
+    fresh = [r for r in sandbox.state.reports.values() if r.status(sandbox.clock.monotonic()) != "DONE"]
+    assert fresh and len(reports) == len(closed) - len(fresh)
+    totals = []
+    for info in reports:
+        report = open_report(client.download_report(info.report_id))
+        lines = list(report.lines())
+        settlement = next(s for s in closed if s.settlement_id == report.settlement.settlement_id)
+        assert sum(line.amount.amount for line in lines) == report.settlement.total.amount == settlement.total
+        assert len(lines) == len(settlement.lines())
+        totals.append(report.settlement.total.amount)
+    assert any(t < 0 for t in totals) and any(t > 0 for t in totals)
+    sandbox.clock.advance(700)  # the newest reports finish: IN_QUEUE -> IN_PROGRESS -> DONE
+    assert len(list(client.list_settlement_reports(sandbox.clock.now() - timedelta(days=90)))) == len(closed)
+
+
+def test_finances_groups_events_and_transactions_agree(sandbox) -> None:
+    client = sandbox.client()
+    groups = list(client.list_financial_event_groups(sandbox.clock.now() - timedelta(days=90)))
+    for group in groups:
+        lines = list(client.list_financial_events_by_group(group.group_id))
+        assert sum(line.amount.amount for line in lines) == group.original_total.amount
+        transactions = list(
+            client.list_transactions(related_identifier=("FINANCIAL_EVENT_GROUP_ID", group.group_id))
+        )
+        assert sum(t.total.amount for t in transactions) == group.original_total.amount
+        assert all(t.total.currency == group.original_total.currency for t in transactions)
+
+
+def test_report_window_and_paging_rules_are_enforced(sandbox) -> None:
+    client = sandbox.client()
+    with pytest.raises(PermanentError, match="2 minutes"):
+        client.transport.call(
+            "searchOrders",
+            "GET",
+            "/orders/2026-01-01/orders",
+            params={"lastUpdatedAfter": "2026-01-01T00:00:00Z", "lastUpdatedBefore": sandbox.clock.now()},
+        )
+    with pytest.raises(PermanentError, match="only parameter"):
+        client.transport.call(
+            "getReports", "GET", "/reports/2021-06-30/reports", params={"nextToken": "x", "pageSize": 5}
+        )
+
+
+def test_listings_patch_and_feed_change_the_sandbox_listing(sandbox) -> None:
+    client = sandbox.client()
+    sku, market = "MLC-MUG-01A", MARKETS[0]
+    result = client.patch_listings_item(
+        sku, market, [price_patch(market, Money.of("21.50", "USD")), quantity_patch(9)]
+    )
+    assert result.status == "ACCEPTED"
+    listing = sandbox.state.listings[(sku, market)]
+    assert (listing.price, listing.quantity) == (Money.of("21.50", "USD").amount, 9)
+    feed_id = client.submit_listings_feed(
+        [
+            {
+                "messageId": 1,
+                "sku": sku,
+                "operationType": "PATCH",
+                "productType": "PRODUCT",
+                "patches": [quantity_patch(2)],
+            }
+        ],
+        [market],
+    )
+    assert client.get_feed_result(feed_id) is None  # still IN_QUEUE
+    sandbox.clock.advance(120)
+    assert client.get_feed_result(feed_id)["summary"]["messagesAccepted"] == 1
+    assert listing.quantity == 2 and sandbox.state.feeds_received
+
+
+def test_rate_limit_header_lowers_the_bucket() -> None:
+    from ml_connector.sources.amazon.limits import RateLimiter
+    from ml_connector.transport.clock import Clock
+
+    limiter = RateLimiter(clock=Clock(1000))
+    bucket = limiter.bucket("getOrder")
+    bucket.observe_limit(0.1)
+    assert bucket.rate == pytest.approx(0.1 * bucket.margin)
+    bucket.throttled()
+    assert bucket.rate < 0.1 * bucket.margin
+    for _ in range(20):
+        bucket.succeeded()
+    assert bucket.rate == pytest.approx(0.1 * bucket.margin)
+
+
+def test_a_few_thousand_orders_at_the_documented_rates_see_almost_no_429(make_sandbox) -> None:
+    box = make_sandbox(scale=1000, order_count=3000)
+    client = box.client()
+    client.auth.access_token()
+    after = box.clock.now() - timedelta(days=61)
+    started = box.clock.monotonic()
+    count = sum(1 for _ in client.search_orders(MARKETS, after))
+    elapsed = box.clock.monotonic() - started
+    assert count == 3000
+    assert sum(box.state.throttled.values()) <= 1
+    assert client.calls["searchOrders"] == 30  # 0.01 calls per order
+    floor = (30 - 20) / 0.0056
+    assert floor * 0.95 < elapsed  # paced by the bucket, not by luck
