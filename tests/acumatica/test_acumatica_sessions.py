@@ -6,6 +6,7 @@ import pytest
 
 from ml_connector.errors import AuthenticationError, ConfigurationError, TransientError
 from ml_connector.sandbox.acumatica.state import SandboxConfig
+from ml_connector.sandbox.faults import FaultPlan
 from ml_connector.targets.acumatica import AcumaticaCredentials, AcumaticaTarget
 from ml_connector.targets.acumatica.endpoint import parse_instance_info, require_version
 from ml_connector.transport.clock import Clock
@@ -148,3 +149,28 @@ def test_request_rate_limit_answers_429_and_the_client_backs_off(acumatica):
             target.post(invoice_doc(f"113-0000020-{index:07d}"))
     assert acumatica.sandbox.throttled > 0
     assert len(acumatica.sandbox.records["SalesInvoice"]) == 4
+
+
+@pytest.mark.parametrize("auth", ["oauth", "cookie"])
+def test_sign_out_survives_a_server_error_storm(acumatica, auth):
+    with acumatica.target(auth=auth) as target:
+        target.post(customer_doc())
+        # seed 1 draws 0.134 then 0.847: the first sign-out attempt fails (500), the second passes
+        acumatica.faults.__dict__.update(
+            FaultPlan(rate_500=0.3, rate_503=0.2, rate_drop=0.1, seed=1).__dict__
+        )
+    # the fixture asserts the seat was freed; the seeded plan failed the first sign-out attempts
+    assert acumatica.faults.injected == {"500": 1}
+    assert acumatica.sandbox.requests["POST /entity/auth/logout"] == 1
+
+
+def test_no_entity_on_an_action_is_a_clear_permanent_error(acumatica):
+    from ml_connector.errors import PermanentError
+
+    with (
+        acumatica.target() as target,
+        pytest.raises(PermanentError, match="No entity satisfies the condition"),
+    ):
+        target.client.invoke(
+            "JournalTransaction", "ReleaseJournalTransaction", {"id": "00000000-0000-0000-0000-000000000000"}
+        )

@@ -140,12 +140,9 @@ class OAuthSession:
     def _logout(self, access: str | None) -> None:
         if access is None:
             return
-        self.calls += 1
-        with contextlib.suppress(httpx.TransportError):  # the seat then frees itself at expiry
-            self._http.post(
-                f"{self._settings.url}/entity/auth/logout",
-                headers={"Authorization": f"Bearer {access}", "Content-Length": "0"},
-            )
+        self.calls += _send_sign_out(
+            self._http, self._settings, self._retry, {"Authorization": f"Bearer {access}"}
+        )
 
 
 class CookieSession:
@@ -211,10 +208,27 @@ class CookieSession:
             was_active, self._active = self._active, False
         if not was_active:
             return
-        self.calls += 1
-        with contextlib.suppress(httpx.TransportError):
-            self._http.post(f"{self._settings.url}/entity/auth/logout", headers={"Content-Length": "0"})
+        # build_request adds the jar's session cookies to the sign-out request
+        self.calls += _send_sign_out(self._http, self._settings, self._retry, {})
         self._http.cookies.clear()
+
+
+def _send_sign_out(
+    http: httpx.Client, settings: AcumaticaSettings, retry: RetryPolicy, headers: dict[str, str]
+) -> int:
+    """POST /entity/auth/logout, retried like any call (a lost sign-out keeps a seat taken until it
+    expires); returns the number of attempts. Never raises: sign-out runs in cleanup paths."""
+    attempts = 0
+    url = f"{settings.url}/entity/auth/logout"
+
+    def build() -> httpx.Request:
+        nonlocal attempts
+        attempts += 1
+        return http.build_request("POST", url, headers={**headers, "Content-Length": "0"})
+
+    with contextlib.suppress(TransientError, httpx.HTTPError):
+        send_with_retry(http, build, retry, describe="Acumatica sign-out")
+    return attempts
 
 
 def _send_sign_in(http: httpx.Client, build, retry: RetryPolicy, describe: str) -> httpx.Response:
