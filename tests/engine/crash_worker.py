@@ -36,7 +36,11 @@ def main(config: dict) -> list[str]:
         if step == kill_step and current["key"] == kill_key:
             os.kill(os.getpid(), signal.SIGKILL)
 
-    target = DurableTarget(Path(config["target"]), on_written=lambda key: die_if("target_written"))
+    target = DurableTarget(
+        Path(config["target"]),
+        on_written=lambda key: die_if("target_written"),
+        delay=config.get("delay", 0.0),
+    )
     engine = PostingEngine(
         store,
         config["connection"],
@@ -64,6 +68,10 @@ def run_forked(config: dict) -> tuple[int, list[str] | None]:
 
     The exit code is negative for a signal, as with subprocess: -9 means SIGKILL.
     """
+    return wait_forked(start_forked(config))
+
+
+def start_forked(config: dict) -> tuple[int, int]:
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: never returns into pytest
@@ -79,6 +87,11 @@ def run_forked(config: dict) -> tuple[int, list[str] | None]:
         finally:
             os._exit(code)
     os.close(write_fd)
+    return pid, read_fd
+
+
+def wait_forked(child: tuple[int, int]) -> tuple[int, list[str] | None]:
+    pid, read_fd = child
     with os.fdopen(read_fd, "rb") as pipe:
         output = pipe.read()
     _, status = os.waitpid(pid, 0)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,8 +58,9 @@ class FakeTarget:
 class DurableTarget:
     """An ERP whose records survive SIGKILL: one fsync'ed JSON line per post, never deduplicated."""
 
-    def __init__(self, path: Path, *, on_written=None) -> None:
+    def __init__(self, path: Path, *, on_written=None, delay: float = 0.0) -> None:
         self.path = Path(path)
+        self.delay = delay  # a slow ERP widens the window in which two runs could collide
         self.on_written = on_written  # called after the write, before post returns (crash point)
 
     def _keys(self) -> list[str]:
@@ -73,6 +75,8 @@ class DurableTarget:
         return None
 
     def post(self, document: Document) -> str:
+        if self.delay:
+            time.sleep(self.delay)
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             os.write(fd, (json.dumps({"key": document.key, "pid": os.getpid()}) + "\n").encode())

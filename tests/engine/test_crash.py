@@ -59,10 +59,18 @@ def test_sigkill_at_each_step_then_restart_posts_every_key_exactly_once(
     store.ensure_connection("shop", erp="m3")
     store.close()
     target_file = tmp_path / "erp.jsonl"
-    base = {"url": sqlite_url, "target": str(target_file), "connection": "shop", "keys": KEYS, "claim_ttl": TTL}
+    base = {
+        "url": sqlite_url,
+        "target": str(target_file),
+        "connection": "shop",
+        "keys": KEYS,
+        "claim_ttl": TTL,
+    }
 
     for run, kill_key in enumerate(KILL_AT):
-        code, _ = run_forked({**base, "kill_step": step, "kill_key": kill_key, "clock_advance": run * (TTL + 61)})
+        code, _ = run_forked(
+            {**base, "kill_step": step, "kill_key": kill_key, "clock_advance": run * (TTL + 61)}
+        )
         assert code == -signal.SIGKILL, f"run {run} was not killed at {step}"
     code, results = run_forked({**base, "clock_advance": len(KILL_AT) * (TTL + 61)})
     assert code == 0
@@ -76,7 +84,13 @@ def test_sigkill_on_postgres_after_the_target_wrote(postgres_url: str, tmp_path:
     store.ensure_connection("shop", erp="m3")
     store.close()
     target_file = tmp_path / "erp.jsonl"
-    base = {"url": postgres_url, "target": str(target_file), "connection": "shop", "keys": KEYS, "claim_ttl": TTL}
+    base = {
+        "url": postgres_url,
+        "target": str(target_file),
+        "connection": "shop",
+        "keys": KEYS,
+        "claim_ttl": TTL,
+    }
     for run, kill_key in enumerate(KILL_AT):
         proc = run_worker(
             {**base, "kill_step": "target_written", "kill_key": kill_key, "clock_advance": run * (TTL + 61)}
@@ -93,7 +107,13 @@ def test_without_expiry_a_restart_leaves_the_crashed_key_pending(sqlite_url: str
     store.ensure_connection("shop", erp="m3")
     store.close()
     target_file = tmp_path / "erp.jsonl"
-    base = {"url": sqlite_url, "target": str(target_file), "connection": "shop", "keys": KEYS[:5], "lease": False}
+    base = {
+        "url": sqlite_url,
+        "target": str(target_file),
+        "connection": "shop",
+        "keys": KEYS[:5],
+        "lease": False,
+    }
     code, _ = run_forked({**base, "kill_step": "target_written", "kill_key": KEYS[2]})
     assert code == -signal.SIGKILL
     code, results = run_forked(base)

@@ -550,7 +550,7 @@ class Store:
     def status(self, connection: str | None = None) -> list[FlowStatus]:
         """Per connection and flow: the last run and how many records are posted, failed, pending."""
         with self.session() as s:
-            names = dict(s.execute(select(Connection.id, Connection.name)).tuples().all())
+            names = {cid: name for cid, name in s.execute(select(Connection.id, Connection.name))}
             counts: dict[tuple[int, str], dict[str, int]] = {}
             for cid, flow, state, n in s.execute(
                 select(Record.connection_id, Record.flow, Record.state, func.count()).group_by(
