@@ -174,3 +174,11 @@ def test_no_entity_on_an_action_is_a_clear_permanent_error(acumatica):
         target.client.invoke(
             "JournalTransaction", "ReleaseJournalTransaction", {"id": "00000000-0000-0000-0000-000000000000"}
         )
+
+
+def test_cookie_session_timed_out_idle_signs_in_again(acumatica):
+    with acumatica.target(auth="cookie") as target:
+        target.post(customer_doc())
+        acumatica.clock.advance(601)  # ten minutes idle: the server dropped the session
+        assert target.find(customer_doc()) == "AMZ-US"
+        assert acumatica.sandbox.requests["POST /entity/auth/login"] == 2

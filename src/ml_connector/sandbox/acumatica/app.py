@@ -183,9 +183,11 @@ class AcumaticaApp:
     async def logout(self, request: Request) -> Response:
         """Sign-out always answers 204 and bypasses the request queue."""
         self.sandbox.requests["POST /entity/auth/logout"] += 1
-        session = self._session(request, honour_faults=False)
-        if session is not None:
-            self.sandbox.close_session(session.session_id)
+        authorization = request.headers.get("authorization", "")
+        access = authorization[7:].strip() if authorization.lower().startswith("bearer ") else None
+        session_id = self.sandbox.session_id_of(access, request.cookies.get(SESSION_COOKIE))
+        if session_id is not None:
+            self.sandbox.close_session(session_id)
         response = Response(status_code=204)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
@@ -217,8 +219,8 @@ class AcumaticaApp:
                 return JSONResponse(self.sandbox.issue_tokens(chain.session_id, started=chain.started))
         return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
 
-    def _session(self, request: Request, *, honour_faults: bool = True) -> ApiSession | None:
-        forced = honour_faults and bool(request.scope.get("state", {}).get("force_token_expired"))
+    def _session(self, request: Request) -> ApiSession | None:
+        forced = bool(request.scope.get("state", {}).get("force_token_expired"))
         authorization = request.headers.get("authorization", "")
         if authorization.lower().startswith("bearer "):
             return self.sandbox.session_for_token(authorization[7:].strip(), forced)

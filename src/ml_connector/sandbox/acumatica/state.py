@@ -209,6 +209,14 @@ class AcumaticaSandbox:
             "refresh_token": refresh,
         }
 
+    def session_id_of(self, access: str | None, cookie: str | None) -> str | None:
+        """Whose session a sign-out names, expired or not."""
+        with self.lock:
+            if access:
+                token = self.tokens.get(access)
+                return token.session_id if token else None
+            return cookie if cookie in self.sessions else None
+
     def session_for_token(self, access: str, force_expired: bool = False) -> ApiSession | None:
         now = self.clock.monotonic()
         with self.lock:
@@ -225,7 +233,7 @@ class AcumaticaSandbox:
         now = self.clock.monotonic()
         with self.lock:
             session = self.sessions.get(session_id or "")
-            if session is not None and force_expired:
+            if session is not None and (force_expired or not session.alive(now)):
                 session.closed = True  # the server timed it out: the seat is free, the cookie dead
             if session is None or not session.alive(now):
                 return None
