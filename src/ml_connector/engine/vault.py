@@ -15,7 +15,6 @@ import base64
 import hashlib
 import json
 import os
-import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -134,8 +133,3 @@ class Vault:
         values = json.loads(plain)
         register_secrets(values.values())
         return values
-
-
-def new_key_file_key() -> bytes:
-    """A fresh key (separate function so tests can see rotation pick a new one)."""
-    return secrets.token_bytes(32)
