@@ -268,3 +268,25 @@ def test_a_few_thousand_orders_at_the_documented_rates_see_almost_no_429(make_sa
     assert client.calls["searchOrders"] == 30  # 0.01 calls per order
     floor = (30 - 20) / 0.0056
     assert floor * 0.95 < elapsed  # paced by the bucket, not by luck
+
+
+def test_the_live_rate_amazon_reports_paces_the_client(make_sandbox) -> None:
+    box = make_sandbox(scale=1000)
+    box.state.set_live_rate("getOrderItems", 0.25)  # this seller's plan is half the default
+    client = box.client()
+    orders = list(client.get_orders_v0(MARKETS, box.clock.now() - timedelta(days=12)))
+    assert len(orders) > 45  # well past the burst of 30
+    assert client.transport.limiter.bucket("getOrderItems").ceiling == pytest.approx(0.25 * 0.97)
+    assert box.state.throttled.get("getOrderItems", 0) <= 2
+
+
+def test_a_new_order_shows_up_in_the_next_incremental_sync(sandbox) -> None:
+    client = sandbox.client()
+    list(client.search_orders(MARKETS, sandbox.clock.now() - timedelta(days=61)))
+    watermark = client.watermark
+    placed = sandbox.state.place_order("A1PA6795UKMFR9")
+    assert [o.amazon_order_id for o in client.search_orders(MARKETS, watermark)] == []  # two-minute rule
+    sandbox.clock.advance(180)
+    found = list(client.search_orders(MARKETS, watermark))
+    assert [o.amazon_order_id for o in found] == [placed.order_id]
+    assert found[0].currency == "EUR" and found[0].status == "Unshipped"

@@ -8,7 +8,7 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from ml_connector.errors import PermanentError
+from ml_connector.errors import AuthenticationError, PermanentError
 from ml_connector.model import Money, ShipmentConfirmation
 from ml_connector.sandbox.catalog import MARKETPLACES
 from ml_connector.sources.amazon import price_patch, quantity_patch
@@ -21,6 +21,7 @@ REQUIRED = {
     ("ordersV0.json", "getOrders"),
     ("ordersV0.json", "getOrder"),
     ("ordersV0.json", "getOrderItems"),
+    ("ordersV0.json", "getOrderAddress"),
     ("ordersV0.json", "confirmShipment"),
     ("financesV0.json", "listFinancialEventGroups"),
     ("financesV0.json", "listFinancialEventsByGroupId"),
@@ -57,6 +58,11 @@ def test_every_operation_answers_in_the_official_shape(sandbox) -> None:
     list(client.get_orders_v0(markets[:1], now - timedelta(days=2), pii=True))
     list(client.get_orders_v0(markets[1:2], now - timedelta(days=2)))
     assert client.get_order_v0(orders[1].amazon_order_id, pii=True).ship_to.name
+    assert client.get_order_address(orders[1].amazon_order_id).line1
+    with pytest.raises(AuthenticationError):  # without an RDT: 403, after one renewal
+        client.transport.call(
+            "getOrderAddress", "GET", f"/orders/v0/orders/{orders[1].amazon_order_id}/address"
+        )
     mfn = next(o for o in sandbox.state.orders if o.channel == "MFN" and o.status == "Unshipped")
     client.confirm_shipment(
         ShipmentConfirmation(
@@ -143,7 +149,7 @@ def test_every_operation_answers_in_the_official_shape(sandbox) -> None:
         problems += models.errors(method, path, status, body)
     assert not problems, "\n".join(problems[:20])
     assert covered >= REQUIRED, sorted(REQUIRED - covered)
-    assert {200, 201, 202, 204, 400, 404, 429} <= statuses
+    assert {200, 201, 202, 204, 400, 403, 404, 429} <= statuses
     assert result is not None and not list(processing_report_validator().iter_errors(result))
     assert result["summary"] == {
         "errors": 1,

@@ -27,6 +27,8 @@ OPERATIONS = (
     ("GET", "/orders/v0/orders", "getOrdersV0", orders.get_orders_v0),
     ("GET", "/orders/v0/orders/{orderId}", "getOrderV0", orders.get_order_v0),
     ("GET", "/orders/v0/orders/{orderId}/orderItems", "getOrderItems", orders.get_order_items),
+    ("GET", "/orders/v0/orders/{orderId}/address", "getOrderAddress", orders.get_order_address),
+    ("GET", "/orders/v0/orders/{orderId}/buyerInfo", "getOrderBuyerInfo", orders.get_order_buyer_info),
     ("POST", "/orders/v0/orders/{orderId}/shipmentConfirmation", "confirmShipment", orders.confirm_shipment),
     ("GET", "/finances/v0/financialEventGroups", "listFinancialEventGroups", finances.list_groups),
     (

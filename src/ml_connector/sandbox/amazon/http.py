@@ -27,12 +27,17 @@ class ApiError(Exception):
 
 
 def error_response(
-    status: int, code: str, message: str, details: str = "", operation: str | None = None
+    status: int,
+    code: str,
+    message: str,
+    details: str = "",
+    operation: str | None = None,
+    rate: float | None = None,
 ) -> Response:
     body = {"errors": [{"code": code, "message": message, "details": details}]}
     headers = {"x-amzn-RequestId": str(uuid.uuid4())}
     if operation and status in (400, 404):
-        headers["x-amzn-RateLimit-Limit"] = str(USAGE_PLANS[operation].rate)
+        headers["x-amzn-RateLimit-Limit"] = str(rate if rate is not None else USAGE_PLANS[operation].rate)
     if status == 403:
         headers["x-amzn-ErrorType"] = "AccessDeniedException"
     return JSONResponse(body, status_code=status, headers=headers)
@@ -79,10 +84,10 @@ def operation(name: str, state: SandboxState, handler: Handler) -> Callable[[Req
         try:
             result = await handler(request, state, issued)
         except ApiError as exc:
-            return error_response(exc.status, exc.code, exc.message, exc.details, name)
+            return error_response(exc.status, exc.code, exc.message, exc.details, name, state.rate(name))
         headers = {
             "x-amzn-RequestId": str(uuid.uuid4()),
-            "x-amzn-RateLimit-Limit": str(USAGE_PLANS[name].rate),
+            "x-amzn-RateLimit-Limit": str(state.rate(name)),
         }
         if result is None:
             return Response(status_code=204, headers=headers)

@@ -3,7 +3,6 @@ Tokens (createRestrictedDataToken) and Sellers (getMarketplaceParticipations).""
 
 from __future__ import annotations
 
-import gzip
 import json
 import secrets
 from decimal import Decimal, InvalidOperation
@@ -323,7 +322,3 @@ async def marketplace_participations(request: Request, state: SandboxState, toke
             for m in MARKETPLACES.values()
         ]
     }
-
-
-def gunzip_if(content: bytes) -> bytes:
-    return gzip.decompress(content) if content[:2] == b"\x1f\x8b" else content

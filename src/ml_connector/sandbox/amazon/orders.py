@@ -211,3 +211,32 @@ async def confirm_shipment(request: Request, state: SandboxState, token: IssuedT
         order.shipped_at = state.clock.now()
         order.last_updated = state.clock.now()
     return None
+
+
+def _require_rdt(token: IssuedToken, request: Request, element: str) -> None:
+    if element not in rdt_elements(token, "GET", request.url.path):
+        raise ApiError(
+            403,
+            "Unauthorized",
+            "Access to requested resource is denied.",
+            f"This operation needs a restricted data token with the {element} data element.",
+        )
+
+
+async def get_order_address(request: Request, state: SandboxState, token: IssuedToken) -> dict:
+    order = _order_or_404(state, request)
+    _require_rdt(token, request, "shippingAddress")
+    address = views.order_v0(order, pii={"shippingAddress"})["ShippingAddress"]
+    return {"payload": {"AmazonOrderId": order.order_id, "ShippingAddress": address}}
+
+
+async def get_order_buyer_info(request: Request, state: SandboxState, token: IssuedToken) -> dict:
+    order = _order_or_404(state, request)
+    _require_rdt(token, request, "buyerInfo")
+    return {
+        "payload": {
+            "AmazonOrderId": order.order_id,
+            "BuyerEmail": order.buyer_email,
+            "BuyerName": order.buyer_name,
+        }
+    }

@@ -7,13 +7,22 @@ from __future__ import annotations
 import gzip
 import io
 import itertools
+import random
 import secrets
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from ml_connector.sandbox.amazon.world import SandboxOrder, SandboxSettlement, World, generate
+from ml_connector.sandbox.amazon.world import (
+    CENT,
+    US_TAX_RATE,
+    SandboxItem,
+    SandboxOrder,
+    SandboxSettlement,
+    World,
+    generate,
+)
 from ml_connector.sandbox.catalog import MARKETPLACES, products
 from ml_connector.settlement.writer import V2_REPORT_TYPE, write_flat_file_v2
 from ml_connector.sources.amazon.limits import USAGE_PLANS
@@ -110,6 +119,7 @@ class SandboxState:
         self.revoked_refresh_tokens: set[str] = set()
         self.client_secret_expired = False
         self.buckets: dict[str, TokenBucket] = {}
+        self.live_rates: dict[str, float] = {}  # dynamic usage plans: operation -> rate
         self.calls: dict[str, int] = {}
         self.throttled: dict[str, int] = {}
         self.documents: dict[str, tuple[bytes, str]] = {}  # id -> (content, content type)
@@ -143,6 +153,41 @@ class SandboxState:
             order.status = status
             order.last_updated = self.clock.now()
 
+    def place_order(
+        self, marketplace_id: str = "ATVPDKIKX0DER", *, channel: str = "MFN", quantity: int = 1
+    ) -> SandboxOrder:
+        """A new order arriving now (Unshipped, one catalogue item): the demo's live traffic."""
+        with self.lock:
+            rng = random.Random(f"{self.seed}-{len(self.world.orders)}")
+            market = MARKETPLACES[marketplace_id]
+            product = rng.choice(products(self.seed))
+            unit = product.price(marketplace_id)
+            tax = (
+                (unit * quantity * US_TAX_RATE).quantize(CENT) if market.country_code == "US" else Decimal(0)
+            )
+            shipping = Decimal("4.99") if channel == "MFN" else Decimal(0)
+            now = self.clock.now()
+            number = len(self.world.orders) + 1
+            order = SandboxOrder(
+                order_id=f"{rng.randint(100, 999)}-{rng.randint(0, 9999999):07d}-{rng.randint(0, 9999999):07d}",
+                marketplace=market,
+                purchase=now,
+                last_updated=now,
+                status="Unshipped",
+                channel=channel,
+                items=[
+                    SandboxItem(str(rng.randint(10**13, 10**14 - 1)), product, quantity, unit, tax, shipping)
+                ],
+                buyer_name="Pat Example",
+                buyer_email=f"pat{number}@marketplace.amazon.example",
+                street="1 Demo Way",
+                city=market.name,
+                postal_code="10001",
+                seller_order_id=f"SO-{number:06d}",
+            )
+            self.world.add_order(order)
+            return order
+
     def revoke_authorization(self) -> None:
         self.revoked_refresh_tokens.add(self.credentials.refresh_token)
         self.tokens.clear()
@@ -169,6 +214,17 @@ class SandboxState:
 
     # -- rate limits ------------------------------------------------------------------------------
 
+    def rate(self, operation: str) -> float:
+        """The operation's live rate (what x-amzn-RateLimit-Limit reports)."""
+        return self.live_rates.get(operation, USAGE_PLANS[operation].rate)
+
+    def set_live_rate(self, operation: str, rate: float) -> None:
+        """Give this seller a different usage plan for one operation (Amazon's dynamic plans)."""
+        with self.lock:
+            self.live_rates[operation] = rate
+            if operation in self.buckets:
+                self.buckets[operation].set_rate(rate)
+
     def admit(self, operation: str) -> bool:
         with self.lock:
             self.calls[operation] = self.calls.get(operation, 0) + 1
@@ -177,7 +233,9 @@ class SandboxState:
             bucket = self.buckets.get(operation)
             if bucket is None:
                 plan = USAGE_PLANS[operation]
-                bucket = self.buckets[operation] = TokenBucket(plan.rate, plan.burst, clock=self.clock)
+                bucket = self.buckets[operation] = TokenBucket(
+                    self.rate(operation), plan.burst, clock=self.clock
+                )
         if bucket.try_take():
             return True
         with self.lock:

@@ -129,6 +129,10 @@ class World:
     def __post_init__(self) -> None:
         self._by_id = {o.order_id: o for o in self.orders}
 
+    def add_order(self, order: SandboxOrder) -> None:
+        self.orders.append(order)
+        self._by_id[order.order_id] = order
+
 
 def _money(amount: Decimal, market: Marketplace) -> Money:
     return Money(amount.quantize(CENT), market.currency)
@@ -378,7 +382,7 @@ def _settle(
                 continue
             number = market_number * 1000 + period_number
             settlement = SandboxSettlement(
-                settlement_id=str(24000000000 + number * 7919 + seed_offset(rng)),
+                settlement_id=str(24000000000 + number * 7919 + rng.randint(0, 7000)),
                 group_id=f"FEG{market.country_code}{number:05d}"
                 + "".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ") for _ in range(12)),
                 marketplace=market,
@@ -393,10 +397,6 @@ def _settle(
             else:
                 open_groups.append(settlement)
     return closed_settlements + open_groups
-
-
-def seed_offset(rng: random.Random) -> int:
-    return rng.randint(0, 7000)
 
 
 def _account_events(

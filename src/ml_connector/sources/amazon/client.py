@@ -13,6 +13,7 @@ Restricted Data Token on v0.
 from __future__ import annotations
 
 import gzip
+import json
 import threading
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -20,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from ml_connector.model import Money, Order, SettlementLine, ShipmentConfirmation
+from ml_connector.model import Address, Money, Order, SettlementLine, ShipmentConfirmation
 from ml_connector.sources.amazon import mapping
 from ml_connector.sources.amazon.auth import LwaAuth, LwaCredentials
 from ml_connector.sources.amazon.limits import RateLimiter
@@ -41,12 +42,30 @@ SETTLEMENT_V2 = "GET_V2_SETTLEMENT_REPORT_DATA_FLAT_FILE_V2"
 JSON_LISTINGS_FEED = "JSON_LISTINGS_FEED"
 BEFORE_NOW = timedelta(minutes=2)  # *Before parameters must be at least two minutes in the past
 RDT_MARGIN = 60.0
+# Carrier codes Amazon accepts as such (a subset of its list); any other carrier goes as "Other" + name.
+CARRIER_CODES = frozenset(
+    {
+        "UPS",
+        "USPS",
+        "FedEx",
+        "DHL",
+        "DHL eCommerce",
+        "Canada Post",
+        "Royal Mail",
+        "Deutsche Post",
+        "DPD",
+        "Hermes",
+    }
+    | {"GLS", "Purolator", "OnTrac", "Amazon Shipping", "Parcelforce", "Yodel", "Evri"}
+)
 
 
 class SpApiClient:
     """One seller's SP-API client.
 
-    ``base_url`` overrides the region's host (the sandbox); ``lwa_url`` the LWA token endpoint.
+    The host is the region's (``region_code`` na/eu/fe; Amazon's own sandbox host with
+    ``use_amazon_sandbox``) unless ``base_url`` points elsewhere (our sandbox); ``lwa_url`` is the
+    LWA token endpoint.
     ``clock`` is shared with the buckets, the token cache and the retry waits.
     """
 
@@ -56,6 +75,7 @@ class SpApiClient:
         *,
         seller_id: str = "",
         region_code: str = "na",
+        use_amazon_sandbox: bool = False,
         base_url: str | None = None,
         lwa_url: str = LWA_TOKEN_URL,
         clock: Clock = SYSTEM_CLOCK,
@@ -70,13 +90,14 @@ class SpApiClient:
         policy = retry or RetryPolicy(attempts=8, base=1.0, cap=120.0, clock=clock)
         self.auth = LwaAuth(credentials, http=self._http, token_url=lwa_url, clock=clock, retry=policy)
         self.transport = SpApiTransport(
-            base_url=base_url or region(region_code).base_url(),
+            base_url=base_url or region(region_code).base_url(sandbox=use_amazon_sandbox),
             auth=self.auth,
             http=self._http,
             clock=clock,
             retry=policy,
             limiter=RateLimiter(clock=clock),
         )
+        self.watermark: datetime | None = None  # the last echoed lastUpdatedBefore (next run's start)
         self._rdt_cache: dict[tuple, tuple[str, float]] = {}
         self._rdt_lock = threading.Lock()
 
@@ -143,8 +164,6 @@ class SpApiClient:
             if not token:
                 return
             params = {**params, "paginationToken": token}
-
-    watermark: datetime | None = None
 
     def get_order(self, order_id: str, *, pii: bool = False) -> Order:
         included = ["FULFILLMENT", "PROCEEDS"] + (["BUYER", "RECIPIENT"] if pii else [])
@@ -226,6 +245,20 @@ class SpApiClient:
         items = list(self._order_items_v0(order_id, rdt))
         return mapping.order_from_v0(data, items, _currency(data.get("MarketplaceId")))
 
+    def get_order_address(self, order_id: str) -> Address:
+        """The buyer's shipping address (Orders v0 getOrderAddress): always through an RDT."""
+        rdt = self._rdt_source(
+            [
+                {
+                    "method": "GET",
+                    "path": "/orders/v0/orders/{orderId}/address",
+                    "dataElements": ["shippingAddress"],
+                }
+            ]
+        )
+        payload = self._get("getOrderAddress", f"/orders/v0/orders/{order_id}/address", token=rdt)["payload"]
+        return mapping.address_v0(payload.get("ShippingAddress")) or Address()
+
     def _order_items_v0(self, order_id: str, rdt) -> Iterator[dict]:
         params: dict[str, Any] = {}
         while True:
@@ -244,15 +277,15 @@ class SpApiClient:
         """Orders v0 confirmShipment (204 on success; a 400 raises PermanentError)."""
         detail: dict[str, Any] = {
             "packageReferenceId": package_reference_id,
-            "carrierCode": confirmation.carrier,
+            "carrierCode": confirmation.carrier if confirmation.carrier in CARRIER_CODES else "Other",
             "trackingNumber": confirmation.tracking_number,
             "shipDate": _iso(confirmation.ship_date),
             "orderItems": [{"orderItemId": item_id, "quantity": qty} for item_id, qty in confirmation.items],
         }
         if confirmation.shipping_method:
             detail["shippingMethod"] = confirmation.shipping_method
-        if confirmation.carrier == "Other":
-            detail["carrierName"] = confirmation.carrier
+        if confirmation.carrier not in CARRIER_CODES:
+            detail["carrierName"] = confirmation.carrier  # required with carrierCode "Other"
         self.transport.call(
             "confirmShipment",
             "POST",
@@ -461,8 +494,6 @@ class SpApiClient:
 
     def submit_listings_feed(self, messages: list[dict], marketplace_ids: Iterable[str]) -> str:
         """createFeedDocument, upload, createFeed(JSON_LISTINGS_FEED); returns the feed id."""
-        import json
-
         content_type = "application/json; charset=UTF-8"
         document = parse_json(
             self.transport.call(
@@ -507,8 +538,6 @@ class SpApiClient:
 
     def get_feed_result(self, feed_id: str) -> dict | None:
         """The JSON_LISTINGS_FEED processing report once the feed is DONE (else None)."""
-        import json
-
         feed = self.get_feed(feed_id)
         if feed.status != "DONE" or not feed.result_document_id:
             return None

@@ -61,7 +61,7 @@ def _address_2026(data: dict | None) -> Address | None:
     )
 
 
-def _address_v0(data: dict | None) -> Address | None:
+def address_v0(data: dict | None) -> Address | None:
     if not data:
         return None
     return Address(
@@ -163,7 +163,7 @@ def order_from_v0(data: dict, items: list[dict], currency: str) -> Order:
         items=tuple(mapped),
         order_total=total,
         seller_order_id=data.get("SellerOrderId"),
-        ship_to=_address_v0(data.get("ShippingAddress")),
+        ship_to=address_v0(data.get("ShippingAddress")),
         buyer_email=buyer.get("BuyerEmail"),
     )
 
