@@ -108,6 +108,7 @@ def invoice_doc(
             quantity=index + 1,
             unit_price=Money(product.price(US), "USD"),
             description=product.title,
+            order_item_id=f"{order_id[-7:]}{index:05d}",
         )
         for index, product in enumerate(MAPPED[:count])
     )

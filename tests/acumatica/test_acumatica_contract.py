@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -111,9 +112,23 @@ def test_sandbox_answers_match_the_official_schemas(acumatica, version):
     ) as target:
         target.post(customer_doc())
         target.post(invoice_doc("113-0000001-0000001"))
-        target.post(invoice_doc("113-0000002-0000002", kind="sales_order"))
+        order_nbr = target.post(invoice_doc("113-0000002-0000002", kind="sales_order"))
+        acumatica.sandbox.ship_order(order_nbr, "1Z999")
         target.post(journal_doc("30000000001"))
         client = target.client
+        client.put(
+            "Payment",
+            {
+                "Type": "Payment",
+                "CustomerID": "AMZ-US",
+                "CashAccount": "AMZCLEAR",
+                "PaymentAmount": Decimal("10.00"),
+                "PaymentRef": "30000000001",
+                "DocumentsToApply": [
+                    {"DocType": "Invoice", "ReferenceNbr": "INV000001", "AmountPaid": Decimal("10.00")}
+                ],
+            },
+        )
 
         def raw(method: str, path: str, **params: str) -> Any:
             response = client.request(
@@ -134,12 +149,14 @@ def test_sandbox_answers_match_the_official_schemas(acumatica, version):
                 "InventoryQuantityAvailable",
                 raw("PUT", "InventoryQuantityAvailable", **{"$expand": "Results"}),
             ),
+            ("Shipment", raw("GET", "Shipment", **{"$expand": "Details,Packages,Orders"})[0]),
+            ("Payment", raw("GET", "Payment", **{"$expand": "DocumentsToApply"})[0]),
         ]
         for entity, answer in answers:
             assert violations(version, entity, answer, response=True) == [], entity
             if entity != "InventoryQuantityAvailable":  # inquiry rows have session-only ids, no links
                 assert answer["_links"]["self"].startswith(f"/erp/entity/Default/{version}/{entity}/")
-        assert answers[1][1]["Details"] and answers[5][1]["Results"]
+        assert answers[1][1]["Details"] and answers[5][1]["Results"] and answers[6][1]["Packages"]
 
 
 def test_422_and_500_bodies_have_the_documented_shapes(acumatica):

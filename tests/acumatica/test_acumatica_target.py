@@ -196,7 +196,7 @@ def test_items_stock_and_prices(acumatica):
         assert levels[MAPPED[1].sku].quantity == max(0, MAPPED[1].on_hand - 2)
         assert levels[MAPPED[0].sku].price.amount == MAPPED[0].price("ATVPDKIKX0DER")
         assert levels[MAPPED[0].sku].price.currency == "USD"
-        assert list(target.shipped_orders(datetime(2025, 1, 1, tzinfo=UTC))) == []
+        assert list(target.shipped_orders(datetime(2025, 1, 1, tzinfo=UTC))) == []  # nothing shipped yet
         # 38 items in pages of 15: three pages read once, then cached
         assert target.client.calls["GET StockItem"] == 3
 
@@ -241,3 +241,28 @@ def test_versions_without_a_modified_field_are_named():
     assert modified_field("24.200.001", "StockItem") == "LastModifiedDateTime"
     with pytest.raises(ConfigurationError, match="22.200.001"):
         modified_field("22.200.001", "SalesInvoice")
+
+
+@pytest.mark.parametrize("version", ["23.200.001", "24.200.001"])
+def test_shipped_sales_orders_become_shipment_confirmations(acumatica, version):
+    with acumatica.target(endpoint_version=version) as target:
+        target.post(customer_doc())
+        since = acumatica.clock.now()
+        shipped, waiting = (
+            invoice_doc("113-0000040-0000001", kind="sales_order"),
+            invoice_doc("113-0000040-0000002", kind="sales_order"),
+        )
+        invoice = invoice_doc("113-0000040-0000003")  # a direct invoice: never shipped in Acumatica
+        number = target.post(shipped)
+        target.post(waiting)
+        target.post(invoice)
+        acumatica.clock.advance(30)
+        acumatica.sandbox.ship_order(number, "1Z999AA10123456784", ship_via="UPS")
+        confirmations = list(target.shipped_orders(since))
+    assert len(confirmations) == 1
+    confirmation = confirmations[0]
+    assert confirmation.amazon_order_id == shipped.key
+    assert confirmation.marketplace_id == "ATVPDKIKX0DER"
+    assert (confirmation.carrier, confirmation.tracking_number) == ("UPS", "1Z999AA10123456784")
+    assert confirmation.items == tuple((line.order_item_id, line.quantity) for line in shipped.lines)
+    assert confirmation.ship_date.date() == acumatica.clock.now().date()

@@ -306,6 +306,62 @@ class AcumaticaSandbox:
                         committed += Decimal(str(line.get(qty_field) or 0))
         return on_hand - committed
 
+    def ship_order(
+        self, order_nbr: str, tracking_nbr: str, ship_via: str = "UPS", order_type: str = "SO"
+    ) -> str:
+        """A warehouse user ships a sales order in full and confirms the shipment (done in the
+        ERP's UI, not through the API): a Confirmed Shipment with its package and lines."""
+        with self.lock:
+            order = self.find_by_keys("SalesOrder", (order_type, order_nbr))
+            if order is None:
+                raise KeyError(f"no sales order {order_type} {order_nbr}")
+            number = self.next_number("Shipment")
+            now = self.now_text()
+            record = {
+                "id": str(uuid.uuid4()),
+                "ShipmentNbr": number,
+                "Type": "Shipment",
+                "Status": "Confirmed",
+                "CustomerID": order["CustomerID"],
+                "ShipmentDate": self.clock.now().date().isoformat() + "T00:00:00+00:00",
+                "ShipVia": ship_via,
+                "WarehouseID": "MAIN",
+                "CreatedDateTime": now,
+                "LastModifiedDateTime": now,
+                "Details": [
+                    {
+                        "id": str(uuid.uuid4()),
+                        "LineNbr": index + 1,
+                        "OrderType": order_type,
+                        "OrderNbr": order_nbr,
+                        "OrderLineNbr": line.get("LineNbr", index + 1),
+                        "InventoryID": line.get("InventoryID"),
+                        "ShippedQty": line.get("OrderQty"),
+                    }
+                    for index, line in enumerate(order.get("Details", []))
+                ],
+                "Orders": [
+                    {
+                        "id": str(uuid.uuid4()),
+                        "OrderType": order_type,
+                        "OrderNbr": order_nbr,
+                        "ShipmentNbr": number,
+                    }
+                ],
+                "Packages": [
+                    {
+                        "id": str(uuid.uuid4()),
+                        "LineNbr": 1,
+                        "BoxID": "BOX",
+                        "TrackingNbr": tracking_nbr,
+                        "Confirmed": True,
+                    }
+                ],
+            }
+            self.records["Shipment"][record["id"]] = record
+            order["Status"] = "Completed"
+            return number
+
     def start_job(self, entity: str, record_id: str, new_status: str) -> str:
         job_id = str(uuid.uuid4())
         self.jobs[job_id] = Job(

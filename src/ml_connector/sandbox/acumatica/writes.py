@@ -171,6 +171,8 @@ def _validate(sandbox: AcumaticaSandbox, entity: str, record: dict[str, Any]) ->
 
 def _derive(entity: str, record: dict[str, Any]) -> None:
     """Read-only fields Acumatica computes on save."""
+    for index, row in enumerate(record.get("Details", [])):
+        row.setdefault("LineNbr", index + 1)
     if entity == "SalesInvoice":
         amount = sum(
             (_decimal(r.get("Qty")) or 0) * (_decimal(r.get("UnitPrice")) or 0)

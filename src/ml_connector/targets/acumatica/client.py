@@ -285,7 +285,7 @@ def modified_field(version: str, entity: str) -> str:
             f"SalesInvoice has no last-modified field in Default/{version}; use 23.200.001 or later"
         )
     if entity == "SalesOrder":
-        return "LastModified"
+        return "LastModified"  # SalesOrder has no LastModifiedDateTime in 23/24.200.001
     return "LastModifiedDateTime"
 
 

@@ -97,6 +97,7 @@ def sales_order_body(settings: AcumaticaSettings, document: SalesDocument) -> di
                 "OrderQty": Decimal(line.quantity),
                 "UnitPrice": _amount(line.unit_price.amount, line.unit_price.currency, document.currency),
                 "LineDescription": (line.description or line.sku)[:255],
+                "ExternalRef": line.order_item_id or None,  # the Amazon order item, for shipments
             }
             for line in document.lines
         ],
