@@ -80,3 +80,27 @@ def test_filter_subset():
     assert filter_fields("Type eq 'Invoice' and MainContact/Email eq 'x'") == {"Type", "MainContact"}
     with pytest.raises(FilterError):
         parse_filter("Type eq")
+
+
+def test_settings_and_credentials_from_stored_configuration():
+    from ml_connector.targets.acumatica import AcumaticaCredentials, AcumaticaSettings
+
+    settings = AcumaticaSettings.from_mapping(
+        {
+            "url": "https://erp.example.com/AcumaticaERP/",
+            "tenant": "Seller1",
+            "endpoint_version": "23.200.001",
+            "branch": "",
+            "warehouse": "",
+            "ar_control_accounts": ["11000"],
+            "invoice_settlement": "payment",
+            "unknown_key": 1,
+        }
+    )
+    assert settings.endpoint_base == "https://erp.example.com/AcumaticaERP/entity/Default/23.200.001"
+    assert settings.branch == "MAIN" and settings.warehouse is None
+    assert settings.ar_control_accounts == frozenset({"11000"}) and not settings.has_external_ref
+    credentials = AcumaticaCredentials.from_secrets(
+        {"client_id": "GUID@Seller1", "client_secret": "s3cr3t", "username": "api", "password": "pw-123"}
+    )
+    assert "s3cr3t" not in repr(credentials) and "pw-123" not in repr(credentials)

@@ -4,8 +4,8 @@ adapter must not guess (customer ids, AR control accounts, how settlements clear
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
 
 InvoiceSettlement = Literal["clearing", "payment"]
 
@@ -56,6 +56,19 @@ class AcumaticaSettings:
         object.__setattr__(self, "url", self.url.rstrip("/"))
         object.__setattr__(self, "ar_control_accounts", frozenset(self.ar_control_accounts))
 
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> AcumaticaSettings:
+        """From a connection's stored settings or the TOML's ``[connections.acumatica]`` table:
+        known keys only, empty strings meaning "use the default"."""
+        known = {f.name for f in fields(cls)}
+        chosen = {k: v for k, v in values.items() if k in known and v not in ("", None)}
+        for name in ("ar_control_accounts",):
+            if name in chosen:
+                chosen[name] = frozenset(chosen[name])
+        if "cross_reference_types" in chosen:
+            chosen["cross_reference_types"] = tuple(chosen["cross_reference_types"])
+        return cls(**chosen)
+
     @property
     def endpoint_base(self) -> str:
         return f"{self.url}/entity/{self.endpoint_name}/{self.endpoint_version}"
@@ -79,6 +92,16 @@ class AcumaticaCredentials:
     password: str = field(repr=False)
     client_id: str | None = None
     client_secret: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_secrets(cls, secrets: Mapping[str, Any]) -> AcumaticaCredentials:
+        """From the vault's ``acumatica`` secrets (client_id, client_secret, username, password)."""
+        return cls(
+            username=str(secrets.get("username") or ""),
+            password=str(secrets.get("password") or ""),
+            client_id=secrets.get("client_id") or None,
+            client_secret=secrets.get("client_secret") or None,
+        )
 
     def __repr__(self) -> str:  # the dataclass repr would still show the field names; keep it minimal
         return f"AcumaticaCredentials(username={self.username!r}, client_id={self.client_id!r})"
