@@ -118,3 +118,33 @@ def test_throttling_and_server_error_storm_loses_nothing(acumatica, store):
     injected = acumatica.faults.injected
     assert injected.get("429", 0) > 5 and injected.get("500", 0) + injected.get("503", 0) > 0
     assert_each_key_once(acumatica)
+
+
+def test_a_refused_record_fails_alone_with_acumaticas_words(acumatica, store):
+    from ml_connector.model.documents import SalesLine
+
+    good = invoice_doc("113-0000050-0000001")
+    bad = invoice_doc("113-0000050-0000002")
+    bad = type(bad)(
+        key=bad.key, kind=bad.kind, customer_id=bad.customer_id, currency=bad.currency, order_date=bad.order_date,
+        lines=(SalesLine(item_id="NOPE-1", sku="MLC-NOPE", quantity=1, unit_price=bad.lines[0].unit_price),),
+    )  # fmt: skip
+    with acumatica.target() as target:
+        engine = engine_for(store, "orders", acumatica.clock)
+        engine.post(customer_doc(), target)
+        results = [engine.post(document, target) for document in (bad, good)]
+    assert [r.state for r in results] == ["failed", "posted"]
+    assert "'Inventory ID' cannot be found in the system." in results[0].error
+    record = store.find_record("acu", "sales_invoice", bad.key)
+    assert record.state == "failed"
+    assert [r["CustomerOrder"] for r in acumatica.sandbox.records["SalesInvoice"].values()] == [good.key]
+
+
+def test_a_wrong_endpoint_version_stops_the_run_before_anything_is_written(acumatica, store):
+    from ml_connector.errors import ConfigurationError
+
+    with acumatica.target(endpoint_version="25.200.001") as target:
+        engine = engine_for(store, "orders", acumatica.clock)
+        with pytest.raises(ConfigurationError, match="offers Default versions 23.200.001, 24.200.001"):
+            engine.post(customer_doc(), target)
+    assert not acumatica.sandbox.records["Customer"]
