@@ -266,3 +266,12 @@ def test_shipped_sales_orders_become_shipment_confirmations(acumatica, version):
     assert (confirmation.carrier, confirmation.tracking_number) == ("UPS", "1Z999AA10123456784")
     assert confirmation.items == tuple((line.order_item_id, line.quantity) for line in shipped.lines)
     assert confirmation.ship_date.date() == acumatica.clock.now().date()
+
+
+def test_invoices_released_when_configured(acumatica):
+    with acumatica.target(release_invoices=True) as target:
+        target.post(customer_doc())
+        number = target.post(invoice_doc("113-0000060-0000001"))
+        assert (
+            target.client.get_by_keys("SalesInvoice", "Invoice", number, select="Status")["Status"] == "Open"
+        )
