@@ -36,6 +36,7 @@ class Operation:
     pattern: re.Pattern
     responses: dict
     definitions: dict
+    body_schema: dict | None = None
 
     def validator(self, status: int) -> Draft4Validator | None:
         response = self.responses.get(str(status)) or self.responses.get("default")
@@ -54,6 +55,9 @@ class Models:
                 for method, op in methods.items():
                     if method == "parameters":
                         continue
+                    body = next(
+                        (p["schema"] for p in op.get("parameters", []) if p.get("in") == "body"), None
+                    )
                     self.operations.append(
                         Operation(
                             name,
@@ -63,6 +67,7 @@ class Models:
                             pattern,
                             op["responses"],
                             spec["definitions"],
+                            body,
                         )
                     )
         # literal paths before templated ones (e.g. /documents before /{reportId})
@@ -86,6 +91,22 @@ class Models:
             f"{operation.operation_id} {status}: {e.message} at {list(e.absolute_path)}"
             for e in validator.iter_errors(body)
         ]
+
+    def request_errors(self, method: str, path: str, body: object) -> list[str]:
+        """A client request body checked against the operation's body parameter schema."""
+        operation = self.find(method, path)
+        if operation is None:
+            return [f"no model operation for {method} {path}"]
+        if operation.body_schema is None:
+            return [] if body is None else [f"{operation.operation_id}: a body where the model takes none"]
+        validator = Draft4Validator({**operation.body_schema, "definitions": operation.definitions})
+        return [f"{operation.operation_id} request: {e.message}" for e in validator.iter_errors(body)]
+
+
+def feed_validator():
+    from jsonschema import Draft7Validator
+
+    return Draft7Validator(json.loads((MODELS / "listings-feed-schema-v2.json").read_text()))
 
 
 def processing_report_validator() -> Draft4Validator:

@@ -181,7 +181,12 @@ def test_settlement_reports_read_back_and_balance_to_their_events(sandbox) -> No
         assert len(lines) == len(settlement.lines())
         totals.append(report.settlement.total.amount)
     assert any(t < 0 for t in totals) and any(t > 0 for t in totals)
-    sandbox.clock.advance(700)  # the newest reports finish: IN_QUEUE -> IN_PROGRESS -> DONE
+    statuses = [client.get_report(fresh[0].report_id).status]
+    sandbox.clock.advance(200)
+    statuses.append(client.get_report(fresh[0].report_id).status)
+    sandbox.clock.advance(500)
+    statuses.append(client.get_report(fresh[0].report_id).status)
+    assert statuses == ["IN_QUEUE", "IN_PROGRESS", "DONE"]
     assert len(list(client.list_settlement_reports(sandbox.clock.now() - timedelta(days=90)))) == len(closed)
 
 
@@ -290,3 +295,8 @@ def test_a_new_order_shows_up_in_the_next_incremental_sync(sandbox) -> None:
     found = list(client.search_orders(MARKETS, watermark))
     assert [o.amazon_order_id for o in found] == [placed.order_id]
     assert found[0].currency == "EUR" and found[0].status == "Unshipped"
+
+
+def test_clients_of_one_seller_share_its_buckets(sandbox) -> None:
+    first, second = sandbox.client(), sandbox.client()
+    assert first.transport.limiter is second.transport.limiter

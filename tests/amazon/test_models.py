@@ -13,7 +13,7 @@ from ml_connector.model import Money, ShipmentConfirmation
 from ml_connector.sandbox.catalog import MARKETPLACES
 from ml_connector.sources.amazon import price_patch, quantity_patch
 
-from .swagger import Models, processing_report_validator
+from .swagger import Models, feed_validator, processing_report_validator
 
 REQUIRED = {
     ("orders_2026-01-01.json", "searchOrders"),
@@ -43,12 +43,18 @@ REQUIRED = {
 
 def test_every_operation_answers_in_the_official_shape(sandbox) -> None:
     seen: list[tuple[str, str, int, bytes]] = []
+    sent: list[tuple[str, str, bytes]] = []
+    uploads: list[bytes] = []
 
     def record(response: httpx.Response) -> None:
         response.read()
-        path = response.request.url.path
-        if not path.startswith(("/_sandbox", "/auth")):
-            seen.append((response.request.method, path, response.status_code, response.content))
+        request = response.request
+        path = request.url.path
+        if path.startswith("/_sandbox/uploads"):
+            uploads.append(request.content)
+        elif not path.startswith(("/_sandbox", "/auth")):
+            seen.append((request.method, path, response.status_code, response.content))
+            sent.append((request.method, path, request.content))
 
     client = sandbox.client(recorder=record)
     now = sandbox.clock.now()
@@ -147,7 +153,10 @@ def test_every_operation_answers_in_the_official_shape(sandbox) -> None:
         statuses.add(status)
         body = json.loads(content) if content else None
         problems += models.errors(method, path, status, body)
+    for method, path, content in sent:
+        problems += models.request_errors(method, path, json.loads(content) if content else None)
     assert not problems, "\n".join(problems[:20])
+    assert uploads and all(not list(feed_validator().iter_errors(json.loads(u))) for u in uploads)
     assert covered >= REQUIRED, sorted(REQUIRED - covered)
     assert {200, 201, 202, 204, 400, 403, 404, 429} <= statuses
     assert result is not None and not list(processing_report_validator().iter_errors(result))

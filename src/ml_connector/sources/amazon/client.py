@@ -24,7 +24,7 @@ import httpx
 from ml_connector.model import Address, Money, Order, SettlementLine, ShipmentConfirmation
 from ml_connector.sources.amazon import mapping
 from ml_connector.sources.amazon.auth import LwaAuth, LwaCredentials
-from ml_connector.sources.amazon.limits import RateLimiter
+from ml_connector.sources.amazon.limits import limiter_for
 from ml_connector.sources.amazon.regions import LWA_TOKEN_URL, MARKETPLACES, region
 from ml_connector.sources.amazon.resources import (
     FeedInfo,
@@ -34,7 +34,7 @@ from ml_connector.sources.amazon.resources import (
     ReportInfo,
     Transaction,
 )
-from ml_connector.sources.amazon.transport import SpApiTransport, parse_json
+from ml_connector.sources.amazon.transport import SpApiTransport, encode_json, parse_json
 from ml_connector.transport.clock import SYSTEM_CLOCK, Clock
 from ml_connector.transport.retry import RetryPolicy, send_with_retry
 
@@ -95,7 +95,7 @@ class SpApiClient:
             http=self._http,
             clock=clock,
             retry=policy,
-            limiter=RateLimiter(clock=clock),
+            limiter=limiter_for(f"{base_url or region_code}|{seller_id}|{credentials.client_id}", clock),
         )
         self.watermark: datetime | None = None  # the last echoed lastUpdatedBefore (next run's start)
         self._rdt_cache: dict[tuple, tuple[str, float]] = {}
@@ -504,7 +504,7 @@ class SpApiClient:
             )
         )
         feed = {"header": {"sellerId": self.seller_id, "version": "2.0"}, "messages": messages}
-        payload = json.dumps(feed, default=str).encode()
+        payload = encode_json(feed)
         self.transport.calls["feedUpload"] += 1
         upload = send_with_retry(
             self._http,
@@ -572,7 +572,7 @@ def price_patch(marketplace_id: str, price: Money) -> dict:
                 "marketplace_id": marketplace_id,
                 "currency": price.currency,
                 "audience": "ALL",
-                "our_price": [{"schedule": [{"value_with_tax": price.as_string()}]}],
+                "our_price": [{"schedule": [{"value_with_tax": price.quantized().amount}]}],
             }
         ],
     }

@@ -109,3 +109,17 @@ class RateLimiter:
                 plan = USAGE_PLANS.get(operation, UsagePlan(0.5, 10))
                 self._buckets[operation] = AdaptiveBucket(plan, clock=self._clock, margin=self._margin)
             return self._buckets[operation]
+
+
+_SHARED: dict[tuple[str, int], RateLimiter] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def limiter_for(seller_key: str, clock: Clock) -> RateLimiter:
+    """The one RateLimiter of a seller (and app) in this process: Amazon counts every call of
+    that seller against the same buckets, so every client of that seller must share them."""
+    with _SHARED_LOCK:
+        key = (seller_key, id(clock))
+        if key not in _SHARED:
+            _SHARED[key] = RateLimiter(clock=clock)
+        return _SHARED[key]

@@ -63,7 +63,7 @@ class SpApiTransport:
         bucket = self.limiter.bucket(operation)
         token_source = token or self.auth.access_token
         query = {k: _param(v) for k, v in (params or {}).items() if v is not None}
-        content = json.dumps(body, default=str).encode() if body is not None else None
+        content = encode_json(body) if body is not None else None
 
         def build() -> httpx.Request:
             bucket.acquire()
@@ -108,6 +108,25 @@ class SpApiTransport:
                 continue
             break
         raise _error(operation, response)
+
+
+def encode_json(body: Any) -> bytes:
+    """JSON for a request body. A Decimal becomes a JSON number (Amazon wants numbers, e.g.
+    ``value_with_tax``), written through float only when that is exact (at most 15 significant
+    digits, so the shortest float repr is the same decimal text)."""
+
+    def number(value: Any) -> Any:
+        if isinstance(value, Decimal):
+            if len(value.normalize().as_tuple().digits) > 15:
+                raise ValueError(f"{value} has too many digits to send as a JSON number")
+            return float(value)
+        if isinstance(value, dict):
+            return {k: number(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [number(v) for v in value]
+        return value
+
+    return json.dumps(number(body), default=str).encode()
 
 
 def _param(value: Any) -> str:
