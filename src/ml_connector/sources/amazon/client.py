@@ -145,10 +145,13 @@ class SpApiClient:
         last page ``self.watermark`` holds the echoed lastUpdatedBefore, the next run's start.
         """
         included = ["FULFILLMENT", "PROCEEDS"] + (["BUYER", "RECIPIENT"] if pii else [])
+        before = self._latest_before(last_updated_before)
+        if last_updated_after >= before:
+            return  # nothing can have settled in the window yet (the two-minute rule): no call
         params: dict[str, Any] = {
             "marketplaceIds": list(marketplace_ids),
             "lastUpdatedAfter": _iso(last_updated_after),
-            "lastUpdatedBefore": _iso(self._latest_before(last_updated_before)),
+            "lastUpdatedBefore": _iso(before),
             "maxResultsPerPage": page_size,
             "includedData": included,
         }
@@ -203,10 +206,13 @@ class SpApiClient:
             if pii
             else None
         )
+        before = self._latest_before(last_updated_before)
+        if last_updated_after >= before:
+            return
         params: dict[str, Any] = {
             "MarketplaceIds": list(marketplace_ids),
             "LastUpdatedAfter": _iso(last_updated_after),
-            "LastUpdatedBefore": _iso(self._latest_before(last_updated_before)),
+            "LastUpdatedBefore": _iso(before),
             "MaxResultsPerPage": 100,
         }
         while True:
