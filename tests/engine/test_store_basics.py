@@ -99,3 +99,40 @@ def test_claim_is_exclusive_until_settled_or_expired(store: Store) -> None:
     store.settle(c.record.id, "c", state="posted", event="posted", erp_id="E1")
     assert not store.claim("shop", "journal", "K", flow="settlements", owner="a", ttl=ttl).claimed
     assert store.find_record("shop", "journal", "K").erp_id == "E1"
+
+
+def test_models_match_the_migrations(database_url: str) -> None:
+    """The schema is the migrations'; the ORM models must describe exactly that schema."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from ml_connector.engine.models import Base
+
+    store = Store.open(database_url)
+    with store.engine.connect() as c:
+        diff = compare_metadata(MigrationContext.configure(c), Base.metadata)
+    store.close()
+    assert diff == []
+
+
+def test_migrations_downgrade_and_upgrade_again(database_url: str) -> None:
+    from ml_connector.engine import migrate
+
+    store = Store.open(database_url)
+    migrate.downgrade(store.engine, "base")
+    with store.engine.connect() as c:
+        assert "records" not in sa.inspect(c).get_table_names()
+    migrate.upgrade(store.engine)
+    store.ensure_connection("shop")
+    store.close()
+
+
+def test_concurrent_first_opens_of_a_fresh_database(database_url: str) -> None:
+    """Two workers starting at once on an empty database both end up at head."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        stores = list(pool.map(lambda _: Store.open(database_url), range(2)))
+    for s in stores:
+        s.ensure_connection("shop")
+        s.close()
