@@ -304,3 +304,13 @@ def test_a_new_order_shows_up_in_the_next_incremental_sync(make_sandbox) -> None
 def test_clients_of_one_seller_share_its_buckets(sandbox) -> None:
     first, second = sandbox.client(), sandbox.client()
     assert first.transport.limiter is second.transport.limiter
+
+
+def test_a_refused_rdt_is_requested_once_more(sandbox) -> None:
+    client = sandbox.client()
+    order = next(o for o in sandbox.state.orders if o.status == "Shipped")
+    assert client.get_order_address(order.order_id).name == order.buyer_name
+    for value in [t for t, issued in sandbox.state.tokens.items() if issued.kind == "rdt"]:
+        del sandbox.state.tokens[value]  # Amazon no longer honours it
+    assert client.get_order_address(order.order_id).line1 == order.street
+    assert client.calls["createRestrictedDataToken"] == 2

@@ -15,6 +15,7 @@ from __future__ import annotations
 import gzip
 import json
 import threading
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -95,7 +96,10 @@ class SpApiClient:
             http=self._http,
             clock=clock,
             retry=policy,
-            limiter=limiter_for(f"{base_url or region_code}|{seller_id}|{credentials.client_id}", clock),
+            limiter=None,
+        )
+        self.transport.limiter = limiter_for(
+            f"{self.transport.base_url}|{seller_id}|{credentials.client_id}", clock
         )
         self.watermark: datetime | None = None  # the last echoed lastUpdatedBefore (next run's start)
         self._rdt_cache: dict[tuple, tuple[str, float]] = {}
@@ -104,11 +108,13 @@ class SpApiClient:
     # -- plumbing ---------------------------------------------------------------------------------
 
     @property
-    def calls(self):
+    def calls(self) -> Counter[str]:
+        """Attempts sent per operation (what the benchmark quotes as calls per order)."""
         return self.transport.calls
 
     @property
-    def throttled(self):
+    def throttled(self) -> Counter[str]:
+        """429 answers per operation."""
         return self.transport.throttled
 
     def close(self) -> None:
@@ -313,19 +319,9 @@ class SpApiClient:
         )
         return str(body["restrictedDataToken"]), float(body.get("expiresIn", 3600))
 
-    def _rdt_source(self, resources: list[dict]):
+    def _rdt_source(self, resources: list[dict]) -> RestrictedToken:
         key = tuple((r["method"], r["path"], tuple(r.get("dataElements", ()))) for r in resources)
-
-        def token() -> str:
-            with self._rdt_lock:
-                cached = self._rdt_cache.get(key)
-                if cached is None or self.clock.monotonic() >= cached[1] - RDT_MARGIN:
-                    value, lifetime = self.create_restricted_data_token(resources)
-                    cached = (value, self.clock.monotonic() + lifetime)
-                    self._rdt_cache[key] = cached
-                return cached[0]
-
-        return token
+        return RestrictedToken(self, key, resources)
 
     # -- Finances ---------------------------------------------------------------------------------
 
@@ -566,6 +562,30 @@ class SpApiClient:
             )
             for p in data.get("payload") or ()
         ]
+
+
+class RestrictedToken:
+    """A token source for PII calls: the cached Restricted Data Token for these resources,
+    requested on first use and again shortly before it expires or after Amazon refused it."""
+
+    def __init__(self, client: SpApiClient, key: tuple, resources: list[dict]) -> None:
+        self._client = client
+        self._key = key
+        self._resources = resources
+
+    def __call__(self) -> str:
+        client = self._client
+        with client._rdt_lock:
+            cached = client._rdt_cache.get(self._key)
+            if cached is None or client.clock.monotonic() >= cached[1] - RDT_MARGIN:
+                value, lifetime = client.create_restricted_data_token(self._resources)
+                cached = (value, client.clock.monotonic() + lifetime)
+                client._rdt_cache[self._key] = cached
+            return cached[0]
+
+    def invalidate(self) -> None:
+        with self._client._rdt_lock:
+            self._client._rdt_cache.pop(self._key, None)
 
 
 def price_patch(marketplace_id: str, price: Money) -> dict:

@@ -37,14 +37,14 @@ class SpApiTransport:
         http: httpx.Client,
         clock: Clock,
         retry: RetryPolicy,
-        limiter: RateLimiter,
+        limiter: RateLimiter | None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.auth = auth
         self.http = http
         self.clock = clock
         self.retry = retry
-        self.limiter = limiter
+        self.limiter = limiter or RateLimiter(clock=clock)
         self.calls: Counter[str] = Counter()  # attempts sent, per operation
         self.throttled: Counter[str] = Counter()  # 429 answers, per operation
         self.failures: Counter[str] = Counter()  # 5xx and dropped connections, per operation
@@ -103,9 +103,12 @@ class SpApiTransport:
             if response.is_success:
                 bucket.succeeded()
                 return response
-            if response.status_code == 403 and not renewal and token is None:
-                self.auth.invalidate()  # one renewal, one retry
-                continue
+            if response.status_code == 403 and not renewal:
+                # one renewal, one retry: of the LWA token, or of the RDT the call used
+                invalidate = getattr(token, "invalidate", None) if token is not None else self.auth.invalidate
+                if invalidate is not None:
+                    invalidate()
+                    continue
             break
         raise _error(operation, response)
 
