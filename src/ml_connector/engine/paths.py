@@ -34,11 +34,30 @@ def ensure_home() -> Path:
 
 
 def database_url() -> str:
-    """The store's URL: ``ML_CONNECTOR_DATABASE_URL`` or SQLite in the home directory."""
-    explicit = os.environ.get(DATABASE_URL_ENV)
+    """The store's URL: ``ML_CONNECTOR_DATABASE_URL``, else ``database_url`` in the config file, else
+    SQLite in the home directory (created private to the user)."""
+    explicit = os.environ.get(DATABASE_URL_ENV) or _configured_url()
     if explicit:
         return explicit
-    return f"sqlite:///{ensure_home() / DATABASE_FILE}"
+    path = ensure_home() / DATABASE_FILE
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    return f"sqlite:///{path}"
+
+
+def _configured_url() -> str | None:
+    import tomllib
+
+    path = config_file()
+    if not path.exists():
+        return None
+    try:
+        value = tomllib.loads(path.read_text(encoding="utf-8")).get("database_url")
+    except tomllib.TOMLDecodeError as exc:
+        from ml_connector.errors import ConfigurationError
+
+        raise ConfigurationError(f"{path} is not valid TOML: {exc}") from None
+    return str(value) if value else None
 
 
 def key_file() -> Path:
