@@ -139,9 +139,19 @@ def read_secrets(fields: tuple[SecretField, ...], *, from_stdin: bool) -> dict[s
 CONFIG_TEMPLATE = """\
 # ml-connector configuration. Secrets never go here: they are in the encrypted store
 # (add them with `ml-connector connect ...`).
-#
-# database_url = "postgresql+psycopg://user@host/db"   # or set ML_CONNECTOR_DATABASE_URL
+
+[store]
+# url = "postgresql+psycopg://user@host/db"   # or set ML_CONNECTOR_DATABASE_URL
 """
+
+
+def _config_example() -> str:
+    """The deployment configuration's commented example, where that module provides one."""
+    try:
+        from ml_connector.config import EXAMPLE_CONFIG
+    except ImportError:
+        return CONFIG_TEMPLATE
+    return str(EXAMPLE_CONFIG)
 
 
 def init() -> None:
@@ -159,8 +169,11 @@ def init() -> None:
             typer.echo("  back this file up: without it the stored credentials cannot be read")
         config = paths.config_file()
         if not config.exists():
-            config.write_text(CONFIG_TEMPLATE, encoding="utf-8")
-        typer.echo(f"config:     {config}")
+            config.parent.mkdir(parents=True, exist_ok=True)
+            config.write_text(_config_example(), encoding="utf-8")
+            typer.echo(f"config:     {config} (commented example written: edit it)")
+        else:
+            typer.echo(f"config:     {config} (exists, kept)")
         store = _open_store()
         typer.echo(f"store:      {store.engine.url.render_as_string(hide_password=True)} (migrated)")
         store.close()

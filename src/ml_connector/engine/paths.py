@@ -1,7 +1,8 @@
 """Where the engine keeps its files: one home directory, overridable for tests and deployments.
 
 ``ML_CONNECTOR_HOME`` wins; otherwise the platform's user data directory. The database URL can be
-given outright with ``ML_CONNECTOR_DATABASE_URL`` (PostgreSQL for several workers).
+given outright with ``ML_CONNECTOR_DATABASE_URL`` or as ``url`` in the ``[store]`` table of the
+deployment configuration file (``ML_CONNECTOR_CONFIG``, default ``config.toml`` in the home).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ DATABASE_URL_ENV = "ML_CONNECTOR_DATABASE_URL"
 DATABASE_FILE = "ml-connector.sqlite3"
 KEY_FILE = "master.key"
 CONFIG_FILE = "config.toml"
+CONFIG_ENV = "ML_CONNECTOR_CONFIG"
 
 
 def home() -> Path:
@@ -34,7 +36,7 @@ def ensure_home() -> Path:
 
 
 def database_url() -> str:
-    """The store's URL: ``ML_CONNECTOR_DATABASE_URL``, else ``database_url`` in the config file, else
+    """The store's URL: ``ML_CONNECTOR_DATABASE_URL``, else ``[store] url`` in the config file, else
     SQLite in the home directory (created private to the user)."""
     explicit = os.environ.get(DATABASE_URL_ENV) or _configured_url()
     if explicit:
@@ -52,7 +54,8 @@ def _configured_url() -> str | None:
     if not path.exists():
         return None
     try:
-        value = tomllib.loads(path.read_text(encoding="utf-8")).get("database_url")
+        store = tomllib.loads(path.read_text(encoding="utf-8")).get("store") or {}
+        value = store.get("url") if isinstance(store, dict) else None
     except tomllib.TOMLDecodeError as exc:
         from ml_connector.errors import ConfigurationError
 
@@ -65,4 +68,5 @@ def key_file() -> Path:
 
 
 def config_file() -> Path:
-    return home() / CONFIG_FILE
+    explicit = os.environ.get(CONFIG_ENV)
+    return Path(explicit).expanduser() if explicit else home() / CONFIG_FILE
