@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -314,3 +316,25 @@ def test_a_refused_rdt_is_requested_once_more(sandbox) -> None:
         del sandbox.state.tokens[value]  # Amazon no longer honours it
     assert client.get_order_address(order.order_id).line1 == order.street
     assert client.calls["createRestrictedDataToken"] == 2
+
+
+def test_lwa_accepts_form_and_json_bodies_and_missing_tokens_get_amazons_403(sandbox) -> None:
+    import httpx
+
+    creds = sandbox.state.credentials
+    fields = {
+        "grant_type": "refresh_token",
+        "refresh_token": creds.refresh_token,
+        "client_id": creds.client_id,
+        "client_secret": creds.client_secret,
+    }
+    with httpx.Client() as http:
+        as_json = http.post(sandbox.url + "/auth/o2/token", json=fields).json()
+        as_form = http.post(sandbox.url + "/auth/o2/token", data=fields).json()
+        assert as_json["access_token"].startswith("Atza|") and as_json["expires_in"] == 3600
+        assert as_form["token_type"] == "bearer"
+        missing = http.get(sandbox.url + "/sellers/v1/marketplaceParticipations")
+    sample = json.loads((Path(__file__).parent / "samples" / "error_403_missing_token.json").read_text())
+    assert missing.status_code == 403
+    assert missing.json()["errors"][0] == sample["errors"][0]
+    assert "x-amzn-RateLimit-Limit" not in missing.headers

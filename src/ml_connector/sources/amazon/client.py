@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -23,7 +24,7 @@ from typing import Any
 import httpx
 
 from ml_connector.model import Address, Money, Order, SettlementLine, ShipmentConfirmation
-from ml_connector.sources.amazon import mapping
+from ml_connector.sources.amazon import finances, mapping
 from ml_connector.sources.amazon.auth import LwaAuth, LwaCredentials
 from ml_connector.sources.amazon.limits import limiter_for
 from ml_connector.sources.amazon.regions import LWA_TOKEN_URL, MARKETPLACES, region
@@ -38,6 +39,8 @@ from ml_connector.sources.amazon.resources import (
 from ml_connector.sources.amazon.transport import SpApiTransport, encode_json, parse_json
 from ml_connector.transport.clock import SYSTEM_CLOCK, Clock
 from ml_connector.transport.retry import RetryPolicy, send_with_retry
+
+log = logging.getLogger(__name__)
 
 SETTLEMENT_V2 = "GET_V2_SETTLEMENT_REPORT_DATA_FLAT_FILE_V2"
 JSON_LISTINGS_FEED = "JSON_LISTINGS_FEED"
@@ -362,7 +365,13 @@ class SpApiClient:
                 f"/finances/v0/financialEventGroups/{group_id}/financialEvents",
                 params,
             ).get("payload", {})
-            yield from mapping.finance_lines(payload.get("FinancialEvents") or {})
+            events = payload.get("FinancialEvents") or {}
+            unhandled = finances.unhandled_lists(events)
+            if unhandled:
+                log.warning(
+                    "financial event group %s holds events not mapped: %s", group_id, ", ".join(unhandled)
+                )
+            yield from finances.finance_lines(events)
             token = payload.get("NextToken")
             if not token:
                 return

@@ -8,11 +8,11 @@ into Money; JSON numbers arrive as Decimal because responses are parsed with par
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from ml_connector.model import Address, Money, Order, OrderItem, SettlementLine
+from ml_connector.model import Address, Money, Order, OrderItem
 
 # Orders 2026 fulfillment statuses in the v0 vocabulary the canonical Order uses.
 STATUS_FROM_2026 = {
@@ -166,104 +166,3 @@ def order_from_v0(data: dict, items: list[dict], currency: str) -> Order:
         ship_to=address_v0(data.get("ShippingAddress")),
         buyer_email=buyer.get("BuyerEmail"),
     )
-
-
-# Finances v0 events flattened into settlement-style lines, so that a settlement report, a
-# Finances event group and a journal can be compared line by line (the reconcile flow).
-_ITEM_LISTS = (
-    ("ItemChargeList", "ChargeType", "ChargeAmount", "ItemPrice"),
-    ("ItemChargeAdjustmentList", "ChargeType", "ChargeAmount", "ItemPrice"),
-    ("ItemFeeList", "FeeType", "FeeAmount", "ItemFees"),
-    ("ItemFeeAdjustmentList", "FeeType", "FeeAmount", "ItemFees"),
-    ("PromotionList", "PromotionType", "PromotionAmount", "Promotion"),
-    ("PromotionAdjustmentList", "PromotionType", "PromotionAmount", "Promotion"),
-)
-
-
-def _posted(value: str | None) -> date | None:
-    when = timestamp(value)
-    return when.date() if when else None
-
-
-def finance_lines(events: dict) -> list[SettlementLine]:
-    """Flatten one ``FinancialEvents`` object into lines (unknown lists are ignored, not rejected)."""
-    lines: list[SettlementLine] = []
-    for list_name, transaction_type in (("ShipmentEventList", "Order"), ("RefundEventList", "Refund")):
-        for event in events.get(list_name) or ():
-            posted = _posted(event.get("PostedDate"))
-            order_id = event.get("AmazonOrderId")
-            items = event.get("ShipmentItemList") or event.get("ShipmentItemAdjustmentList") or ()
-            for item in items:
-                for key, type_key, amount_key, amount_type in _ITEM_LISTS:
-                    for component in item.get(key) or ():
-                        amount = money(component.get(amount_key))
-                        if amount is None:
-                            continue
-                        lines.append(
-                            SettlementLine(
-                                transaction_type=transaction_type,
-                                amount_type=amount_type,
-                                amount_description=component.get(type_key, ""),
-                                amount=amount,
-                                posted_date=posted,
-                                order_id=order_id,
-                                adjustment_id=item.get("OrderAdjustmentItemId"),
-                                sku=item.get("SellerSKU"),
-                                quantity=item.get("QuantityShipped"),
-                                marketplace_name=event.get("MarketplaceName"),
-                            )
-                        )
-                for withheld in item.get("ItemTaxWithheldList") or ():
-                    for component in withheld.get("TaxesWithheld") or ():
-                        amount = money(component.get("ChargeAmount"))
-                        if amount is not None:
-                            lines.append(
-                                SettlementLine(
-                                    transaction_type=transaction_type,
-                                    amount_type="ItemWithheldTax",
-                                    amount_description=component.get("ChargeType", ""),
-                                    amount=amount,
-                                    posted_date=posted,
-                                    order_id=order_id,
-                                    sku=item.get("SellerSKU"),
-                                    marketplace_name=event.get("MarketplaceName"),
-                                )
-                            )
-    for event in events.get("ServiceFeeEventList") or ():
-        for fee in event.get("FeeList") or ():
-            amount = money(fee.get("FeeAmount"))
-            if amount is not None:
-                lines.append(
-                    SettlementLine(
-                        transaction_type="ServiceFee",
-                        amount_type="other-transaction",
-                        amount_description=fee.get("FeeType", event.get("FeeDescription", "")),
-                        amount=amount,
-                        sku=event.get("SellerSKU"),
-                    )
-                )
-    for event in events.get("ProductAdsPaymentEventList") or ():
-        amount = money(event.get("transactionValue"))
-        if amount is not None:
-            lines.append(
-                SettlementLine(
-                    transaction_type="ServiceFee",
-                    amount_type="Cost of Advertising",
-                    amount_description="TransactionTotalAmount",
-                    amount=amount,
-                    posted_date=_posted(event.get("postedDate")),
-                )
-            )
-    for event in events.get("AdjustmentEventList") or ():
-        amount = money(event.get("AdjustmentAmount"))
-        if amount is not None:
-            lines.append(
-                SettlementLine(
-                    transaction_type="other-transaction",
-                    amount_type="other-transaction",
-                    amount_description=event.get("AdjustmentType", ""),
-                    amount=amount,
-                    posted_date=_posted(event.get("PostedDate")),
-                )
-            )
-    return lines
