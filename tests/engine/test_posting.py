@@ -107,3 +107,16 @@ def test_note_and_fail_before_posting(store: Store) -> None:
     trail = store.audit_trail(rid)
     assert [e.event for e in trail] == ["fetched", "transformed", "failed"]
     assert trail[0].payload == {"buyer_email": "[redacted]"}
+
+
+def test_an_unexpected_error_releases_the_claim_and_propagates(store: Store) -> None:
+    class Broken(FakeTarget):
+        def post(self, document):
+            raise RuntimeError("adapter bug")
+
+    with pytest.raises(RuntimeError):
+        engine(store).post(doc("J"), Broken())
+    rec = store.find_record("shop", "customer", "J")
+    assert rec.state == "pending" and rec.claim_owner is None and "RuntimeError" in rec.error
+    assert store.audit_trail(rec.id)[-1].event == "deferred"
+    assert engine(store).post(doc("J"), FakeTarget()).state == "posted"

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
+from ml_connector.engine.redact import scrub
 from ml_connector.engine.store import DONE_STATES, Store, new_owner
 from ml_connector.errors import PermanentError, TransientError
 from ml_connector.model.documents import Document
@@ -126,6 +127,14 @@ class PostingEngine:
                 rec.id, self.owner, state="pending", event="deferred", error=str(exc), message=str(exc)
             )
             return PostingResult(key, "pending", rec.erp_id, str(exc), rec.id, kind)
+        except Exception as exc:
+            # A bug or an unwrapped error: release the claim so the next run need not wait for it to
+            # expire (query-first covers a post that may have written), then let it propagate.
+            problem = f"unexpected {type(exc).__name__}: {scrub(str(exc))[:300]}"
+            self.store.settle(
+                rec.id, self.owner, state="pending", event="deferred", error=problem, message=problem
+            )
+            raise
         event = "posted" if state == "posted" else "found_existing"
         rec = self.store.settle(
             rec.id, self.owner, state=state, event=event, erp_id=erp_id, message=f"ERP id {erp_id}"

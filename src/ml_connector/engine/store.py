@@ -439,8 +439,7 @@ class Store:
                 update(Record)
                 .where(
                     Record.id == record_id,
-                    Record.claim_owner == owner,
-                    Record.claim_expires_at >= now,
+                    Record.claim_owner == owner,  # still ours, even if expired: nobody took it over
                     Record.state.not_in(DONE_STATES),
                 )
                 .values(claim_expires_at=now + ttl)
