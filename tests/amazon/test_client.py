@@ -231,6 +231,10 @@ def test_listings_patch_and_feed_change_the_sandbox_listing(sandbox) -> None:
     assert result.status == "ACCEPTED"
     listing = sandbox.state.listings[(sku, market)]
     assert (listing.price, listing.quantity) == (Money.of("21.50", "USD").amount, 9)
+    state = client.get_listing_state(sku, market)
+    assert (state.price, state.quantity, state.asin) == (Money.of("21.50", "USD"), 9, listing.asin)
+    listed = {s.sku: s for s in client.list_listings(market)}
+    assert listed[sku] == state and client.calls["searchListingsItems"] == 2  # 40 SKUs, 20 a page
     feed_id = client.submit_listings_feed(
         [
             {

@@ -33,6 +33,7 @@ REQUIRED = {
     ("tokens_2021-03-01.json", "createRestrictedDataToken"),
     ("listingsItems_2021-08-01.json", "getListingsItem"),
     ("listingsItems_2021-08-01.json", "patchListingsItem"),
+    ("listingsItems_2021-08-01.json", "searchListingsItems"),
     ("feeds_2021-06-30.json", "createFeedDocument"),
     ("feeds_2021-06-30.json", "createFeed"),
     ("feeds_2021-06-30.json", "getFeed"),
@@ -98,6 +99,7 @@ def test_every_operation_answers_in_the_official_shape(sandbox) -> None:
     client.get_report(report_id)
     sku = sandbox.state.listings and next(iter(sandbox.state.listings))[0]
     client.get_listings_item(sku, markets[0])
+    assert len(list(client.list_listings(markets[1]))) == len(sandbox.state.listings) // len(markets)
     client.patch_listings_item(
         sku, markets[0], [price_patch(markets[0], Money.of("19.99", "USD")), quantity_patch(4)]
     )

@@ -48,6 +48,7 @@ OPERATIONS = (
         reports.get_report_document,
     ),
     ("POST", "/tokens/2021-03-01/restrictedDataToken", "createRestrictedDataToken", listings.create_rdt),
+    ("GET", "/listings/2021-08-01/items/{sellerId}", "searchListingsItems", listings.search_listings_items),
     ("GET", "/listings/2021-08-01/items/{sellerId}/{sku}", "getListingsItem", listings.get_listings_item),
     (
         "PATCH",

@@ -11,7 +11,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ml_connector.sandbox.amazon import views
-from ml_connector.sandbox.amazon.http import ApiError, bad_input, csv, json_body
+from ml_connector.sandbox.amazon.http import (
+    ApiError,
+    bad_input,
+    csv,
+    decode_token,
+    encode_token,
+    fingerprint,
+    int_param,
+    json_body,
+)
 from ml_connector.sandbox.amazon.reports import _presigned
 from ml_connector.sandbox.amazon.state import SELLER_ID, IssuedToken, Listing, SandboxFeed, SandboxState
 from ml_connector.sandbox.catalog import MARKETPLACES
@@ -85,6 +94,29 @@ def item_json(listing: Listing, included: set[str]) -> dict:
 async def get_listings_item(request: Request, state: SandboxState, token: IssuedToken) -> dict:
     included = set(csv(request, "includedData")) or {"summaries"}
     return item_json(_listing(request, state), included)
+
+
+async def search_listings_items(request: Request, state: SandboxState, token: IssuedToken) -> dict:
+    """searchListingsItems: the seller's listings in one marketplace, ``pageSize`` (<= 20) at a time."""
+    if request.path_params["sellerId"] != SELLER_ID:
+        raise ApiError(403, "Unauthorized", "Access to requested resource is denied.", "Unknown sellerId.")
+    markets = csv(request, "marketplaceIds")
+    if len(markets) != 1:
+        raise bad_input("marketplaceIds must hold exactly one marketplace.")
+    fp = fingerprint(request, "pageToken")
+    offset, _ = decode_token(request.query_params.get("pageToken"), fp)
+    size = int_param(request, "pageSize", 10, 1, 20)
+    included = set(csv(request, "includedData")) or {"summaries"}
+    listings = sorted(
+        (item for key, item in state.listings.items() if key[1] == markets[0]), key=lambda item: item.sku
+    )
+    body: dict = {
+        "numberOfResults": len(listings),
+        "items": [item_json(item, included) for item in listings[offset : offset + size]],
+    }
+    if offset + size < len(listings):
+        body["pagination"] = {"nextToken": encode_token(offset + size, fp)}
+    return body
 
 
 def apply_patches(state: SandboxState, listing: Listing, patches: list, *, apply: bool) -> list[dict]:

@@ -31,6 +31,7 @@ from ml_connector.sources.amazon.regions import LWA_TOKEN_URL, MARKETPLACES, reg
 from ml_connector.sources.amazon.resources import (
     FeedInfo,
     FinancialEventGroup,
+    ListingState,
     ListingSubmission,
     MarketplaceParticipation,
     ReportInfo,
@@ -476,6 +477,31 @@ class SpApiClient:
             {"marketplaceIds": [marketplace_id], "includedData": list(included_data)},
         )
 
+    def list_listings(self, marketplace_id: str, *, page_size: int = 20) -> Iterator[ListingState]:
+        """Every listing of the seller in a marketplace with its price and quantity
+        (searchListingsItems: 20 SKUs per call instead of one getListingsItem each)."""
+        params: dict[str, Any] = {
+            "marketplaceIds": [marketplace_id],
+            "includedData": ["summaries", "offers", "fulfillmentAvailability"],
+            "pageSize": page_size,
+        }
+        while True:
+            page = self._get("searchListingsItems", f"/listings/2021-08-01/items/{self.seller_id}", params)
+            for item in page.get("items") or ():
+                yield listing_state(item, marketplace_id)
+            token = (page.get("pagination") or {}).get("nextToken")
+            if not token:
+                return
+            params = {**params, "pageToken": token}
+
+    def get_listing_state(self, sku: str, marketplace_id: str) -> ListingState:
+        return listing_state(
+            self.get_listings_item(
+                sku, marketplace_id, included_data=("summaries", "offers", "fulfillmentAvailability")
+            ),
+            marketplace_id,
+        )
+
     def patch_listings_item(
         self,
         sku: str,
@@ -620,6 +646,33 @@ def quantity_patch(quantity: int) -> dict:
         "path": "/attributes/fulfillment_availability",
         "value": [{"fulfillment_channel_code": "DEFAULT", "quantity": int(quantity)}],
     }
+
+
+def listing_state(item: dict, marketplace_id: str) -> ListingState:
+    summary = next((x for x in item.get("summaries") or () if x.get("marketplaceId") == marketplace_id), {})
+    offer = next(
+        (
+            x
+            for x in item.get("offers") or ()
+            if x.get("marketplaceId") == marketplace_id and x.get("offerType") == "B2C"
+        ),
+        None,
+    )
+    quantity = next(
+        (
+            x.get("quantity")
+            for x in item.get("fulfillmentAvailability") or ()
+            if x.get("fulfillmentChannelCode") == "DEFAULT"
+        ),
+        None,
+    )
+    return ListingState(
+        sku=item["sku"],
+        marketplace_id=marketplace_id,
+        asin=summary.get("asin"),
+        price=mapping.money(offer.get("price")) if offer else None,
+        quantity=quantity,
+    )
 
 
 def _iso(value: datetime) -> str:

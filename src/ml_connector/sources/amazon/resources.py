@@ -70,3 +70,15 @@ class MarketplaceParticipation:
     currency: str
     name: str
     participating: bool
+
+
+@dataclass(frozen=True)
+class ListingState:
+    """What Amazon currently has for a SKU in one marketplace: the stock & price flow compares it
+    with the ERP and sends only what changed."""
+
+    sku: str
+    marketplace_id: str
+    asin: str | None
+    price: Money | None
+    quantity: int | None  # seller-fulfilled quantity (DEFAULT channel)
