@@ -314,7 +314,9 @@ def status(
             names = [c.name for c in store.connections() if not connection or c.name == connection]
         finally:
             store.close()
-    table = Table("connection", "flow", "last run", "run state", "posted", "failed", "pending")
+    table = Table()
+    for column in ("connection", "flow", "last run", "run state", "posted", "failed", "pending"):
+        table.add_column(column, no_wrap=True)
     for row in rows:
         table.add_row(
             row.connection,
@@ -353,7 +355,10 @@ def records(
     if not rows:
         typer.echo("no records" + (f" in state {state}" if state else ""))
         return
-    table = Table("id", "connection", "flow", "kind", "key", "state", "ERP id", "tries", "error")
+    table = Table()
+    for column in ("id", "connection", "flow", "kind", "key", "state", "ERP id", "tries"):
+        table.add_column(column, no_wrap=True)  # keys are copied into `audit`: never broken
+    table.add_column("error", overflow="fold", min_width=20)
     for r in rows:
         error = (r.error or "")[:80]
         table.add_row(
