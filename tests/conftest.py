@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+PG_URL_ENV = "ML_CONNECTOR_TEST_POSTGRES_URL"  # another server than the machine's, if set
 PG_ADMIN_URLS = (
     "postgresql+psycopg://postgres@127.0.0.1:5432/test",
     "postgresql+psycopg://root@127.0.0.1:5432/test",
@@ -35,7 +36,7 @@ def _admin_url() -> str:
         import sqlalchemy as sa
 
         problems = []
-        for url in PG_ADMIN_URLS:
+        for url in (os.environ[PG_URL_ENV],) if os.environ.get(PG_URL_ENV) else PG_ADMIN_URLS:
             engine = sa.create_engine(url, connect_args={"connect_timeout": 5})
             try:
                 with engine.connect() as connection:
@@ -50,7 +51,7 @@ def _admin_url() -> str:
             _pg_problem = "; ".join(problems)
     if _pg_admin is None:
         reason = (
-            "POSTGRESQL IS UNREACHABLE at 127.0.0.1:5432, so the PostgreSQL half of the store tests "
+            "POSTGRESQL IS UNREACHABLE, so the PostgreSQL half of the store tests "
             f"DID NOT RUN ({_pg_problem}). Start it with: "
             "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
         )
@@ -70,7 +71,7 @@ def postgres_url() -> Iterator[str]:
     with engine.connect() as connection:
         connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
     try:
-        yield f"{admin}?options=-csearch_path%3D{schema}"
+        yield f"{admin}{'&' if '?' in admin else '?'}options=-csearch_path%3D{schema}"
     finally:
         with engine.connect() as connection:
             connection.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
