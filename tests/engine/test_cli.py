@@ -176,3 +176,26 @@ def test_vault_rotate_key_command(cli, monkeypatch: pytest.MonkeyPatch) -> None:
         == AMAZON_ENV["ML_CONNECTOR_LWA_CLIENT_SECRET"]
     )
     store.close()
+
+
+def test_missing_secrets_are_asked_with_a_hidden_prompt(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    asked = []
+
+    def prompt(text: str, hide_input: bool = False) -> str:
+        asked.append((text, hide_input))
+        return f"typed-{len(asked)}"
+
+    monkeypatch.setattr(engine_cli.sys, "stdin", Terminal())
+    monkeypatch.setattr(engine_cli.typer, "prompt", prompt)
+    monkeypatch.setenv("ML_CONNECTOR_LWA_CLIENT_ID", "from-env")
+    monkeypatch.delenv("ML_CONNECTOR_LWA_CLIENT_SECRET", raising=False)
+    monkeypatch.delenv("ML_CONNECTOR_LWA_REFRESH_TOKEN", raising=False)
+    secrets = engine_cli.read_secrets(engine_cli.AMAZON_SECRETS, from_stdin=False)
+    assert secrets == {"client_id": "from-env", "client_secret": "typed-1", "refresh_token": "typed-2"}
+    assert [hidden for _, hidden in asked] == [True, True]

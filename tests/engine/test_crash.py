@@ -53,14 +53,14 @@ def assert_exactly_once(url: str, target_file: Path, keys: list[str]) -> None:
 
 @pytest.mark.parametrize("step", STEPS)
 def test_sigkill_at_each_step_then_restart_posts_every_key_exactly_once(
-    step: str, sqlite_url: str, tmp_path: Path
+    step: str, database_url: str, tmp_path: Path
 ) -> None:
-    store = Store.open(sqlite_url)
+    store = Store.open(database_url)
     store.ensure_connection("shop", erp="m3")
     store.close()
     target_file = tmp_path / "erp.jsonl"
     base = {
-        "url": sqlite_url,
+        "url": database_url,
         "target": str(target_file),
         "connection": "shop",
         "keys": KEYS,
@@ -75,11 +75,11 @@ def test_sigkill_at_each_step_then_restart_posts_every_key_exactly_once(
     code, results = run_forked({**base, "clock_advance": len(KILL_AT) * (TTL + 61)})
     assert code == 0
     assert set(results) <= set(DONE_STATES)
-    assert_exactly_once(sqlite_url, target_file, KEYS)
+    assert_exactly_once(database_url, target_file, KEYS)
 
 
-def test_sigkill_on_postgres_after_the_target_wrote(postgres_url: str, tmp_path: Path) -> None:
-    """The hardest step (ERP wrote, store did not) on PostgreSQL, in fresh interpreters."""
+def test_sigkill_in_fresh_interpreters_on_postgres(postgres_url: str, tmp_path: Path) -> None:
+    """The hardest step (ERP wrote, store did not), with nothing inherited from a fork."""
     store = Store.open(postgres_url)
     store.ensure_connection("shop", erp="m3")
     store.close()
