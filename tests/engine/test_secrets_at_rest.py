@@ -116,3 +116,35 @@ def test_no_secret_in_database_files_logs_or_output(
             assert not found_in(blob, secret), f"{secret[:6]}... in plaintext in {path.name}"
         assert not found_in(logs, secret), f"{secret[:6]}... in the logs"
         assert not found_in(output, secret), f"{secret[:6]}... in the command output"
+
+
+def test_no_secret_in_any_postgresql_table(
+    ml_home: Path, tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same on PostgreSQL: every row of every table, as text, is searched."""
+    import sqlalchemy as sa
+
+    monkeypatch.setenv("ML_CONNECTOR_DATABASE_URL", postgres_url)
+    app = typer.Typer()
+    engine_cli.register(app)
+    runner = CliRunner()
+    ionapi = tmp_path / "svc.ionapi"
+    ionapi.write_text(json.dumps({**SECRETS["m3"], "ti": "TENANT", "iu": "https://ion.example"}))
+    for args, kwargs in (
+        (["connect", "amazon", "--name", "shop", "--marketplace", CONTROL], {"env": SECRETS["amazon"]}),
+        (["connect", "m3", "--name", "shop", "--ionapi", str(ionapi)], {}),
+    ):
+        result = runner.invoke(app, args, **kwargs)
+        assert result.exit_code == 0, result.output
+    engine = sa.create_engine(postgres_url)
+    with engine.connect() as c:
+        tables = sa.inspect(c).get_table_names()
+        dump = "\n".join(
+            text
+            for table in tables
+            for text in c.exec_driver_sql(f'SELECT row_to_json(t)::text FROM "{table}" t').scalars()
+        )
+    engine.dispose()
+    assert CONTROL in dump and "credentials" in tables
+    for secret in [*SECRETS["amazon"].values(), *SECRETS["m3"].values()]:
+        assert secret not in dump and json.dumps(secret)[1:-1] not in dump, f"{secret[:6]}... in PostgreSQL"
