@@ -116,10 +116,17 @@ class PostingEngine:
         try:
             state, erp_id = self._find_or_post(rec.id, document, target)
         except PermanentError as exc:
+            detail = {"field": exc.field} if exc.field else None
+            message = exc.target_message
             rec = self.store.settle(
-                rec.id, self.owner, state="failed", event="failed", error=exc.target_message,
-                message=exc.target_message, payload={"field": exc.field} if exc.field else None,
-            )  # fmt: skip
+                rec.id,
+                self.owner,
+                state="failed",
+                event="failed",
+                error=message,
+                message=message,
+                payload=detail,
+            )
             log.info("%s %s %s failed: %s", self.connection, kind, key, exc.target_message)
             return PostingResult(key, "failed", None, exc.target_message, rec.id, kind)
         except _GaveUp as exc:
@@ -145,10 +152,10 @@ class PostingEngine:
 
     def _find_or_post(self, record_id: int, document: Document, target: PostingTarget) -> tuple[State, str]:
         """Query first, then post; on a transient error wait and start again from the query."""
-        problem = "no attempt"
+        problem: TransientError | None = None
         for attempt in range(self.retry.attempts):
-            if attempt:
-                wait = self.retry.backoff(attempt - 1, getattr(problem, "retry_after", None))
+            if problem is not None:
+                wait = self.retry.backoff(attempt - 1, problem.retry_after)
                 log.info("%s %s: %s, retry %d in %.2fs", document.kind, document.key, problem, attempt, wait)
                 self.retry.clock.sleep(wait)
             if not self.store.renew_claim(record_id, self.owner, self.claim_ttl):
