@@ -136,7 +136,8 @@ class SpApiClient:
 
     def _latest_before(self, before: datetime | None) -> datetime:
         latest = self.clock.now() - BEFORE_NOW - timedelta(seconds=5)
-        return min(before, latest) if before else latest
+        chosen = min(before, latest) if before else latest
+        return chosen.replace(microsecond=0)  # as sent: whole seconds
 
     # -- Orders 2026-01-01 (main path) ------------------------------------------------------------
 

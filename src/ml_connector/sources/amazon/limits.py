@@ -77,8 +77,12 @@ class AdaptiveBucket:
         return self.bucket.acquire()
 
     def throttled(self) -> None:
+        """Amazon's bucket is empty: empty ours too, and refill it more slowly for a while."""
         with self._lock:
             self.bucket.set_rate(max(self.ceiling * self.FLOOR, self.bucket.rate * self.BACKOFF))
+            banked = self.bucket.available
+            if banked > 0:
+                self.bucket.reserve(banked)
 
     def succeeded(self) -> None:
         with self._lock:
