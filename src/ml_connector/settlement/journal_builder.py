@@ -1,0 +1,331 @@
+"""Turns a settlement report into balanced GL journals, or says exactly why it cannot.
+
+The accounting model (docs/DESIGN.md): a positive amount (money to the seller) is a credit to its
+account, a negative one a debit; the payout (total-amount) is one debit to the bank account, a
+credit when the settlement is negative. Lines are summed per (account, dimensions). In invoice
+mode, the order lines already invoiced in the ERP clear the marketplace receivable instead of
+being revenue again. Split by period, each calendar month (by posted date) gets its own journal,
+balanced through the Amazon clearing account; the payout lands in the month of the deposit date.
+
+The hot loop sums raw records per (key, marketplace, posted day) with Decimal only; the mapping
+is resolved once per distinct key afterwards, so memory depends on the vocabulary, not the rows.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Literal, Protocol
+
+from ml_connector.model.journal import Journal, JournalLine
+from ml_connector.model.money import Money
+from ml_connector.model.settlement import Settlement, SettlementLine
+from ml_connector.settlement.errors import MixedCurrencies, QuarantineError, TotalMismatch, UnmappedKeys
+from ml_connector.settlement.mapping import AccountMapping, Resolution
+from ml_connector.settlement.reader import Record
+
+Mode = Literal["summary", "invoice"]
+_ZERO = Decimal(0)
+
+
+class _Report(Protocol):
+    settlement: Settlement
+
+    def records(self) -> Iterator[Record]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class UnmappedKey:
+    """A (transaction-type, amount-type, amount-description) no rule maps, with the rule to add."""
+
+    transaction_type: str
+    amount_type: str
+    amount_description: str
+    marketplace: str
+    lines: int
+    amount: Money
+    first_line: int
+    suggested_rule: str
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.transaction_type, self.amount_type, self.amount_description)
+
+
+@dataclass
+class BuildResult:
+    settlement: Settlement
+    mode: Mode
+    split_by_period: bool
+    journals: list[Journal] = field(default_factory=list)
+    unmapped: list[UnmappedKey] = field(default_factory=list)
+    lines_total: Money | None = None
+    line_count: int = 0
+    categories: dict[str, Money] = field(default_factory=dict)  # signed totals (+ = to the seller)
+    category_labels: dict[str, str] = field(default_factory=dict)
+    errors: list[QuarantineError] = field(default_factory=list)
+
+    @property
+    def quarantined(self) -> bool:
+        return bool(self.errors)
+
+    @property
+    def reason(self) -> str | None:
+        """Every reason the settlement cannot be posted, one per line; None when it can."""
+        return "\n".join(str(error) for error in self.errors) or None
+
+    def raise_if_quarantined(self) -> None:
+        if self.errors:
+            raise self.errors[0] if len(self.errors) == 1 else QuarantineError(self.reason or "")
+
+
+class LinesReport:
+    """Lets the builder take SettlementLine objects (the sandbox, tests) instead of a file."""
+
+    def __init__(self, settlement: Settlement, lines: Iterable[SettlementLine]) -> None:
+        self.settlement = settlement
+        self._lines = lines
+
+    def records(self) -> Iterator[Record]:
+        for n, line in enumerate(self._lines, start=1):
+            yield (
+                line.transaction_type,
+                line.amount_type,
+                line.amount_description,
+                line.amount.amount,
+                line.posted_date,
+                line.marketplace_name or "",
+                line.amount.currency,
+                line.line_number or n,
+                [],
+            )
+
+
+def build_journals(
+    report: _Report, mapping: AccountMapping, *, mode: Mode = "summary", split_by_period: bool = False
+) -> BuildResult:
+    """Read every line once and build the journal(s), or a quarantined result naming the numbers."""
+    if mode not in ("summary", "invoice"):
+        raise ValueError(f"mode must be 'summary' or 'invoice', not {mode!r}")
+    settlement = report.settlement
+    result = BuildResult(settlement, mode, split_by_period)
+    try:
+        sums, foreign, count, lines_total = _sum_records(report.records(), settlement.currency)
+    except QuarantineError as exc:  # a bad cell, a truncated file: found while streaming
+        result.errors.append(exc)
+        return result
+    currency = settlement.currency
+    result.line_count = count
+    result.lines_total = Money(lines_total, currency)
+    default_market = settlement.marketplace or ""
+
+    # Resolve each distinct key once; collect what is unmapped.
+    resolved: dict[tuple[str, str, str, str], Resolution | None] = {}
+    unmapped: dict[tuple[str, str, str, str], list] = {}
+    for (tt, at, ad, market, _day), (amount, n, first) in sums.items():
+        lookup = (tt, at, ad, market)
+        if lookup not in resolved:
+            key = (tt.strip(), at.strip(), ad.strip())
+            resolved[lookup] = mapping.resolve(key, market.strip() or default_market)
+        res = resolved[lookup]
+        if res is None:
+            entry = unmapped.setdefault(lookup, [_ZERO, 0, first])
+            entry[0] += amount
+            entry[1] += n
+            entry[2] = min(entry[2], first)
+        else:
+            result.categories[res.category] = result.categories.get(
+                res.category, Money.zero(currency)
+            ) + Money(amount, currency)
+            result.category_labels[res.category] = mapping.category_label(res.category)
+    result.unmapped = [
+        UnmappedKey(
+            tt.strip(), at.strip(), ad.strip(), market.strip() or default_market, n, Money(amount, currency), first,
+            mapping.suggest_rule((tt.strip(), at.strip(), ad.strip()), 1 if amount >= 0 else -1),
+        )
+        for (tt, at, ad, market), (amount, n, first) in sorted(unmapped.items(), key=lambda kv: kv[1][2])
+    ]  # fmt: skip
+
+    _check(result, foreign, lines_total)
+    if result.errors:
+        return result
+    result.journals = _journals(result, sums, resolved, mapping)
+    return result
+
+
+def _sum_records(
+    records: Iterator[Record], currency: str
+) -> tuple[dict[tuple, list], dict[str, list], int, Decimal]:
+    """The hot loop: sums per (key, marketplace, posted day); nothing per row is kept."""
+    sums: dict[tuple, list] = {}
+    foreign: dict[str, list] = {}
+    count = 0
+    lines_total = _ZERO
+    for tt, at, ad, amount, posted, market, cur, line, _cells in records:
+        count += 1
+        if cur and cur != currency and cur.strip().upper() != currency:
+            entry = foreign.setdefault(cur.strip().upper(), [_ZERO, 0, []])
+            entry[0] += amount
+            entry[1] += 1
+            if len(entry[2]) < 5:
+                entry[2].append(line)
+            continue
+        lines_total += amount
+        k = (tt, at, ad, market, posted)
+        entry = sums.get(k)
+        if entry is None:
+            sums[k] = [amount, 1, line]
+        else:
+            entry[0] += amount
+            entry[1] += 1
+    return sums, foreign, count, lines_total
+
+
+def _check(result: BuildResult, foreign: dict[str, list], lines_total: Decimal) -> None:
+    settlement = result.settlement
+    currency = settlement.currency
+    sid = settlement.settlement_id
+    if foreign:
+        parts = [
+            f"{n} line(s) in {cur} totalling {Money(amount, cur).as_string()} {cur} (lines {', '.join(map(str, lines))}"
+            f"{', ...' if n > len(lines) else ''})"
+            for cur, (amount, n, lines) in sorted(foreign.items())
+        ]
+        result.errors.append(
+            MixedCurrencies(f"settlement {sid} is in {currency}, but the file also has {'; '.join(parts)}")
+        )
+    if result.unmapped:
+        listing = "; ".join(
+            f"({u.transaction_type!r}, {u.amount_type!r}, {u.amount_description!r}) x{u.lines} = {u.amount}, "
+            f"first on line {u.first_line}"
+            for u in result.unmapped
+        )
+        result.errors.append(
+            UnmappedKeys(f"{len(result.unmapped)} key(s) have no account in the mapping: {listing}")
+        )
+    total = settlement.total
+    lines_money = Money(lines_total, currency)
+    if not foreign and lines_money.quantized() != total.quantized():
+        hint = " (the file has no lines: it may be truncated)" if result.line_count == 0 else ""
+        result.errors.append(
+            TotalMismatch(
+                f"settlement {sid}: the {result.line_count} lines sum to {lines_money}, but total-amount is "
+                f"{total}; difference {(lines_money - total)}{hint}"
+            )
+        )
+
+
+def _journals(
+    result: BuildResult,
+    sums: dict[tuple, list],
+    resolved: dict[tuple[str, str, str, str], Resolution | None],
+    mapping: AccountMapping,
+) -> list[Journal]:
+    settlement = result.settlement
+    currency = settlement.currency
+    default_market = settlement.marketplace or ""
+    payout_day = (settlement.deposit_date or settlement.end).date()
+    split = result.split_by_period
+    payout_period = _period(payout_day) if split else None
+    receivables: dict[str, Resolution] = {}
+
+    # (period, account, dimensions) -> [net amount (+ = credit), descriptions, categories]
+    groups: dict[tuple[str | None, str, tuple[tuple[str, str], ...]], list] = {}
+
+    def add(period: str | None, res: Resolution, amount: Decimal) -> None:
+        entry = groups.setdefault((period, res.account, res.dimensions), [_ZERO, set(), set()])
+        entry[0] += amount
+        entry[1].add(res.description)
+        entry[2].add(res.category)
+
+    for (tt, at, ad, market, day), (amount, _n, _first) in sums.items():
+        res = resolved[(tt, at, ad, market)]
+        assert res is not None  # unmapped keys quarantine before this point
+        if result.mode == "invoice" and mapping.clears_receivable(tt.strip(), res.category):
+            mk = market.strip() or default_market
+            res = receivables.get(mk) or receivables.setdefault(mk, mapping.special("receivable", mk))
+        period = (_period(day) if day else payout_period) if split else None
+        add(period, res, amount)
+
+    bank = mapping.special("bank", default_market)
+    add(payout_period, bank, -settlement.total.amount)  # the payout: a debit when positive
+
+    periods = sorted({key[0] for key in groups}, key=lambda p: p or "")
+    journals = []
+    for period in periods:
+        lines_net = [(key, entry) for key, entry in groups.items() if key[0] == period and entry[0] != 0]
+        if split:
+            carried = -sum((entry[0] for _key, entry in lines_net), _ZERO)
+            if carried:
+                clearing = mapping.special("clearing", default_market)
+                lines_net.append(
+                    (
+                        (period, clearing.account, clearing.dimensions),
+                        [carried, {clearing.description}, {"clearing"}],
+                    )
+                )
+        reference = f"{settlement.settlement_id}-{period}" if period else settlement.settlement_id
+        lines = tuple(
+            _journal_line(account, dims, net, descriptions, categories, currency, reference)
+            for (_p, account, dims), (net, descriptions, categories) in sorted(
+                lines_net, key=lambda item: (item[0][1] != bank.account, item[0][1], item[0][2])
+            )
+        )
+        journals.append(
+            Journal(
+                reference=reference,
+                currency=currency,
+                posting_date=_posting_date(period, payout_period, payout_day),
+                description=_description(settlement, period),
+                lines=lines,
+                settlement_id=settlement.settlement_id,
+                period=period,
+            )
+        )
+    return journals
+
+
+def _journal_line(
+    account: str,
+    dims: tuple[tuple[str, str], ...],
+    net: Decimal,
+    descriptions: set[str],
+    categories: set[str],
+    currency: str,
+    reference: str,
+) -> JournalLine:
+    zero = Money.zero(currency)
+    amount = Money(abs(net), currency)
+    return JournalLine(
+        account=account,
+        debit=amount if net < 0 else zero,
+        credit=amount if net > 0 else zero,
+        description="; ".join(sorted(descriptions)),
+        reference=reference,
+        dimensions=dims,
+        category="+".join(sorted(categories)),
+    )
+
+
+def _period(day: date) -> str:
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def _posting_date(period: str | None, payout_period: str | None, payout_day: date) -> date:
+    if period is None or period == payout_period:
+        return payout_day
+    year, month = int(period[:4]), int(period[5:])
+    return date(year, month, calendar.monthrange(year, month)[1])
+
+
+def _description(settlement: Settlement, period: str | None) -> str:
+    text = (
+        f"Amazon settlement {settlement.settlement_id} "
+        f"{settlement.start:%Y-%m-%d} to {settlement.end:%Y-%m-%d}"
+    )
+    if settlement.marketplace:
+        text += f" {settlement.marketplace}"
+    return f"{text}, period {period}" if period else text

@@ -1,0 +1,218 @@
+"""The account mapping: (transaction-type, amount-type, amount-description) -> GL account + dimensions.
+
+A TOML rules file (see default_mapping.toml, shipped with the package). Rules take * and ?
+wildcards; the most specific matching rule wins (marketplace-specific first, then the most fields
+without a wildcard, then the longest literal text, then file order). Resolutions are cached per
+distinct key, so a million-line settlement costs a handful of rule searches.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from ml_connector.errors import ConfigurationError
+
+KEY_FIELDS = ("transaction_type", "amount_type", "amount_description")
+SPECIAL_ACCOUNTS = ("bank", "clearing", "receivable")
+_RULE_FIELDS = {*KEY_FIELDS, "marketplace", "account", "category", "description", "dimensions"}
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    transaction_type: str
+    amount_type: str
+    amount_description: str
+    account: str
+    category: str
+    description: str = ""
+    marketplace: str = "*"
+    dimensions: tuple[tuple[str, str], ...] = ()
+    index: int = 0  # position in the file: the last tie-breaker, and how errors point at a rule
+    _compiled: tuple[re.Pattern[str], ...] = field(default=(), init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        compiled = tuple(
+            re.compile(fnmatch.translate(p.casefold())) for p in (*self.patterns, self.marketplace)
+        )
+        object.__setattr__(self, "_compiled", compiled)
+
+    @property
+    def patterns(self) -> tuple[str, str, str]:
+        return (self.transaction_type, self.amount_type, self.amount_description)
+
+    def matches(self, key: tuple[str, str, str], marketplace: str) -> bool:
+        values = (*key, marketplace)
+        return all(rx.match(v.casefold()) for rx, v in zip(self._compiled, values, strict=True))
+
+    @property
+    def specificity(self) -> tuple[int, int, int, int]:
+        exact = sum(1 for p in self.patterns if not _is_pattern(p))
+        literal = sum(len(p.replace("*", "").replace("?", "")) for p in self.patterns)
+        return (0 if self.marketplace == "*" else 1, exact, literal, -self.index)
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """Where one (key, marketplace) posts."""
+
+    account: str
+    category: str
+    description: str
+    dimensions: tuple[tuple[str, str], ...]
+    rule: Rule | None = None
+
+
+@dataclass
+class AccountMapping:
+    rules: list[Rule]
+    accounts: dict[str, str]  # bank, clearing, receivable
+    descriptions: dict[str, str] = field(default_factory=dict)
+    categories: dict[str, str] = field(default_factory=dict)
+    dimensions: dict[str, str] = field(default_factory=dict)
+    marketplace_dimensions: dict[str, dict[str, str]] = field(default_factory=dict)
+    receivable_categories: frozenset[str] = frozenset()
+    receivable_transaction_types: tuple[str, ...] = ("Order",)
+    source: str = "default"
+    _cache: dict[tuple[tuple[str, str, str], str], Resolution | None] = field(
+        default_factory=dict, repr=False
+    )
+
+    def resolve(self, key: tuple[str, str, str], marketplace: str = "") -> Resolution | None:
+        """The account for a line, or None when no rule maps it."""
+        cache_key = (key, marketplace)
+        try:
+            return self._cache[cache_key]
+        except KeyError:
+            pass
+        candidates = [rule for rule in self.rules if rule.matches(key, marketplace)]
+        result = None
+        if candidates:
+            rule = max(candidates, key=lambda r: r.specificity)
+            result = Resolution(
+                account=rule.account,
+                category=rule.category,
+                description=rule.description or self.category_label(rule.category),
+                dimensions=self.dimensions_for(marketplace, rule.dimensions),
+                rule=rule,
+            )
+        self._cache[cache_key] = result
+        return result
+
+    def special(self, name: str, marketplace: str = "") -> Resolution:
+        """The bank (payout), clearing (carried between periods) or receivable (invoice mode) account."""
+        return Resolution(
+            account=self.accounts[name],
+            category=name,
+            description=self.descriptions.get(name) or self.category_label(name),
+            dimensions=self.dimensions_for(marketplace, ()),
+        )
+
+    def dimensions_for(
+        self, marketplace: str, extra: tuple[tuple[str, str], ...]
+    ) -> tuple[tuple[str, str], ...]:
+        merged = dict(self.dimensions)
+        merged.update(self.marketplace_dimensions.get(marketplace, {}))
+        merged.update(dict(extra))
+        return tuple(sorted(merged.items()))
+
+    def category_label(self, category: str) -> str:
+        return self.categories.get(category, category.replace("_", " ").capitalize())
+
+    def clears_receivable(self, transaction_type: str, category: str) -> bool:
+        """Invoice mode: is this line already in an order invoice, so it clears the receivable?"""
+        return category in self.receivable_categories and any(
+            fnmatch.fnmatchcase(transaction_type.casefold(), p.casefold())
+            for p in self.receivable_transaction_types
+        )
+
+    def suggest_rule(self, key: tuple[str, str, str], amount_sign: int) -> str:
+        """The TOML rule that would map a key nobody mapped yet, with a best-guess account."""
+        category = "other_fees" if amount_sign < 0 else "other_income"
+        guess = next((r for r in self.rules if r.category == category), None)
+        account = guess.account if guess else "????"
+        return "\n".join(
+            [
+                "[[rule]]",
+                *(f"{name} = {_toml_string(value)}" for name, value in zip(KEY_FIELDS, key, strict=True)),
+                f'account = "{account}"  # check: the GL account for this line',
+                f'category = "{category}"',
+            ]
+        )
+
+
+def load_mapping(path: Path | None = None) -> AccountMapping:
+    """Load a mapping file; None loads the default mapping shipped with ml-connector."""
+    if path is None:
+        text = resources.files("ml_connector.settlement").joinpath("default_mapping.toml").read_text("utf-8")
+        source = "default"
+    else:
+        try:
+            text = Path(path).read_text("utf-8")
+        except OSError as exc:
+            raise ConfigurationError(f"cannot read the mapping file {path}: {exc.strerror}") from None
+        source = str(path)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"{source}: not valid TOML: {exc}") from None
+    return parse_mapping(data, source)
+
+
+def parse_mapping(data: dict, source: str = "mapping") -> AccountMapping:
+    """Validate a parsed TOML mapping; every mistake names the rule it is in."""
+    accounts = {k: str(v) for k, v in data.get("accounts", {}).items()}
+    missing = [name for name in SPECIAL_ACCOUNTS if not accounts.get(name)]
+    if missing:
+        raise ConfigurationError(f"{source}: [accounts] needs {', '.join(missing)}")
+    rules = []
+    for index, raw in enumerate(data.get("rule", []), start=1):
+        where = f"{source}: rule #{index}"
+        if not isinstance(raw, dict):
+            raise ConfigurationError(f"{where} is not a table")
+        unknown = set(raw) - _RULE_FIELDS
+        if unknown:
+            raise ConfigurationError(f"{where} has unknown field(s) {', '.join(sorted(unknown))}")
+        absent = [name for name in (*KEY_FIELDS, "account", "category") if not str(raw.get(name, "")).strip()]
+        if absent:
+            raise ConfigurationError(f"{where} needs {', '.join(absent)}")
+        rules.append(
+            Rule(
+                transaction_type=str(raw["transaction_type"]).strip(),
+                amount_type=str(raw["amount_type"]).strip(),
+                amount_description=str(raw["amount_description"]).strip(),
+                account=str(raw["account"]).strip(),
+                category=str(raw["category"]).strip(),
+                description=str(raw.get("description", "")),
+                marketplace=str(raw.get("marketplace", "*")).strip() or "*",
+                dimensions=tuple(sorted((str(k), str(v)) for k, v in raw.get("dimensions", {}).items())),
+                index=index,
+            )
+        )
+    invoice = data.get("invoice_mode", {})
+    return AccountMapping(
+        rules=rules,
+        accounts=accounts,
+        descriptions={k: str(v) for k, v in data.get("descriptions", {}).items()},
+        categories={k: str(v) for k, v in data.get("categories", {}).items()},
+        dimensions={k: str(v) for k, v in data.get("dimensions", {}).items()},
+        marketplace_dimensions={
+            name: {k: str(v) for k, v in table.get("dimensions", {}).items()}
+            for name, table in data.get("marketplaces", {}).items()
+        },
+        receivable_categories=frozenset(invoice.get("receivable_categories", ())),
+        receivable_transaction_types=tuple(invoice.get("receivable_transaction_types", ("Order",))),
+        source=source,
+    )
+
+
+def _is_pattern(text: str) -> bool:
+    return "*" in text or "?" in text or "[" in text
+
+
+def _toml_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
