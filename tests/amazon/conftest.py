@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from ml_connector.sandbox.amazon.app import create_app
-from ml_connector.sandbox.amazon.state import SELLER_ID, SandboxCredentials
+from ml_connector.sandbox.amazon.state import SELLER_ID
 from ml_connector.sandbox.faults import FaultPlan
 from ml_connector.sandbox.server import serve_in_thread
 from ml_connector.sources.amazon import LwaCredentials, SpApiClient
@@ -68,5 +68,3 @@ def make_sandbox() -> Iterator:
     for box in made:
         box.stop()
 
-
-__all__ = ["Sandbox", "SandboxCredentials"]
