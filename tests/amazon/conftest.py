@@ -67,4 +67,3 @@ def make_sandbox() -> Iterator:
     yield make
     for box in made:
         box.stop()
-
