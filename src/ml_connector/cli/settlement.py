@@ -1,7 +1,142 @@
-"""Placeholder until this command group lands."""
+"""`ml-connector settlement ...`: preview a settlement report as the journal(s) it would post.
+
+Exit codes: 0 the journal can be posted; 2 the file is quarantined (the reason is on stderr);
+1 the command itself is misconfigured (e.g. an unreadable mapping file).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
 
 import typer
 
+EXIT_QUARANTINED = 2
+
+
+class Mode(StrEnum):
+    summary = "summary"
+    invoice = "invoice"
+
+
+settlement_app = typer.Typer(
+    name="settlement",
+    help="Amazon settlement reports: preview the balanced GL journal a report becomes.",
+    no_args_is_help=True,
+)
+
+
+@settlement_app.command("show")
+def show(
+    file: Path = typer.Argument(..., help="A settlement report (flat file V2 or V1; .txt or .gz)."),
+    mapping: Path | None = typer.Option(None, "--mapping", help="Account mapping TOML (default: shipped)."),
+    mode: Mode = typer.Option(
+        Mode.summary, "--mode", help="summary: revenue from settlements; invoice: clear AR."
+    ),
+    split_by_period: bool = typer.Option(False, "--split-by-period", help="One journal per calendar month."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+) -> None:
+    """Show what a settlement report would post: summary, totals by category, and the journal."""
+    from ml_connector.errors import ConfigurationError
+    from ml_connector.settlement.errors import QuarantineError
+    from ml_connector.settlement.journal_builder import build_journals
+    from ml_connector.settlement.mapping import load_mapping
+    from ml_connector.settlement.preview import error_to_dict, result_to_dict
+    from ml_connector.settlement.reader import open_report
+
+    try:
+        account_mapping = load_mapping(mapping)
+    except ConfigurationError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    try:
+        report = open_report(file)
+    except QuarantineError as exc:
+        if as_json:
+            _print_json(error_to_dict(exc))
+        typer.echo(f"quarantined ({exc.reason}): {file}: {exc}", err=True)
+        raise typer.Exit(EXIT_QUARANTINED) from None
+    result = build_journals(report, account_mapping, mode=mode.value, split_by_period=split_by_period)
+    if as_json:
+        _print_json(result_to_dict(result, report.format))
+    else:
+        _print_tables(result, report.format)
+    if result.quarantined:
+        for error in result.errors:
+            typer.echo(f"quarantined ({error.reason}): {file}: {error}", err=True)
+        for unmapped in result.unmapped:
+            typer.echo(f"\n# add to {account_mapping.source} to map it:\n{unmapped.suggested_rule}", err=True)
+        raise typer.Exit(EXIT_QUARANTINED)
+
+
+def _print_json(data: dict) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def _print_tables(result, report_format: str) -> None:  # noqa: ANN001 - BuildResult, imported lazily
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    s = result.settlement
+    deposit = f"{s.deposit_date:%Y-%m-%d}" if s.deposit_date else "-"
+    console.print(
+        f"[bold]Settlement {s.settlement_id}[/bold]  {s.marketplace or ''}  ({report_format.upper()} flat file)\n"
+        f"Period   {s.start:%Y-%m-%d %H:%M} to {s.end:%Y-%m-%d %H:%M} UTC\n"
+        f"Deposit  {deposit}   total {s.total}   lines {result.line_count}, summing to "
+        f"{result.lines_total if result.lines_total is not None else '-'}\n"
+        f"Mode     {result.mode}{', split by period' if result.split_by_period else ''}"
+    )
+    if result.categories:
+        table = Table(title="Totals by category (+ = to the seller)", title_justify="left")
+        table.add_column("Category")
+        table.add_column("Amount", justify="right")
+        for name, amount in sorted(result.categories.items(), key=lambda kv: kv[1].amount, reverse=True):
+            table.add_row(result.category_labels.get(name, name), amount.as_string())
+        console.print(table)
+    for journal in result.journals:
+        table = Table(
+            title=f"Journal {journal.reference}  posting date {journal.posting_date}  ({journal.currency})",
+            title_justify="left",
+        )
+        for column, justify in (("Account", "left"), ("Dimensions", "left"), ("Description", "left")):
+            table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        table.add_column("Debit", justify="right")
+        table.add_column("Credit", justify="right")
+        for line in journal.lines:
+            table.add_row(
+                line.account,
+                " ".join(f"{k}={v}" for k, v in line.dimensions),
+                line.description,
+                line.debit.as_string() if line.debit else "",
+                line.credit.as_string() if line.credit else "",
+            )
+        table.add_section()
+        table.add_row(
+            "", "", "balanced" if journal.balanced else "NOT BALANCED",
+            journal.total_debit.as_string(), journal.total_credit.as_string(),
+        )  # fmt: skip
+        console.print(table)
+    if result.unmapped:
+        table = Table(title="Unmapped (add a rule for each)", title_justify="left")
+        for column in (
+            "Transaction type",
+            "Amount type",
+            "Amount description",
+            "Lines",
+            "Amount",
+            "First line",
+        ):
+            table.add_column(column)
+        for u in result.unmapped:
+            table.add_row(
+                u.transaction_type, u.amount_type, u.amount_description, str(u.lines), u.amount.as_string(),
+                str(u.first_line),
+            )  # fmt: skip
+        console.print(table)
+
 
 def register(app: typer.Typer) -> None:
-    return None
+    app.add_typer(settlement_app, name="settlement")

@@ -232,11 +232,12 @@ def _journals(
     payout_period = _period(payout_day) if split else None
     receivables: dict[str, Resolution] = {}
 
-    # (period, account, dimensions) -> [net amount (+ = credit), descriptions, categories]
-    groups: dict[tuple[str | None, str, tuple[tuple[str, str], ...]], list] = {}
+    # (period, account, dimensions, is_payout) -> [net amount (+ = credit), descriptions, categories]
+    # The payout stays its own line even when a rule maps other lines to the bank account.
+    groups: dict[tuple[str | None, str, tuple[tuple[str, str], ...], bool], list] = {}
 
-    def add(period: str | None, res: Resolution, amount: Decimal) -> None:
-        entry = groups.setdefault((period, res.account, res.dimensions), [_ZERO, set(), set()])
+    def add(period: str | None, res: Resolution, amount: Decimal, payout: bool = False) -> None:
+        entry = groups.setdefault((period, res.account, res.dimensions, payout), [_ZERO, set(), set()])
         entry[0] += amount
         entry[1].add(res.description)
         entry[2].add(res.category)
@@ -251,7 +252,7 @@ def _journals(
         add(period, res, amount)
 
     bank = mapping.special("bank", default_market)
-    add(payout_period, bank, -settlement.total.amount)  # the payout: a debit when positive
+    add(payout_period, bank, -settlement.total.amount, payout=True)  # a debit when positive
 
     periods = sorted({key[0] for key in groups}, key=lambda p: p or "")
     journals = []
@@ -270,8 +271,8 @@ def _journals(
         reference = f"{settlement.settlement_id}-{period}" if period else settlement.settlement_id
         lines = tuple(
             _journal_line(account, dims, net, descriptions, categories, currency, reference)
-            for (_p, account, dims), (net, descriptions, categories) in sorted(
-                lines_net, key=lambda item: (item[0][1] != bank.account, item[0][1], item[0][2])
+            for (_p, account, dims, _payout), (net, descriptions, categories) in sorted(
+                lines_net, key=lambda item: (not item[0][3], item[0][1], item[0][2])
             )
         )
         journals.append(
