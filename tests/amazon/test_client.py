@@ -158,6 +158,17 @@ def test_confirm_shipment_and_order_status_hooks(sandbox) -> None:
         )
     )
     assert sandbox.state.confirmed_shipments[-1]["orderId"] == order.order_id
+    client.confirm_shipment(  # a retry of the same package (lost reply) adds nothing
+        ShipmentConfirmation(
+            order.order_id,
+            order.marketplace.marketplace_id,
+            "UPS",
+            "1Z1",
+            now,
+            ((order.items[0].order_item_id, 1),),
+        )
+    )
+    assert [c["orderId"] for c in sandbox.state.confirmed_shipments].count(order.order_id) == 1
     assert order.status == "Shipped"
     sandbox.clock.advance(180)  # visible to lastUpdatedAfter searches after the two-minute rule
     found = [

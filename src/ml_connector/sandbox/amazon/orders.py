@@ -198,6 +198,8 @@ async def confirm_shipment(request: Request, state: SandboxState, token: IssuedT
         ):
             raise ApiError(400, "InvalidInput", "Invalid Input", f"Unknown order item or quantity: {line}.")
     with state.lock:
+        if any(p["packageReferenceId"] == str(detail["packageReferenceId"]) for p in order.packages):
+            return None  # the same package confirmed again (a retry after a lost reply): no second record
         state.confirmed_shipments.append({"orderId": order.order_id, **body})
         order.packages.append(
             {

@@ -291,7 +291,10 @@ class SpApiClient:
     def confirm_shipment(
         self, confirmation: ShipmentConfirmation, *, package_reference_id: str = "1"
     ) -> None:
-        """Orders v0 confirmShipment (204 on success; a 400 raises PermanentError)."""
+        """Orders v0 confirmShipment (204 on success; a 400 raises PermanentError).
+
+        Pass a deterministic ``package_reference_id`` (e.g. from the ERP delivery) so that a retry
+        after a lost reply confirms the same package instead of adding one."""
         detail: dict[str, Any] = {
             "packageReferenceId": package_reference_id,
             "carrierCode": confirmation.carrier if confirmation.carrier in CARRIER_CODES else "Other",
