@@ -353,3 +353,21 @@ def test_lwa_accepts_form_and_json_bodies_and_missing_tokens_get_amazons_403(san
     assert missing.status_code == 403
     assert missing.json()["errors"][0] == sample["errors"][0]
     assert "x-amzn-RateLimit-Limit" not in missing.headers
+
+
+def test_a_client_from_a_stored_connection(sandbox) -> None:
+    from ml_connector.sources.amazon import SpApiClient
+
+    creds = sandbox.state.credentials
+    client = SpApiClient.from_connection(
+        {"region": "na", "marketplaces": MARKETS, "sandbox_url": sandbox.url},
+        {
+            "client_id": creds.client_id,
+            "client_secret": creds.client_secret,
+            "refresh_token": creds.refresh_token,
+        },
+        clock=sandbox.clock,
+    )
+    with client:
+        assert {p.marketplace_id for p in client.get_marketplace_participations()} == set(MARKETS)
+        assert client.get_listing_state("MLC-MUG-01A", MARKETS[0]).price is not None

@@ -109,6 +109,27 @@ class SpApiClient:
         self._rdt_cache: dict[tuple, tuple[str, float]] = {}
         self._rdt_lock = threading.Lock()
 
+    @classmethod
+    def from_connection(
+        cls, settings: dict, secrets: dict, *, clock: Clock = SYSTEM_CLOCK, retry: RetryPolicy | None = None
+    ) -> SpApiClient:
+        """A client for a stored connection (`ml-connector connect amazon`): settings ``region``,
+        optional ``sandbox_url`` and ``seller_id``; secrets ``client_id``, ``client_secret``,
+        ``refresh_token``. Against a sandbox URL the LWA endpoint is the sandbox's too."""
+        sandbox_url = settings.get("sandbox_url")
+        credentials = LwaCredentials(
+            secrets["client_id"], secrets["client_secret"], secrets.get("refresh_token")
+        )
+        return cls(
+            credentials,
+            seller_id=settings.get("seller_id") or ("A3SANDBOXSELLER" if sandbox_url else ""),
+            region_code=settings.get("region", "na"),
+            base_url=sandbox_url,
+            lwa_url=sandbox_url.rstrip("/") + "/auth/o2/token" if sandbox_url else LWA_TOKEN_URL,
+            clock=clock,
+            retry=retry,
+        )
+
     # -- plumbing ---------------------------------------------------------------------------------
 
     @property
