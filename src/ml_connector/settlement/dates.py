@@ -34,7 +34,7 @@ class DateParser:
     def __init__(self) -> None:
         self.order: str | None = None
         self.decided_by: tuple[int, str] | None = None
-        self._cache: dict[str, date | None] = {}
+        self.cache: dict[str, date | None] = {}
 
     # -- learning the order -------------------------------------------------------------------
     def observe(self, text: str, line: int) -> None:
@@ -97,13 +97,13 @@ class DateParser:
     def parse_date(self, text: str, line: int, column: str = "posted-date") -> date | None:
         """A posted date (the calendar day in UTC); cached, since a file repeats few distinct days."""
         try:
-            return self._cache[text]
+            return self.cache[text]
         except KeyError:
             pass
         value = None if not text.strip() else self.parse_datetime(text, line, column).date()
-        if len(self._cache) > 50_000:
-            self._cache.clear()
-        self._cache[text] = value
+        if len(self.cache) > 50_000:
+            self.cache.clear()
+        self.cache[text] = value
         return value
 
     def _order_for(self, match: re.Match[str], text: str, line: int, column: str) -> str:

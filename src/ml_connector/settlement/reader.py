@@ -11,15 +11,15 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Literal
 
 from ml_connector.model.money import Money, currency_exponent, parse_currency
 from ml_connector.model.settlement import Settlement, SettlementLine
 from ml_connector.settlement.dates import DMY, MDY, DateParser
 from ml_connector.settlement.errors import BadValue, NotASettlementReport, TruncatedReport
-from ml_connector.settlement.numbers import AmountParser
-from ml_connector.settlement.source import Opener, Source, decompressed, numbered_rows, opener_for
+from ml_connector.settlement.numbers import DOT, AmountParser
+from ml_connector.settlement.source import LineSource, Opener, Source, opener_for, truncation_errors
 
 V2_REPORT_TYPE = "GET_V2_SETTLEMENT_REPORT_DATA_FLAT_FILE_V2"
 V1_REPORT_TYPE = "GET_V2_SETTLEMENT_REPORT_DATA_FLAT_FILE"
@@ -49,6 +49,8 @@ V1_AMOUNTS: tuple[tuple[str | None, str, str, str | None], ...] = (
     (None, "other-amount", "other-transaction", None),
 )
 
+_PLAIN_CHARS = "0123456789.-"  # an amount made only of these is parsed directly by Decimal
+
 # A record is the hot-path view of a line, a plain tuple:
 # (transaction_type, amount_type, amount_description, amount, posted_date, marketplace_name,
 #  currency cell ("" when absent), line number, the row's cells)
@@ -77,20 +79,19 @@ class SettlementReport:
         self._stream = stream
         self._reopen = reopen
         self._consumed = False
-        self._width = [0]
-        rows = numbered_rows(decompressed(stream), self._width)
+        self._src = LineSource(stream)
+        rows = self._src.rows()
         header_line, header = _first(rows, "the file is empty")
         self.columns = tuple(cell.strip().lower() for cell in header)
         while self.columns and not self.columns[-1]:
             self.columns = self.columns[:-1]  # trailing tabs after the header
-        self._width[0] = len(self.columns)
+        self._src.width = len(self.columns)
         self._col = {name: i for i, name in reversed(list(enumerate(self.columns)))}
         self.format: Literal["v2", "v1"] = self._detect_format(header)
         self.report_type = V2_REPORT_TYPE if self.format == "v2" else V1_REPORT_TYPE
         summary_line, summary = _first(
             rows, "the file ends after its header: the summary row and every line are missing", truncated=True
         )
-        self._rows_after_summary = rows
         self._lookahead = list(itertools.islice(rows, LOOKAHEAD_ROWS))
         self.settlement = self._read_summary(summary_line, summary)
 
@@ -140,25 +141,36 @@ class SettlementReport:
 
     def records(self) -> Iterator[Record]:
         """The lines as plain tuples (see ``Record``): the journal builder's fast path."""
-        rows = self._detail_rows()
-        return self._v2_records(rows) if self.format == "v2" else self._v1_records(rows)
+        if self.format == "v1":
+            return self._v1_records(self._detail_rows())
+        if not self._consumed:
+            self._consumed = True
+            return itertools.chain(self._v2_records(self._lookahead_once()), self._v2_stream(self._src))
+        return self._v2_stream(self._reopened())
 
     # -- reading rows ----------------------------------------------------------------------------
     def _detail_rows(self) -> Iterator[tuple[int, list[str]]]:
         if not self._consumed:
             self._consumed = True
-            return itertools.chain(self._lookahead_once(), self._rows_after_summary)
+            return itertools.chain(self._lookahead_once(), self._src.rows())
+        return self._reopened().rows()
+
+    def _reopened(self) -> LineSource:
         if self._reopen is None:
             raise RuntimeError("this report was opened from a stream, which can be read only once")
-        rows = numbered_rows(decompressed(self._reopen()), self._width)
+        src = LineSource(self._reopen())
+        src.width = len(self.columns)
+        rows = src.rows()
         next(rows), next(rows)  # header and summary, already read
-        return rows
+        return src
 
     def _lookahead_once(self) -> Iterator[tuple[int, list[str]]]:
         buffered, self._lookahead = self._lookahead, []
         yield from buffered
 
-    def _v2_records(self, rows: Iterator[tuple[int, list[str]]]) -> Iterator[Record]:
+    def _v2_stream(self, src: LineSource) -> Iterator[Record]:
+        """The hot loop: reads text lines directly; an unusual line (blank, short, non-ASCII, an
+        amount that is not plain) takes the general path, so both paths give the same records."""
         col = self._col
         get = _getter(col)
         i_tt, i_at, i_ad, i_amount = (
@@ -169,25 +181,83 @@ class SettlementReport:
         )
         i_posted = get("posted-date") if get("posted-date") >= 0 else get("posted-date-time")
         i_market, i_cur, i_sid = get("marketplace-name"), col["currency"], col["settlement-id"]
-        sid = self.settlement.settlement_id
-        parse_amount, parse_date = self._amounts.parse, self._dates.parse_date
-        for line, c in rows:
-            text = c[i_amount]
-            if not text or text.isspace():
-                continue  # a row without money (none in V2 files, but harmless)
-            if c[i_sid] != sid:
-                _check_settlement_id(c[i_sid], sid, line)
-            yield (
-                c[i_tt],
-                c[i_at],
-                c[i_ad],
-                parse_amount(text, line),
-                parse_date(c[i_posted], line) if i_posted >= 0 else None,
-                c[i_market] if i_market >= 0 else "",
-                c[i_cur],
-                line,
-                c,
-            )
+        width, sid = len(self.columns), self.settlement.settlement_id
+        amounts, dates = self._amounts, self._dates
+        plain = amounts.convention is DOT
+        date_cache, parse_date = dates.cache, dates.parse_date
+        missing = object()
+        general = self._v2_record
+        n = src.line_no
+        with truncation_errors(src):
+            for raw in src.text:
+                n += 1
+                c = raw.rstrip("\r\n").split("\t")
+                text = c[i_amount] if len(c) == width else ""
+                if not (text and raw.isascii() and c[i_sid] == sid and plain) or text.strip(_PLAIN_CHARS):
+                    src.line_no = n
+                    cells = src.cells(raw)
+                    found = general(n, cells) if cells is not None else None
+                    if found is not None:
+                        yield found
+                        plain = amounts.convention is DOT
+                    continue
+                try:
+                    amount = Decimal(text)
+                except InvalidOperation:
+                    src.line_no = n
+                    found = general(n, c)
+                    if found is not None:
+                        yield found
+                    continue
+                if i_posted >= 0:
+                    posted_text = c[i_posted]
+                    posted = date_cache.get(posted_text, missing)
+                    if posted is missing:
+                        posted = parse_date(posted_text, n)
+                else:
+                    posted = None
+                yield (
+                    c[i_tt],
+                    c[i_at],
+                    c[i_ad],
+                    amount,
+                    posted,
+                    c[i_market] if i_market >= 0 else "",
+                    c[i_cur],
+                    n,
+                    c,
+                )
+        src.line_no = n
+
+    def _v2_records(self, rows: Iterator[tuple[int, list[str]]]) -> Iterator[Record]:
+        record = self._v2_record
+        for line, cells in rows:
+            found = record(line, cells)
+            if found is not None:
+                yield found
+
+    def _v2_record(self, line: int, c: list[str]) -> Record | None:
+        """The general path for one V2 row (any locale, any oddity); None for a row without money."""
+        col = self._col
+        text = c[col["amount"]]
+        if not text or text.isspace():
+            return None  # a row without money (none in V2 files, but harmless)
+        i_sid = col["settlement-id"]
+        if c[i_sid] != self.settlement.settlement_id:
+            _check_settlement_id(c[i_sid], self.settlement.settlement_id, line)
+        i_posted = col.get("posted-date", col.get("posted-date-time", -1))
+        i_market = col.get("marketplace-name", -1)
+        return (
+            c[col["transaction-type"]],
+            c[col["amount-type"]],
+            c[col["amount-description"]],
+            self._amounts.parse(text, line),
+            self._dates.parse_date(c[i_posted], line) if i_posted >= 0 else None,
+            c[i_market] if i_market >= 0 else "",
+            c[col["currency"]],
+            line,
+            c,
+        )
 
     def _v1_records(self, rows: Iterator[tuple[int, list[str]]]) -> Iterator[Record]:
         col = self._col

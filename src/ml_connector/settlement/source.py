@@ -70,35 +70,67 @@ class _Raw(io.RawIOBase):
         return len(data)
 
 
-def numbered_rows(stream: BinaryIO, width: list[int]) -> Iterator[tuple[int, list[str]]]:
-    """Non-blank rows as (line number, cells), padded to ``width[0]`` cells (the header's width).
+class LineSource:
+    """The report's text lines, numbered. ``rows()`` is the general path; the reader's hot loop
+    reads ``text`` directly and hands any unusual line to ``cells()``, keeping ``line_no`` true."""
 
-    ``width`` is a one-item list the caller fills once it has read the header (the first row).
-    """
-    line_no = 0
-    try:
-        for raw in stream:
-            line_no += 1
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                text = raw.decode("cp1252", errors="replace")  # Windows downloads carry no charset
-            if line_no == 1 and text.startswith("\ufeff"):
-                text = text[1:]
-            text = text.rstrip("\r\n")
-            if not text or text.isspace():
-                continue
-            cells = text.split("\t")
-            missing = width[0] - len(cells)
-            if missing > 0:
-                if not raw.endswith(b"\n"):
-                    raise TruncatedReport(
-                        f"line {line_no} is cut short: it has {len(cells)} of the header's {width[0]} "
-                        f"columns and the file ends without a line break; download the report again"
-                    )
-                cells.extend([""] * missing)  # an editor stripped trailing empty cells
-            yield line_no, cells
-    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-        raise TruncatedReport(
-            f"the compressed report ends early after line {line_no} ({exc}); download the report again"
-        ) from None
+    def __init__(self, stream: BinaryIO) -> None:
+        # surrogateescape keeps undecodable bytes so that cells() can re-read the line as cp1252.
+        self.text = io.TextIOWrapper(
+            decompressed(stream), encoding="utf-8", errors="surrogateescape", newline=""
+        )
+        self.line_no = 0
+        self.width = 0  # the header's number of columns, set by the reader once it has read it
+
+    def rows(self) -> Iterator[tuple[int, list[str]]]:
+        """Non-blank rows as (line number, cells), padded to the header's width."""
+        with truncation_errors(self):
+            for raw in self.text:
+                self.line_no += 1
+                cells = self.cells(raw)
+                if cells is not None:
+                    yield self.line_no, cells
+
+    def cells(self, raw: str) -> list[str] | None:
+        """One line as cells; None for a blank line. Raises TruncatedReport for a cut last line."""
+        text = raw if raw.isascii() else _redecode(raw)
+        if self.line_no == 1 and text.startswith("\ufeff"):
+            text = text[1:]
+        text = text.rstrip("\r\n")
+        if not text or text.isspace():
+            return None
+        cells = text.split("\t")
+        missing = self.width - len(cells)
+        if missing > 0:
+            if not raw.endswith(("\n", "\r")):
+                raise TruncatedReport(
+                    f"line {self.line_no} is cut short: it has {len(cells)} of the header's {self.width} "
+                    f"columns and the file ends without a line break; download the report again"
+                )
+            cells.extend([""] * missing)  # an editor stripped trailing empty cells
+        return cells
+
+
+class truncation_errors:  # noqa: N801 - used as a context manager, reads as a clause
+    """A gzip stream that ends early (or is corrupt) is a truncated report."""
+
+    def __init__(self, source: LineSource) -> None:
+        self.source = source
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, _tb: object) -> bool:
+        if kind is not None and issubclass(kind, EOFError | gzip.BadGzipFile | zlib.error):
+            raise TruncatedReport(
+                f"the compressed report ends early after line {self.source.line_no} ({exc}); "
+                f"download the report again"
+            ) from None
+        return False
+
+
+def _redecode(text: str) -> str:
+    """A line that was not valid UTF-8: Windows downloads come as cp1252 with no charset."""
+    if not any("\udc80" <= ch <= "\udcff" for ch in text):
+        return text  # valid UTF-8 with non-ASCII characters
+    return text.encode("utf-8", "surrogateescape").decode("cp1252", errors="replace")
