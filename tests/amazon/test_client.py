@@ -12,7 +12,6 @@ from ml_connector.errors import AuthenticationError, PermanentError
 from ml_connector.model import Money
 from ml_connector.sandbox.catalog import MARKETPLACES
 from ml_connector.sandbox.faults import FaultPlan
-from ml_connector.settlement.reader import open_report
 from ml_connector.sources.amazon import LwaCredentials, price_patch, quantity_patch
 
 MARKETS = list(MARKETPLACES)
@@ -180,6 +179,8 @@ def test_confirm_shipment_and_order_status_hooks(sandbox) -> None:
 
 
 def test_settlement_reports_read_back_and_balance_to_their_events(sandbox) -> None:
+    from ml_connector.settlement.reader import open_report  # the settlement engine's reader
+
     client = sandbox.client()
     fresh = [r for r in sandbox.state.reports.values() if r.queue_seconds]
     for report in fresh:  # pin the newest reports in the queue, whatever the machine's speed
