@@ -264,7 +264,7 @@ def _journals(
                 clearing = mapping.special("clearing", default_market)
                 lines_net.append(
                     (
-                        (period, clearing.account, clearing.dimensions),
+                        (period, clearing.account, clearing.dimensions, False),
                         [carried, {clearing.description}, {"clearing"}],
                     )
                 )
