@@ -1,0 +1,144 @@
+"""M3Target: the Infor M3 / CloudSuite ERP behind the ION API gateway, as the ERP protocol.
+
+Writes (journals, customers, sales orders) are find/post pairs for the engine's posting protocol;
+reads (items, stock, shipments) are plain calls. One httpx client, one token, one MI client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+
+from ml_connector.errors import ConfigurationError, MlConnectorError
+from ml_connector.model.documents import CustomerDocument, Document, JournalDocument, SalesDocument
+from ml_connector.model.orders import ShipmentConfirmation, StockLevel
+from ml_connector.targets.m3.customers import CustomerPoster
+from ml_connector.targets.m3.ionapi import IonApiFile, load_ionapi
+from ml_connector.targets.m3.items import ItemReader
+from ml_connector.targets.m3.journals import JournalPoster
+from ml_connector.targets.m3.mi import MiClient
+from ml_connector.targets.m3.orders import OrderPoster
+from ml_connector.targets.m3.responses import MiError
+from ml_connector.targets.m3.settings import M3Settings
+from ml_connector.targets.m3.shipments import ShipmentReader
+from ml_connector.targets.m3.token import IonTokenClient
+from ml_connector.transport.clock import SYSTEM_CLOCK, Clock
+from ml_connector.transport.retry import RetryPolicy
+
+MARKETPLACE_CUSTOMER_PREFIX = "MKT-"
+
+
+class M3Target:
+    name = "m3"
+
+    def __init__(
+        self,
+        ionapi: IonApiFile,
+        settings: M3Settings,
+        *,
+        http: httpx.Client | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.settings = settings
+        self._owns_http = http is None
+        self._http = http or httpx.Client(timeout=httpx.Timeout(60.0, connect=10.0))
+        retry = retry or RetryPolicy(clock=clock)
+        self.tokens = IonTokenClient(ionapi, self._http, clock=clock, retry=retry)
+        self.mi = MiClient(
+            ionapi,
+            self.tokens,
+            self._http,
+            company=settings.company,
+            division=settings.division or None,
+            clock=clock,
+            retry=retry,
+            max_concurrent=settings.max_concurrent,
+            rate_per_second=settings.rate_per_second,
+            api_version=settings.api_version,
+        )
+        self._journals = JournalPoster(self.mi, settings)
+        self._customers = CustomerPoster(self.mi, settings)
+        self._orders = OrderPoster(self.mi, settings)
+        self._items = ItemReader(self.mi, settings)
+        self._shipments = ShipmentReader(self.mi, settings, self._marketplace_customers)
+
+    @classmethod
+    def from_file(cls, path: str | Path, settings: M3Settings, **kwargs) -> M3Target:
+        return cls(load_ionapi(path), settings, **kwargs)
+
+    # -- posting protocol -------------------------------------------------------------------------
+
+    def find(self, document: Document) -> str | None:
+        return self._poster(document).find(document)
+
+    def post(self, document: Document) -> str:
+        return self._poster(document).post(document)
+
+    def _poster(self, document: Document):
+        if isinstance(document, JournalDocument):
+            return self._journals
+        if isinstance(document, CustomerDocument):
+            return self._customers
+        if isinstance(document, SalesDocument):
+            return self._orders
+        raise ConfigurationError(f"the M3 target cannot post {type(document).__name__}")
+
+    # -- reads ------------------------------------------------------------------------------------
+
+    def resolve_items(self, skus: Sequence[str]) -> dict[str, str | None]:
+        return self._items.resolve(skus)
+
+    def item_candidates(self, sku: str, limit: int = 3) -> list[str]:
+        return self._items.candidates(sku, limit)
+
+    def stock_levels(self, skus: Sequence[str]) -> list[StockLevel]:
+        return self._items.stock(skus)
+
+    def shipped_orders(self, since: datetime) -> Iterable[ShipmentConfirmation]:
+        return list(self._shipments.shipped(since))
+
+    def _marketplace_customers(self) -> list[str]:
+        field = self.settings.customer_key_field
+        return [
+            row["CUNO"]
+            for row in self._customers.list_customers()
+            if row.get(field, "").startswith(MARKETPLACE_CUSTOMER_PREFIX)
+        ]
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    def check(self) -> list[str]:
+        problems: list[str] = []
+        try:
+            self.tokens.token()
+        except MlConnectorError as exc:
+            return [f"ION token: {exc}"]
+        settings = self.settings
+        if not settings.customer_template:
+            problems.append(
+                "customer_template is not set: name an M3 customer to copy Amazon customers from (CRS610)"
+            )
+        else:
+            try:
+                self.mi.call(
+                    "CRS610MI", "GetBasicData", {"CONO": settings.company, "CUNO": settings.customer_template}
+                )
+            except MiError as exc:
+                problems.append(
+                    f"template customer {settings.customer_template} in company {settings.company}: {exc.target_message}"
+                    " - set customer_template to an existing customer"
+                )
+            except MlConnectorError as exc:
+                problems.append(f"M3 API: {exc}")
+        if not settings.warehouse:
+            problems.append("warehouse is not set: name the WHLO that ships and stocks the Amazon items")
+        return problems
+
+    def close(self) -> None:
+        self.tokens.revoke()
+        if self._owns_http:
+            self._http.close()
