@@ -65,25 +65,6 @@ class DateParser:
         except ValueError:
             return None
 
-    def decide_from_period(self, values: list[tuple[int, str]], start: datetime, end: datetime) -> None:
-        """Settle the order with the settlement period: posted dates fall inside it (give or take)."""
-        if self.order is not None:
-            return
-        low, high = start - timedelta(days=2), end + timedelta(days=3)
-        fits = {DMY: True, MDY: True}
-        for _line, text in values:
-            match = _PATTERN.fullmatch(text.strip())
-            if match is None or len(match.group(1)) == 4 or match.group(2) == ".":
-                continue
-            for order in (DMY, MDY):
-                try:
-                    fits[order] = fits[order] and low <= self._build(match, order) <= high
-                except ValueError:
-                    fits[order] = False
-        if fits[DMY] != fits[MDY]:
-            self.order = DMY if fits[DMY] else MDY
-            self.decided_by = (values[0][0], "the settlement period") if values else None
-
     # -- parsing ------------------------------------------------------------------------------
     def parse_datetime(self, text: str, line: int, column: str) -> datetime:
         match = _PATTERN.fullmatch(text.strip())

@@ -376,29 +376,32 @@ class SettlementReport:
             if text.strip():
                 self._dates.observe(text, line)
         if self._dates.order is None:
-            self._order_from_summary(texts)
+            self._order_from_period(line, texts)
         start = self._dates.parse_datetime(texts[0], line, "settlement-start-date")
         end = self._dates.parse_datetime(texts[1], line, "settlement-end-date")
         deposit = self._dates.parse_datetime(texts[2], line, "deposit-date") if texts[2].strip() else None
-        if self._dates.order is None:
-            samples = [(n, c[i]) for n, c in self._lookahead for i in self._date_columns() if c[i].strip()]
-            self._dates.decide_from_period(samples, start, deposit or end)
         return start, end, deposit
 
-    def _order_from_summary(self, texts: list[str]) -> None:
-        """Slashed summary dates with small numbers: the reading where the period makes sense wins."""
+    def _order_from_period(self, line: int, texts: list[str]) -> None:
+        """No date shows its day/month order: keep the one reading under which the settlement period
+        makes sense (start <= end within 92 days, deposit after end) and every posted date of the
+        look-ahead window falls inside it. Two fitting readings leave the order undecided."""
+        posted = [c[i] for _n, c in self._lookahead for i in self._date_columns() if c[i].strip()]
         fitting = []
         for order in (DMY, MDY):
-            values = [self._dates.try_order(text, order) for text in texts]
-            start, end, deposit = values
+            start, end, deposit = (self._dates.try_order(text, order) for text in texts)
             if start is None or end is None or (texts[2].strip() and deposit is None):
                 continue
-            if start <= end <= start + timedelta(days=92) and (
-                deposit is None or end - timedelta(days=1) <= deposit
-            ):
+            if not start <= end <= start + timedelta(days=92):
+                continue
+            if deposit is not None and deposit < end - timedelta(days=1):
+                continue
+            low, high = start - timedelta(days=2), max(end, deposit or end) + timedelta(days=3)
+            days = (self._dates.try_order(text, order) for text in posted)
+            if all(day is not None and low <= day <= high for day in days):
                 fitting.append(order)
         if len(fitting) == 1:
-            self._dates.order, self._dates.decided_by = fitting[0], (0, "the settlement period")
+            self._dates.order, self._dates.decided_by = fitting[0], (line, "the settlement period")
 
 
 SUMMARY_DATE_COLUMNS = ("settlement-start-date", "settlement-end-date", "deposit-date")
