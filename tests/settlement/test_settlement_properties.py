@@ -70,7 +70,9 @@ def settlements(draw: st.DrawFn, currency: str = "USD") -> tuple[Settlement, lis
     ]
     total = sum((ln.amount.amount for ln in lines), Decimal(0))
     deposit = end + timedelta(days=draw(st.integers(0, 3)))
-    market = next((ln.marketplace_name for ln in lines if ln.marketplace_name), None)  # as the reader finds it
+    market = next(
+        (ln.marketplace_name for ln in lines if ln.marketplace_name), None
+    )  # as the reader finds it
     return Settlement("4242", start, end, deposit, Money(total, currency), marketplace=market), lines
 
 
