@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Callable
+from dataclasses import fields as dataclass_fields
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -51,27 +53,43 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class M3Config(_Strict):
-    company: str = Field(pattern=r"^\d{1,3}$")
-    division: str = Field(default="", max_length=3)
-    warehouse: str = Field(default="", max_length=3)
-    facility: str = Field(default="", max_length=3)
-    customer_template: str = Field(default="", max_length=10)
-    order_type: str = Field(default="", max_length=3)
-    alias_type: str = Field(default="", max_length=2, description="MMS025MI alias category (ALWT)")
-    sku_map: dict[str, str] = Field(default_factory=dict, description="SKU -> ITNO where no alias fits")
+def _known_keys(settings_class: type, section: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """The ERP tables are the targets' own settings classes, so the file cannot drift from them."""
+
+    def check(values: dict[str, Any]) -> dict[str, Any]:
+        known = {f.name for f in dataclass_fields(settings_class)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(
+                f"unknown key(s) in [connections.{section}]: {', '.join(unknown)} "
+                f"(known: {', '.join(sorted(known))})"
+            )
+        return values
+
+    return check
 
 
-class AcumaticaConfig(_Strict):
-    url: str
-    tenant: str = ""
-    endpoint_version: str = Field(default="24.200.001", pattern=r"^\d+\.\d{3}\.\d{3}$")
-    branch: str = ""
-    warehouse: str = ""
-    customer_class: str = ""
-    invoice_settlement: Literal["clearing", "payment"] = "clearing"
-    ar_control_accounts: list[str] = Field(default_factory=list)
-    sku_map: dict[str, str] = Field(default_factory=dict)
+def _m3_table(values: dict[str, Any]) -> dict[str, Any]:
+    from ml_connector.targets.m3.settings import M3Settings
+
+    _known_keys(M3Settings, "m3")(values)
+    if not re.fullmatch(r"\d{1,3}", str(values.get("company", "100"))):
+        raise ValueError(f"company must be the M3 company number (1 to 3 digits), not {values['company']!r}")
+    return values
+
+
+def _acumatica_table(values: dict[str, Any]) -> dict[str, Any]:
+    from ml_connector.targets.acumatica.settings import AcumaticaSettings
+
+    _known_keys(AcumaticaSettings, "acumatica")(values)
+    version = values.get("endpoint_version")
+    if version is not None and not re.fullmatch(r"\d+\.\d{3}\.\d{3}", str(version)):
+        raise ValueError(f"endpoint_version looks like 24.200.001, not {version!r}")
+    return values
+
+
+M3Table = Annotated[dict[str, Any], AfterValidator(_m3_table)]
+AcumaticaTable = Annotated[dict[str, Any], AfterValidator(_acumatica_table)]
 
 
 def _duration_text(value: str) -> str:
@@ -105,8 +123,8 @@ class ConnectionConfig(_Strict):
         default_factory=lambda: list(FLOWS)
     )
     cadence: CadenceConfig = Field(default_factory=CadenceConfig)
-    m3: M3Config | None = None
-    acumatica: AcumaticaConfig | None = None
+    m3: M3Table | None = None  # M3Settings fields (targets/m3/settings.py)
+    acumatica: AcumaticaTable | None = None  # AcumaticaSettings fields; url/tenant may come from `connect`
 
     @field_validator("marketplaces")
     @classmethod
@@ -123,6 +141,10 @@ class ConnectionConfig(_Strict):
         if getattr(self, self.erp) is None:
             raise ValueError(f"erp = {self.erp!r} needs a [connections.{self.erp}] table")
         return self
+
+    @property
+    def erp_settings(self) -> dict[str, Any]:
+        return dict(getattr(self, self.erp) or {})
 
     def cadence_of(self, flow: str) -> timedelta:
         return parse_duration(getattr(self.cadence, flow) or DEFAULT_CADENCE[flow])
@@ -268,7 +290,8 @@ company = "100"
 division = "AAA"
 warehouse = "100"
 customer_template = "AMZTEMPL"  # new marketplace customers are copied from this customer
-alias_type = "02"               # MMS025MI alias category that holds Amazon SKUs
+alias_type = 3                  # MMS025MI alias type (ALWT) and qualifier (ALWQ) holding Amazon SKUs
+alias_qualifier = "AMZS"
 # sku_map = { "A-SKU-LONGER-THAN-THE-ALIAS-FIELD" = "ITEM0001" }
 
 # [[connections]]
@@ -276,10 +299,8 @@ alias_type = "02"               # MMS025MI alias category that holds Amazon SKUs
 # marketplaces = ["A1F83G8C2ARO7P"]
 # erp = "acumatica"
 # mode = "invoice"
-# [connections.acumatica]
-# url = "https://erp.example.com/AcumaticaERP"
-# tenant = "Company"
-# endpoint_version = "24.200.001"
+# [connections.acumatica]          # url, tenant and endpoint version come from `connect acumatica`
 # branch = "HQ"
+# ar_control_accounts = ["11000"]   # never posted to by a settlement journal
 # invoice_settlement = "clearing"   # or "payment": how settlements clear the AR invoices
 """
