@@ -132,7 +132,9 @@ def build_journals(
             resolved[lookup] = mapping.resolve(key, market.strip() or default_market)
         res = resolved[lookup]
         if res is None:
-            entry = unmapped.setdefault(lookup, [_ZERO, 0, first])
+            entry = unmapped.setdefault(
+                (tt.strip(), at.strip(), ad.strip(), market.strip()), [_ZERO, 0, first]
+            )
             entry[0] += amount
             entry[1] += n
             entry[2] = min(entry[2], first)
@@ -166,7 +168,7 @@ def _sum_records(
     lines_total = _ZERO
     for tt, at, ad, amount, posted, market, cur, line, _cells in records:
         count += 1
-        if cur and cur != currency and cur.strip().upper() != currency:
+        if cur and cur != currency and cur.strip() and cur.strip().upper() != currency:
             entry = foreign.setdefault(cur.strip().upper(), [_ZERO, 0, []])
             entry[0] += amount
             entry[1] += 1

@@ -188,10 +188,13 @@ class SettlementReport:
         missing = object()
         general = self._v2_record
         n = src.line_no
+        # The line break stays on the last cell unless the amount is the last column: every other
+        # field is stripped where it is used, and this loop is the whole cost of a large file.
+        strip_end = i_amount == width - 1
         with truncation_errors(src):
             for raw in src.text:
                 n += 1
-                c = raw.rstrip("\r\n").split("\t")
+                c = (raw.rstrip("\r\n") if strip_end else raw).split("\t")
                 text = c[i_amount] if len(c) == width else ""
                 if not (text and raw.isascii() and c[i_sid] == sid and plain) or text.strip(_PLAIN_CHARS):
                     src.line_no = n
