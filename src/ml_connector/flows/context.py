@@ -1,0 +1,204 @@
+"""A flow's world for one connection: the Amazon client, the ERP target, the store and the rules.
+
+This is the only place that turns stored settings and vault credentials into live clients, so every
+flow, `sync`, `run`, `ping`, `replay` and the demo build their clients the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+from typing import Any, Protocol
+
+from ml_connector.config import ConnectionConfig, DeploymentConfig
+from ml_connector.engine.posting import PostingEngine
+from ml_connector.engine.store import Store
+from ml_connector.errors import ConfigurationError
+from ml_connector.sources.amazon import SpApiClient
+from ml_connector.sources.amazon.regions import MARKETPLACES
+from ml_connector.targets.protocol import ErpTarget
+from ml_connector.transport.clock import SYSTEM_CLOCK, Clock
+from ml_connector.transport.retry import RetryPolicy
+
+
+class Progress(Protocol):
+    """What a flow reports while it works (Rich bars on a terminal, nothing in tests)."""
+
+    def start(self, description: str, total: int | None = None) -> None: ...
+
+    def advance(self, steps: int = 1) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+class NoProgress:
+    def start(self, description: str, total: int | None = None) -> None:
+        return None
+
+    def advance(self, steps: int = 1) -> None:
+        return None
+
+    def finish(self) -> None:
+        return None
+
+
+@dataclass
+class FlowSummary:
+    """What one run of one flow did: counts by outcome, plus lines worth showing a person."""
+
+    flow: str
+    connection: str
+    counts: Counter[str] = field(default_factory=Counter)
+    notes: list[str] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)  # figures for the demo and tests
+
+    def count(self, outcome: str, n: int = 1) -> None:
+        self.counts[outcome] += n
+
+    def line(self) -> str:
+        order = (
+            "posted",
+            "found_existing",
+            "updated",
+            "confirmed",
+            "mapped",
+            "unmapped",
+            "failed",
+            "pending",
+        )
+        parts = [f"{self.counts[k]} {k.replace('_', ' ')}" for k in order if self.counts.get(k)]
+        parts += [
+            f"{n} {k.replace('_', ' ')}" for k, n in sorted(self.counts.items()) if k not in order and n
+        ]
+        return f"{self.flow:12} {self.connection}: {', '.join(parts) or 'nothing to do'}"
+
+
+@dataclass
+class FlowContext:
+    store: Store
+    connection: ConnectionConfig
+    amazon: SpApiClient
+    target: ErpTarget
+    clock: Clock = SYSTEM_CLOCK
+    progress: Progress = field(default_factory=NoProgress)
+    since: datetime | None = None  # `sync --since`: overrides the stored cursor for this run
+    retry: RetryPolicy | None = None
+    checkpoint: Callable[[str], None] | None = None  # crash tests: SIGKILL between protocol steps
+
+    @property
+    def name(self) -> str:
+        return self.connection.name
+
+    def engine(self, flow: str) -> PostingEngine:
+        return PostingEngine(self.store, self.name, flow=flow, retry=self.retry, checkpoint=self.checkpoint)
+
+    @cached_property
+    def mapping(self):
+        from ml_connector.settlement.mapping import load_mapping
+
+        return load_mapping(self.connection.mapping)
+
+    def marketplace(self, marketplace_id: str):
+        return MARKETPLACES[marketplace_id]
+
+    def close(self) -> None:
+        # Closing is best effort: a failed sign-out must not hide the run's own result.
+        for closer in (self.target.close, self.amazon.close):
+            with contextlib.suppress(Exception):
+                closer()
+
+
+def stored_settings(store: Store, name: str, system: str) -> dict[str, Any]:
+    return dict((store.connection(name).settings or {}).get(system) or {})
+
+
+def build_amazon(store: Store, name: str, *, clock: Clock, retry: RetryPolicy | None = None) -> SpApiClient:
+    systems = store.credential_systems(name)
+    if "amazon" not in systems:
+        raise ConfigurationError(
+            f"connection {name!r} has no Amazon credentials: run `ml-connector connect amazon --name {name}`"
+        )
+    secrets = store.load_credentials(name, "amazon")
+    return SpApiClient.from_connection(
+        stored_settings(store, name, "amazon"), secrets, clock=clock, retry=retry
+    )
+
+
+def build_target(
+    store: Store, connection: ConnectionConfig, *, clock: Clock, retry: RetryPolicy | None = None
+) -> ErpTarget:
+    """The ERP adapter, from the stored settings (`connect`) overlaid with the TOML's ERP table."""
+    name, erp = connection.name, connection.erp
+    if erp not in store.credential_systems(name):
+        raise ConfigurationError(
+            f"connection {name!r} has no {erp} credentials: run `ml-connector connect {erp} --name {name}`"
+        )
+    secrets = store.load_credentials(name, erp)
+    settings = stored_settings(store, name, erp) | connection.erp_settings
+    if erp == "m3":
+        from ml_connector.targets.m3.ionapi import parse_ionapi
+        from ml_connector.targets.m3.settings import M3Settings
+        from ml_connector.targets.m3.target import M3Target
+
+        known = M3Settings.__dataclass_fields__
+        m3_settings = M3Settings(**{k: v for k, v in settings.items() if k in known and v not in ("", None)})
+        return M3Target(
+            parse_ionapi(secrets, source=f"connection {name}"), m3_settings, clock=clock, retry=retry
+        )
+    from ml_connector.targets.acumatica.settings import AcumaticaCredentials, AcumaticaSettings
+    from ml_connector.targets.acumatica.target import AcumaticaTarget
+
+    if not settings.get("url") or not settings.get("tenant"):
+        raise ConfigurationError(
+            f"connection {name!r}: Acumatica url and tenant are missing; run `ml-connector connect acumatica`"
+        )
+    return AcumaticaTarget(
+        AcumaticaSettings.from_mapping(settings),
+        AcumaticaCredentials.from_secrets(secrets),
+        clock=clock,
+        retry=retry,
+    )
+
+
+def open_context(
+    store: Store,
+    connection: ConnectionConfig,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
+    progress: Progress | None = None,
+    since: datetime | None = None,
+    retry: RetryPolicy | None = None,
+    checkpoint: Callable[[str], None] | None = None,
+) -> FlowContext:
+    store.ensure_connection(connection.name, erp=connection.erp)
+    amazon = build_amazon(store, connection.name, clock=clock, retry=retry)
+    try:
+        target = build_target(store, connection, clock=clock, retry=retry)
+    except BaseException:
+        amazon.close()
+        raise
+    return FlowContext(
+        store=store,
+        connection=connection,
+        amazon=amazon,
+        target=target,
+        clock=clock,
+        progress=progress or NoProgress(),
+        since=since,
+        retry=retry,
+        checkpoint=checkpoint,
+    )
+
+
+def context_for_record(
+    store: Store, connection_name: str, config: DeploymentConfig | None = None
+) -> FlowContext:
+    """For replay: the context of the connection that made a record (config from the default file)."""
+    from ml_connector.config import load_config
+
+    config = config or load_config()
+    return open_context(store, config.connection(connection_name), clock=Clock(config.time_scale))
