@@ -18,7 +18,7 @@ from ml_connector.model.money import Money, currency_exponent, parse_currency
 from ml_connector.model.settlement import Settlement, SettlementLine
 from ml_connector.settlement.dates import DMY, MDY, DateParser
 from ml_connector.settlement.errors import BadValue, NotASettlementReport, TruncatedReport
-from ml_connector.settlement.numbers import DOT, AmountParser
+from ml_connector.settlement.numbers import COMMA, DOT, AmountParser
 from ml_connector.settlement.source import LineSource, Opener, Source, opener_for, truncation_errors
 
 V2_REPORT_TYPE = "GET_V2_SETTLEMENT_REPORT_DATA_FLAT_FILE_V2"
@@ -49,7 +49,11 @@ V1_AMOUNTS: tuple[tuple[str | None, str, str, str | None], ...] = (
     (None, "other-amount", "other-transaction", None),
 )
 
-_PLAIN_CHARS = "0123456789.-"  # an amount made only of these is parsed directly by Decimal
+
+def _fast_chars(convention: str | None) -> str:
+    """An amount made only of these characters is parsed directly (no grouping to remove)."""
+    return "0123456789.-" if convention is DOT else "0123456789,-" if convention is COMMA else ""
+
 
 # A record is the hot-path view of a line, a plain tuple:
 # (transaction_type, amount_type, amount_description, amount, posted_date, marketplace_name,
@@ -183,7 +187,7 @@ class SettlementReport:
         i_market, i_cur, i_sid = get("marketplace-name"), col["currency"], col["settlement-id"]
         width, sid = len(self.columns), self.settlement.settlement_id
         amounts, dates = self._amounts, self._dates
-        plain = amounts.convention is DOT
+        plain, comma = _fast_chars(amounts.convention), amounts.convention is COMMA
         date_cache, parse_date = dates.cache, dates.parse_date
         missing = object()
         general = self._v2_record
@@ -196,16 +200,16 @@ class SettlementReport:
                 n += 1
                 c = (raw.rstrip("\r\n") if strip_end else raw).split("\t")
                 text = c[i_amount] if len(c) == width else ""
-                if not (text and raw.isascii() and c[i_sid] == sid and plain) or text.strip(_PLAIN_CHARS):
+                if not (text and plain and raw.isascii() and c[i_sid] == sid) or text.strip(plain):
                     src.line_no = n
                     cells = src.cells(raw)
                     found = general(n, cells) if cells is not None else None
                     if found is not None:
                         yield found
-                        plain = amounts.convention is DOT
+                        plain, comma = _fast_chars(amounts.convention), amounts.convention is COMMA
                     continue
                 try:
-                    amount = Decimal(text)
+                    amount = Decimal(text.replace(",", ".", 1) if comma else text)
                 except InvalidOperation:
                     src.line_no = n
                     found = general(n, c)
