@@ -106,7 +106,23 @@ class SandboxConfig:
     lost_reply_rate: float = 0.0  # a write that is done but whose reply is lost (504): the hard case
     lost_reply_seed: int = 5
     ar_control_accounts: frozenset[str] = frozenset({AR_CONTROL_ACCOUNT})
-    known_accounts: frozenset[str] = frozenset(
+    known_accounts: frozenset[str] = field(default_factory=lambda: _SANDBOX_CHART)
+
+
+def _default_mapping_accounts() -> frozenset[str]:
+    """The sandbox tenant's chart includes the shipped default settlement mapping's accounts, as a
+    tenant set up for ml-connector would, so that the demo posts with the default rules."""
+    import tomllib
+    from importlib.resources import files
+
+    data = tomllib.loads(files("ml_connector.settlement").joinpath("default_mapping.toml").read_text("utf-8"))
+    accounts = {str(value) for value in data.get("accounts", {}).values()}
+    accounts |= {str(rule["account"]) for rule in data.get("rule", []) if "account" in rule}
+    return frozenset(accounts)
+
+
+_SANDBOX_CHART = (
+    frozenset(
         {
             "10200",
             "10250",
@@ -121,6 +137,8 @@ class SandboxConfig:
             "12500",
         }
     )
+    | _default_mapping_accounts()
+)
 
 
 @dataclass
