@@ -80,9 +80,9 @@ class Gateway:
 
 @dataclass
 class M3Sandbox:
-    world: M3World
-    gateway: Gateway
-    catalog: MiCatalog
+    world: M3World = field(repr=False)
+    gateway: Gateway = field(repr=False)
+    catalog: MiCatalog = field(repr=False)
 
     # The hooks tests and the demo use, delegated to the world.
     def deliver(self, order_no: str, carrier: str = "UPS", tracking: str | None = None, when=None) -> str:
