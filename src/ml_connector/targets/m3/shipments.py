@@ -35,6 +35,7 @@ class ShipmentReader:
         self._customers = customers  # () -> list of CUNO to look at
 
     def shipped(self, since: datetime) -> Iterator[ShipmentConfirmation]:
+        since = since.replace(second=0, microsecond=0)  # M3 keeps departure times to the minute
         company = self._settings.company
         for customer in self._customers():
             heads = self._mi.call("OIS100MI", "LstHead", {"CONO": company, "CUNO": customer}, maxrecs=0)
