@@ -99,12 +99,18 @@ def replay_record(
     except PermanentError as exc:
         result = engine.fail(rec.kind, rec.key, exc.target_message, source=rec.source)
         return ReplayOutcome(rec.id, rec.key, result)
-    if (document.kind, document.key) != (rec.kind, rec.key):
-        raise ConfigurationError(
-            f"the rebuilder for {rec.kind} returned {document.kind} {document.key}, not {rec.key}: "
-            "a replay must keep the record's deterministic key"
-        )
-    return ReplayOutcome(rec.id, rec.key, engine.post(document, target, source=rec.source))
+    try:
+        if (document.kind, document.key) != (rec.kind, rec.key):
+            raise ConfigurationError(
+                f"the rebuilder for {rec.kind} returned {document.kind} {document.key}, not {rec.key}: "
+                "a replay must keep the record's deterministic key"
+            )
+        return ReplayOutcome(rec.id, rec.key, engine.post(document, target, source=rec.source))
+    finally:
+        # A rebuilder's target may hold ERP sessions (Acumatica counts them against the licence).
+        close = getattr(target, "close", None)
+        if callable(close):
+            close()
 
 
 def replay_failed(

@@ -1,0 +1,245 @@
+"""The settlements flow: every new settlement report becomes its balanced journal(s) in the ERP.
+
+Per report: download, keep the raw bytes in the store on first sight (Amazon deletes reports after
+90 days), build the journal(s) with the settlement engine, and post. A settlement is one record of
+kind ``settlement``; each of its journals (one, or one per accounting period when split) is a record
+of kind ``journal`` keyed by the journal's reference, posted through the engine's protocol. A
+quarantined settlement (lines not summing to the total, an unmapped fee) fails alone, naming the
+numbers, and is replayed once the cause is fixed: `ml-connector replay`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from ml_connector.engine.posting import PostingEngine
+from ml_connector.engine.replay import register_rebuilder
+from ml_connector.engine.store import Store
+from ml_connector.errors import PermanentError, TransientError
+from ml_connector.flows.context import FlowContext, FlowSummary, context_for_record
+from ml_connector.model.documents import JournalDocument
+from ml_connector.settlement.errors import QuarantineError
+from ml_connector.settlement.journal_builder import BuildResult, build_journals
+from ml_connector.settlement.reader import open_report
+from ml_connector.sources.amazon.regions import MARKETPLACES
+from ml_connector.targets.protocol import PostingTarget
+
+log = logging.getLogger(__name__)
+
+FLOW = "settlements"
+RAW_KIND = "settlement_report"
+AMAZON_RETENTION = timedelta(days=90)
+DONE = ("posted", "found_existing")
+
+
+@dataclass(frozen=True)
+class SettlementDocument:
+    """A whole settlement: its journals, each posted under its own key."""
+
+    key: str  # the settlement id
+    journals: tuple[JournalDocument, ...]
+    kind: str = "settlement"
+
+
+class SettlementPoster:
+    """Posts a settlement by posting each of its journals through the protocol.
+
+    ``find`` has nothing to look up of its own: every journal is found first under its own key, so
+    posting again after a crash only fills in the journals still missing."""
+
+    def __init__(self, engine: PostingEngine, target: PostingTarget, on_close=None) -> None:
+        self.engine = engine
+        self.target = target
+        self._on_close = on_close
+
+    def find(self, document: SettlementDocument) -> str | None:
+        return None
+
+    def post(self, document: SettlementDocument) -> str:
+        posted, failed, pending = [], [], []
+        for journal in document.journals:
+            source = {
+                "settlement_id": document.key,
+                "period": journal.journal.period,
+                "reference": journal.key,
+            }
+            result = self.engine.post(journal, self.target, source=source)
+            if result.state in DONE:
+                posted.append(result.erp_id or "")
+            elif result.state == "failed":
+                failed.append(f"journal {journal.key}: {result.error}")
+            else:
+                pending.append(journal.key)
+        if failed:
+            raise PermanentError("; ".join(failed))
+        if pending:
+            raise TransientError(f"journal(s) {', '.join(pending)} not posted yet; retried on the next run")
+        return ", ".join(posted)
+
+    def close(self) -> None:
+        if self._on_close is not None:
+            self._on_close()
+
+
+def marketplace_id_of(name: str | None) -> str | None:
+    for marketplace in MARKETPLACES.values():
+        if name and marketplace.name.lower() == name.lower():
+            return marketplace.marketplace_id
+    return None
+
+
+def build(ctx_mapping, connection, data: bytes) -> BuildResult:
+    return build_journals(
+        open_report(data), ctx_mapping, mode=connection.mode, split_by_period=connection.split_by_period
+    )
+
+
+def settlement_document(result: BuildResult) -> SettlementDocument:
+    journals = tuple(JournalDocument(journal.reference, journal) for journal in result.journals)
+    return SettlementDocument(result.settlement.settlement_id, journals)
+
+
+def _facts(result: BuildResult) -> dict[str, Any]:
+    settlement = result.settlement
+    return {
+        "settlement_id": settlement.settlement_id,
+        "marketplace": settlement.marketplace,
+        "total": settlement.total.as_string(),
+        "currency": settlement.currency,
+        "start": settlement.start.isoformat(),
+        "end": settlement.end.isoformat(),
+        "journals": [journal.reference for journal in result.journals],
+    }
+
+
+def _since(ctx: FlowContext, summary: FlowSummary) -> datetime:
+    now = ctx.clock.now()
+    stored = ctx.store.get_cursor(ctx.name, FLOW)
+    since = ctx.since or (datetime.fromisoformat(stored) if stored else now - AMAZON_RETENTION)
+    if since < now - AMAZON_RETENTION:
+        warning = (
+            f"the settlements cursor ({since:%Y-%m-%d}) is older than Amazon's 90-day report retention: "
+            "reports between then and now may already be gone; recover them from Seller Central"
+        )
+        log.warning("%s: %s", ctx.name, warning)
+        summary.notes.append(warning)
+        since = now - AMAZON_RETENTION
+    return since
+
+
+def run(ctx: FlowContext) -> FlowSummary:
+    summary = FlowSummary(FLOW, ctx.name)
+    engine = ctx.engine(FLOW)
+    since = _since(ctx, summary)
+    marketplaces = set(ctx.connection.marketplaces)
+    reports = sorted(
+        ctx.amazon.list_settlement_reports(since, marketplace_ids=ctx.connection.marketplaces),
+        key=lambda info: info.created or since,
+    )
+    newest = since
+    ctx.progress.start(f"settlements {ctx.name}", len(reports))
+    posted_facts = summary.facts.setdefault("settlements", [])
+    for info in reports:
+        data = ctx.amazon.download_report(info.report_id)
+        try:
+            header = open_report(data).settlement
+        except QuarantineError as exc:
+            engine.fail("settlement", f"report-{info.report_id}", f"report {info.report_id}: {exc}")
+            summary.count("failed")
+            ctx.progress.advance()
+            continue
+        market = marketplace_id_of(header.marketplace)
+        if market is not None and market not in marketplaces:
+            summary.count("other_marketplace")  # another connection's settlement
+            ctx.progress.advance()
+            continue
+        settlement_id = header.settlement_id
+        ctx.store.keep_raw_document(ctx.name, RAW_KIND, settlement_id, data)
+        existing = ctx.store.find_record(ctx.name, "settlement", settlement_id)
+        if existing is not None and existing.state in DONE:
+            summary.count("already_posted")
+        else:
+            engine.note(
+                "settlement", settlement_id, "fetched", {"report_id": info.report_id, "bytes": len(data)}
+            )
+            outcome, facts = post_settlement(ctx, engine, settlement_id, data)
+            summary.count(outcome)
+            if outcome in DONE:
+                posted_facts.append(facts)
+        if info.created and info.created > newest:
+            newest = info.created
+        ctx.progress.advance()
+    ctx.progress.finish()
+    ctx.store.set_cursor(ctx.name, FLOW, newest.isoformat())
+    return summary
+
+
+def post_settlement(
+    ctx: FlowContext, engine: PostingEngine, settlement_id: str, data: bytes
+) -> tuple[str, dict]:
+    source = {"settlement_id": settlement_id, "raw_document": RAW_KIND}
+    result = build(ctx.mapping, ctx.connection, data)
+    if result.quarantined:
+        engine.fail("settlement", settlement_id, f"quarantined: {result.reason}", source=source)
+        return "failed", {}
+    facts = _facts(result)
+    engine.note("settlement", settlement_id, "transformed", facts)
+    outcome = engine.post(settlement_document(result), SettlementPoster(engine, ctx.target), source=source)
+    facts["erp_ids"] = outcome.erp_id
+    return outcome.state, facts
+
+
+# -- replay: rebuild from the kept raw report with today's mapping ------------------------------------
+
+
+def _rebuild_settlement(store: Store, record, source) -> tuple[SettlementDocument, SettlementPoster]:
+    connection = store.connection_name(record.connection_id)
+    data = store.raw_document(connection, RAW_KIND, record.key)
+    if data is None:
+        raise PermanentError(f"settlement {record.key}: the raw report is not in the store; fetch it again")
+    ctx = context_for_record(store, connection)
+    try:
+        result = build(ctx.mapping, ctx.connection, data)
+        result.raise_if_quarantined()
+    except BaseException:
+        ctx.close()
+        raise
+    return settlement_document(result), SettlementPoster(ctx.engine(FLOW), ctx.target, on_close=ctx.close)
+
+
+def _rebuild_journal(store: Store, record, source) -> tuple[JournalDocument, PostingTarget]:
+    settlement_id = (source or {}).get("settlement_id") or record.key
+    connection = store.connection_name(record.connection_id)
+    data = store.raw_document(connection, RAW_KIND, settlement_id)
+    if data is None:
+        raise PermanentError(f"journal {record.key}: the raw report is not in the store")
+    ctx = context_for_record(store, connection)
+    result = build(ctx.mapping, ctx.connection, data)
+    for journal in result.journals:
+        if journal.reference == record.key:
+            return JournalDocument(journal.reference, journal), _Closing(ctx)
+    ctx.close()
+    raise PermanentError(f"journal {record.key} is no longer produced by settlement {settlement_id}")
+
+
+class _Closing:
+    """The context's target, closed (sessions signed out) once the replay is done."""
+
+    def __init__(self, ctx: FlowContext) -> None:
+        self._ctx = ctx
+
+    def find(self, document):
+        return self._ctx.target.find(document)
+
+    def post(self, document):
+        return self._ctx.target.post(document)
+
+    def close(self) -> None:
+        self._ctx.close()
+
+
+register_rebuilder("settlement", _rebuild_settlement)
+register_rebuilder("journal", _rebuild_journal)
