@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "ml_connector.cli.settlement",
     "ml_connector.cli.engine",
     "ml_connector.cli.sandbox",
+    "ml_connector.cli.flows",
     "ml_connector.cli.demo",
 )
 

@@ -1,0 +1,138 @@
+"""`ml-connector sync`, `run` and `ping`: the flows, once, on their cadences, or a dry check."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from datetime import UTC, datetime
+
+import typer
+from rich.console import Console
+
+from ml_connector.cli.progress import RichProgress
+from ml_connector.config import FLOWS, load_config
+from ml_connector.errors import MlConnectorError
+from ml_connector.flows.context import FlowSummary
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(1)
+
+
+def _since(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise _fail(f"--since takes a date or an ISO 8601 time, such as 2026-11-01; not {text!r}") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _print(summary: FlowSummary) -> None:
+    typer.echo(summary.line())
+    for note in summary.notes[:20]:
+        typer.echo(f"  - {note}")
+    if len(summary.notes) > 20:
+        typer.echo(f"  - ... and {len(summary.notes) - 20} more (see `ml-connector records --state failed`)")
+
+
+def sync(
+    flow: str = typer.Argument(..., help=f"The flow to run once: {', '.join(FLOWS)}, or 'all'."),
+    connection: str | None = typer.Option(None, "--connection", "-c", help="Only this connection."),
+    since: str | None = typer.Option(
+        None, "--since", help="Start from this date instead of the stored cursor (re-reads; never re-posts)."
+    ),
+) -> None:
+    """Run one flow (or all of them) once for every connection, then print a line per run.
+
+    Exit code 1 when any record failed or a run could not start."""
+    if flow != "all" and flow not in FLOWS:
+        raise _fail(f"unknown flow {flow!r}; flows are {', '.join(FLOWS)} or all")
+    from ml_connector.engine.store import Store
+    from ml_connector.flows.runner import sync as run_sync
+
+    try:
+        config = load_config()
+        store = Store.open(config.store_url)
+        try:
+            summaries = run_sync(
+                store,
+                config,
+                flows=None if flow == "all" else [flow],
+                connection=connection,
+                since=_since(since),
+                progress=RichProgress,
+                on_summary=_print,
+            )
+        finally:
+            store.close()
+    except MlConnectorError as exc:
+        raise _fail(str(exc)) from None
+    if any(s.counts.get("failed") or s.counts.get("run_failed") for s in summaries):
+        raise typer.Exit(1)
+
+
+def run(
+    connection: str | None = typer.Option(None, "--connection", "-c", help="Only this connection."),
+) -> None:
+    """Keep every connection in sync: each flow runs on its cadence until SIGTERM or Ctrl-C.
+
+    A stop request finishes the flow run in progress (never half a posting), then exits."""
+    from ml_connector.engine.store import Store
+    from ml_connector.flows.runner import run_forever
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        config = load_config()
+        store = Store.open(config.store_url)
+        try:
+            typer.echo(f"running {len(config.connections)} connection(s); stop with Ctrl-C or SIGTERM")
+            runs = run_forever(store, config, stop, connection=connection, on_summary=_print)
+        finally:
+            store.close()
+    except MlConnectorError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"stopped after {runs} flow run(s)")
+
+
+def ping(
+    connection: str | None = typer.Option(None, "--connection", "-c", help="Only this connection."),
+) -> None:
+    """Check every system's credentials and reachability, and say exactly what is wrong and the fix.
+
+    Amazon: token exchange and marketplace participations; M3: ION token and a cheap MI call;
+    Acumatica: endpoint version and a sign-in that is signed out again. Exit code 1 on any problem."""
+    from ml_connector.engine.store import Store
+    from ml_connector.flows.ping import ping_connection
+    from ml_connector.flows.runner import connections_of
+
+    console = Console(highlight=False)
+    problems = 0
+    try:
+        config = load_config()
+        store = Store.open(config.store_url)
+        try:
+            for conn in connections_of(config, connection):
+                for system, issues in ping_connection(store, conn):
+                    if issues:
+                        problems += len(issues)
+                        for issue in issues:
+                            console.print(f"[red]✗[/red] {conn.name} {system}: {issue}")
+                    else:
+                        console.print(f"[green]✓[/green] {conn.name} {system}: ok")
+        finally:
+            store.close()
+    except MlConnectorError as exc:
+        raise _fail(str(exc)) from None
+    if problems:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(sync)
+    app.command()(run)
+    app.command()(ping)
