@@ -142,3 +142,9 @@ class M3Target:
         self.tokens.revoke()
         if self._owns_http:
             self._http.close()
+
+    def __enter__(self) -> M3Target:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

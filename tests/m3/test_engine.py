@@ -1,0 +1,224 @@
+"""A settlement journal, its marketplace customer and a set of orders through the engine's posting
+protocol (SQLite file store) against the M3 sandbox over loopback HTTP; then killed mid-batch and
+mid-order and run again: exactly one voucher and one order per key."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections import Counter
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from ml_connector.engine.posting import PostingEngine
+from ml_connector.engine.store import Store
+from ml_connector.transport.clock import Clock
+from ml_connector.transport.retry import RetryPolicy
+
+from .conftest import SCALE, customer_doc, journal_doc, order_doc
+
+ORDERS = [f"114-{i:07d}-0000001" for i in range(8)]
+SETTLEMENTS = ["24071630011", "24071630012"]
+
+
+def engine(store: Store, flow: str, clock: Clock, checkpoint=None) -> PostingEngine:
+    return PostingEngine(
+        store,
+        "m3",
+        flow=flow,
+        retry=RetryPolicy(attempts=6, base=0.5, cap=8.0, clock=clock),
+        checkpoint=checkpoint,
+    )
+
+
+@pytest.fixture
+def store(sqlite_url, m3):
+    with Store.open(sqlite_url, clock=m3.clock) as opened:
+        opened.ensure_connection("m3", erp="m3")
+        yield opened
+
+
+def post_world(m3, store, **options) -> list:
+    results = []
+    with m3.target(**options) as target:
+        orders = engine(store, "orders", m3.clock)
+        customer = orders.post(customer_doc(), target)
+        results.append(customer)
+        results += [orders.post(order_doc(order, customer.erp_id), target) for order in ORDERS]
+        settlements = engine(store, "settlements", m3.clock)
+        results += [settlements.post(journal_doc(key), target) for key in SETTLEMENTS]
+    return results
+
+
+def assert_each_key_once(m3) -> None:
+    assert Counter(c["YREF"] for c in m3.sandbox.customers()) == {"MKT-ATVPDKIKX0DER": 1}
+    assert sorted(o["head"]["CUOR"] for o in m3.sandbox.orders()) == sorted(ORDERS)
+    texts = Counter(v["lines"][0]["VTXT"].split()[0] for v in m3.sandbox.vouchers())
+    assert texts == dict.fromkeys(SETTLEMENTS, 1)
+    for voucher in m3.sandbox.vouchers():
+        assert sum(Decimal(line["CUAM"]) for line in voucher["lines"]) == 0
+        key = voucher["lines"][0]["VTXT"].split()[0]
+        assert all(line["VTXT"].startswith(key + " ") for line in voucher["lines"])
+
+
+def test_posted_through_the_engine_and_found_by_key_on_the_next_run(m3, store):
+    first = post_world(m3, store)
+    assert [r.state for r in first] == ["posted"] * len(first)
+    second = post_world(m3, store)
+    assert all(r.state in ("posted", "found_existing") for r in second)
+    assert_each_key_once(m3)
+    [settled] = [r for r in first if r.key == SETTLEMENTS[0]]
+    assert store.find_record("m3", "journal", SETTLEMENTS[0]).erp_id == settled.erp_id
+
+
+def test_faults_storm_loses_nothing_and_doubles_nothing(m3, store):
+    m3.faults.rate_429 = 0.25
+    m3.faults.rate_500 = 0.05
+    m3.faults.rate_drop = 0.05
+    m3.faults.rate_expire_token = 0.05
+    results = post_world(m3, store, attempts=12)
+    m3.faults.rate_429 = m3.faults.rate_500 = m3.faults.rate_drop = m3.faults.rate_expire_token = 0.0
+    if any(r.state == "pending" for r in results):  # deferred by the storm: the next run settles it
+        results = post_world(m3, store)
+    assert all(r.state in ("posted", "found_existing") for r in results), [
+        (r.key, r.error) for r in results if not r.ok
+    ]
+    assert_each_key_once(m3)
+    assert sum(m3.faults.injected.values()) > 0
+
+
+def test_a_refused_document_fails_alone_with_m3s_words(m3, store):
+    m3.sandbox.world.blocked_accounts.add("6999")
+    with m3.target() as target:
+        settlements = engine(store, "settlements", m3.clock)
+        bad = settlements.post(journal_doc("24071630099", fee_account="6999"), target)
+        good = settlements.post(journal_doc("24071630011"), target)
+    assert bad.state == "failed" and "Account 6999" in bad.error
+    assert good.state == "posted"
+    assert len(m3.sandbox.vouchers()) == 1
+
+
+# --- killed mid-way ------------------------------------------------------------------------------
+
+KILL_POINTS = [
+    ("engine", "intent_recorded"),
+    ("engine", "found"),
+    ("engine", "posted"),
+    ("engine", "recorded"),
+    ("mi", "GLS840MI.AddBatchHead"),  # batch opened, no lines
+    ("mi", "GLS840MI.AddBatchLine"),  # lines in the interface file, not controlled
+    ("mi", "GLS840MI.CtrlBatch"),  # controlled, not updated
+    ("mi", "GLS840MI.UpdBatch"),  # voucher written, its id never recorded
+    ("mi", "OIS100MI.AddBatchHead"),  # batch order head only
+    ("mi", "OIS100MI.AddBatchLine"),  # head and lines, not confirmed
+    ("mi", "OIS100MI.Confirm"),  # confirmed, the order number never recorded
+]
+
+
+def _child(
+    m3, url: str, customer: str, keys: list[tuple[str, str]], run: int, kill: tuple[str, str, str] | None
+) -> None:
+    from ml_connector.targets.m3 import M3Target, parse_ionapi
+
+    from .conftest import settings
+
+    clock = Clock(SCALE)
+    clock.advance(run * 3600)  # later runs start after the earlier runs' claims expired
+    store = Store.open(url, clock=clock)
+    current = {"key": None}
+
+    def die_at(where: str, step: str) -> None:
+        if kill and kill == (where, step, current["key"]):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    target = M3Target(
+        parse_ionapi(m3.ionapi), settings(), clock=clock, retry=RetryPolicy(attempts=5, clock=clock)
+    )
+    call, bulk = target.mi.call, target.mi.bulk
+
+    def call_then_maybe_die(program, transaction, *args, **kwargs):
+        result = call(program, transaction, *args, **kwargs)
+        die_at("mi", f"{program}.{transaction}")
+        return result
+
+    def bulk_then_maybe_die(program, calls, **kwargs):
+        calls = list(calls)
+        result = bulk(program, calls, **kwargs)
+        if calls:
+            die_at("mi", f"{program}.{calls[0][0]}")
+        return result
+
+    target.mi.call, target.mi.bulk = call_then_maybe_die, bulk_then_maybe_die
+    posting = PostingEngine(
+        store,
+        "m3",
+        flow="crash",
+        retry=RetryPolicy(attempts=3, base=0.1, cap=0.5, clock=clock),
+        checkpoint=lambda step: die_at("engine", step),
+        claim_ttl=timedelta(minutes=15),
+    )
+    states = []
+    with target:
+        for kind, key in keys:
+            current["key"] = key
+            document = journal_doc(key) if kind == "journal" else order_doc(key, customer)
+            states.append(posting.post(document, target).state)
+    store.close()
+    print(json.dumps(states))
+
+
+def fork_run(*args) -> int:
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            _child(*args)
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+            code = 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+@pytest.mark.parametrize(("where", "step"), KILL_POINTS, ids=[f"{w}-{s}" for w, s in KILL_POINTS])
+def test_killed_mid_batch_or_order_then_rerun_leaves_exactly_one(m3, sqlite_url, where, step):
+    with Store.open(sqlite_url, clock=m3.clock) as opened:
+        opened.ensure_connection("m3", erp="m3")
+    with m3.target() as target:
+        customer = target.post(customer_doc())
+    kind = "order" if step.startswith("OIS100MI") else "journal"
+    if where == "engine":
+        kind = "journal" if step in ("found", "recorded") else "order"
+    keys = (
+        [f"2407163{i:04d}" for i in range(3)]
+        if kind == "journal"
+        else [f"114-5555555-{i:07d}" for i in range(3)]
+    )
+    work = [(kind, key) for key in keys]
+
+    assert fork_run(m3, sqlite_url, customer, work, 1, (where, step, keys[1])) == -signal.SIGKILL
+    assert fork_run(m3, sqlite_url, customer, work, 2, None) == 0
+
+    if kind == "journal":
+        counts = Counter(v["lines"][0]["VTXT"].split()[0] for v in m3.sandbox.vouchers())
+        assert all(
+            b.status in ("updated", "open", "controlled") for b in m3.sandbox.world.gl_batches.values()
+        )
+    else:
+        counts = Counter(o["head"]["CUOR"] for o in m3.sandbox.orders())
+        leftovers = [b for b in m3.sandbox.world.batch_orders.values() if not b.final]
+        assert leftovers == []  # interrupted batch entries were cleaned up, not confirmed twice
+    assert counts == dict.fromkeys(keys, 1)
+    with Store.open(sqlite_url, clock=m3.clock) as opened:
+        document_kind = "journal" if kind == "journal" else "sales_order"
+        rows = [opened.find_record("m3", document_kind, key) for key in keys]
+        assert all(
+            row is not None and row.state in ("posted", "found_existing") and row.erp_id for row in rows
+        )
