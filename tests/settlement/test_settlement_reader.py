@@ -257,3 +257,28 @@ def test_memory_does_not_grow_with_rows() -> None:
 
     small, large = peak(5_000), peak(60_000)
     assert large < small * 1.5 + 200_000, (small, large)
+
+
+@pytest.mark.parametrize("locale", ["en_US", "en_GB", "de_DE", "fr_FR", "ja_JP"])
+def test_the_fast_path_sums_like_the_general_one(locale: str) -> None:
+    from ml_connector.settlement.sums import LineSums
+
+    currency = "JPY" if locale == "ja_JP" else "EUR"
+    lines = [
+        line(tt, at, ad, str(Decimal(amount) if currency != "JPY" else int(Decimal(amount))), currency=currency,
+             market=market, sku=sku)
+        for tt, at, ad, amount, market, sku in [
+            ("Order", "ItemPrice", "Principal", "1234.50", "Amazon.de", "Ä-1"),
+            ("Order", "ItemPrice", "Principal", "12.50", "Amazon.de", "B"),
+            ("Order", "ItemFees", "Commission", "-2.10", None, "B"),
+            ("Order", "ItemPrice", "Principal", "-99999.99", "Amazon.fr", "C"),
+        ] * 1500
+    ]  # fmt: skip
+    data = v2_bytes(settlement_for(lines, currency=currency), lines, locale=locale).replace(
+        b"\n", b"\n\n", 2500
+    )
+    fast, slow = LineSums(currency), LineSums(currency)
+    open_report(data).accumulate(fast)
+    slow.add_records(open_report(data).records())
+    assert fast.sums == slow.sums and fast.count == slow.count == 6000
+    assert fast.total == slow.total == settlement_for(lines, currency=currency).total.amount

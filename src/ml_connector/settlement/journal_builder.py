@@ -26,6 +26,7 @@ from ml_connector.model.settlement import Settlement, SettlementLine
 from ml_connector.settlement.errors import MixedCurrencies, QuarantineError, TotalMismatch, UnmappedKeys
 from ml_connector.settlement.mapping import AccountMapping, Resolution
 from ml_connector.settlement.reader import Record
+from ml_connector.settlement.sums import LineSums
 
 Mode = Literal["summary", "invoice"]
 _ZERO = Decimal(0)
@@ -113,7 +114,12 @@ def build_journals(
     settlement = report.settlement
     result = BuildResult(settlement, mode, split_by_period)
     try:
-        sums, foreign, count, lines_total = _sum_records(report.records(), settlement.currency)
+        acc = LineSums(settlement.currency)
+        if hasattr(report, "accumulate"):
+            report.accumulate(acc)  # the reader's fused loop
+        else:
+            acc.add_records(report.records())
+        sums, foreign, count, lines_total = acc.sums, acc.foreign, acc.count, acc.total
     except QuarantineError as exc:  # a bad cell, a truncated file: found while streaming
         result.errors.append(exc)
         return result
@@ -156,34 +162,6 @@ def build_journals(
         return result
     result.journals = _journals(result, sums, resolved, mapping)
     return result
-
-
-def _sum_records(
-    records: Iterator[Record], currency: str
-) -> tuple[dict[tuple, list], dict[str, list], int, Decimal]:
-    """The hot loop: sums per (key, marketplace, posted day); nothing per row is kept."""
-    sums: dict[tuple, list] = {}
-    foreign: dict[str, list] = {}
-    count = 0
-    lines_total = _ZERO
-    for tt, at, ad, amount, posted, market, cur, line, _cells in records:
-        count += 1
-        if cur and cur != currency and cur.strip() and cur.strip().upper() != currency:
-            entry = foreign.setdefault(cur.strip().upper(), [_ZERO, 0, []])
-            entry[0] += amount
-            entry[1] += 1
-            if len(entry[2]) < 5:
-                entry[2].append(line)
-            continue
-        lines_total += amount
-        k = (tt, at, ad, market, posted)
-        entry = sums.get(k)
-        if entry is None:
-            sums[k] = [amount, 1, line]
-        else:
-            entry[0] += amount
-            entry[1] += 1
-    return sums, foreign, count, lines_total
 
 
 def _check(result: BuildResult, foreign: dict[str, list], lines_total: Decimal) -> None:

@@ -20,6 +20,7 @@ from ml_connector.settlement.dates import DMY, MDY, DateParser
 from ml_connector.settlement.errors import BadValue, NotASettlementReport, TruncatedReport
 from ml_connector.settlement.numbers import COMMA, DOT, AmountParser
 from ml_connector.settlement.source import LineSource, Opener, Source, opener_for, truncation_errors
+from ml_connector.settlement.sums import LineSums
 
 V2_REPORT_TYPE = "GET_V2_SETTLEMENT_REPORT_DATA_FLAT_FILE_V2"
 V1_REPORT_TYPE = "GET_V2_SETTLEMENT_REPORT_DATA_FLAT_FILE"
@@ -145,12 +146,17 @@ class SettlementReport:
 
     def records(self) -> Iterator[Record]:
         """The lines as plain tuples (see ``Record``): the journal builder's fast path."""
-        if self.format == "v1":
-            return self._v1_records(self._detail_rows())
-        if not self._consumed:
-            self._consumed = True
-            return itertools.chain(self._v2_records(self._lookahead_once()), self._v2_stream(self._src))
-        return self._v2_stream(self._reopened())
+        rows = self._detail_rows()
+        return self._v1_records(rows) if self.format == "v1" else self._v2_records(rows)
+
+    def accumulate(self, acc: LineSums) -> None:
+        """Sum every line into ``acc``: the same as feeding it ``records()``, only faster for V2."""
+        if self.format == "v1" or self._consumed:
+            acc.add_records(self.records())
+            return
+        self._consumed = True
+        acc.add_records(self._v2_records(self._lookahead_once()))
+        self._v2_accumulate(self._src, acc)
 
     # -- reading rows ----------------------------------------------------------------------------
     def _detail_rows(self) -> Iterator[tuple[int, list[str]]]:
@@ -172,9 +178,10 @@ class SettlementReport:
         buffered, self._lookahead = self._lookahead, []
         yield from buffered
 
-    def _v2_stream(self, src: LineSource) -> Iterator[Record]:
-        """The hot loop: reads text lines directly; an unusual line (blank, short, non-ASCII, an
-        amount that is not plain) takes the general path, so both paths give the same records."""
+    def _v2_accumulate(self, src: LineSource, acc: LineSums) -> None:
+        """The hot loop: reads text lines and sums them straight into ``acc``. Any unusual line
+        (blank, short, non-ASCII, an amount that is not plain, a currency cell) takes the general
+        path, ``_v2_record`` + ``LineSums.add``, so both paths give the same sums."""
         col = self._col
         get = _getter(col)
         i_tt, i_at, i_ad, i_amount = (
@@ -185,56 +192,58 @@ class SettlementReport:
         )
         i_posted = get("posted-date") if get("posted-date") >= 0 else get("posted-date-time")
         i_market, i_cur, i_sid = get("marketplace-name"), col["currency"], col["settlement-id"]
+        # A missing column reads the currency cell instead, which is empty on every fast-path row.
+        i_posted = i_cur if i_posted < 0 else i_posted
+        i_market = i_cur if i_market < 0 else i_market
         width, sid = len(self.columns), self.settlement.settlement_id
         amounts, dates = self._amounts, self._dates
         plain, comma = _fast_chars(amounts.convention), amounts.convention is COMMA
         date_cache, parse_date = dates.cache, dates.parse_date
         missing = object()
-        general = self._v2_record
-        n = src.line_no
-        # The line break stays on the last cell unless the amount is the last column: every other
-        # field is stripped where it is used, and this loop is the whole cost of a large file.
-        strip_end = i_amount == width - 1
+        general, add = self._v2_record, acc.add
+        sums = acc.sums
+        sums_get = sums.get
+        n = first = src.line_no
+        # The line break stays on the last cell unless a column summed here is the last one: the
+        # others are stripped where they are used, and this loop is the whole cost of a large file.
+        strip_end = width - 1 in (i_amount, i_tt, i_at, i_ad, i_market, i_posted, i_cur, i_sid)
         with truncation_errors(src):
-            for raw in src.text:
-                n += 1
-                c = (raw.rstrip("\r\n") if strip_end else raw).split("\t")
-                text = c[i_amount] if len(c) == width else ""
-                if not (text and plain and raw.isascii() and c[i_sid] == sid) or text.strip(plain):
-                    src.line_no = n
-                    cells = src.cells(raw)
-                    found = general(n, cells) if cells is not None else None
-                    if found is not None:
-                        yield found
-                        plain, comma = _fast_chars(amounts.convention), amounts.convention is COMMA
-                    continue
-                try:
-                    amount = Decimal(text.replace(",", ".", 1) if comma else text)
-                except InvalidOperation:
-                    src.line_no = n
-                    found = general(n, c)
-                    if found is not None:
-                        yield found
-                    continue
-                if i_posted >= 0:
-                    posted_text = c[i_posted]
-                    posted = date_cache.get(posted_text, missing)
+            try:
+                for n, raw in enumerate(src.text, first + 1):  # noqa: B007 - n is read after the loop
+                    c = (raw.rstrip("\r\n") if strip_end else raw).split("\t")
+                    text = c[i_amount] if len(c) == width else ""
+                    if (
+                        not (text and plain and raw.isascii() and c[i_sid] == sid)
+                        or text.strip(plain)
+                        or c[i_cur]
+                    ):
+                        src.line_no = n
+                        cells = src.cells(raw)
+                        found = general(n, cells) if cells is not None else None
+                        if found is not None:
+                            add(*found[:8])
+                            plain, comma = _fast_chars(amounts.convention), amounts.convention is COMMA
+                        continue
+                    try:
+                        amount = Decimal(text.replace(",", ".", 1) if comma else text)
+                    except InvalidOperation:
+                        src.line_no = n
+                        found = general(n, c)
+                        if found is not None:
+                            add(*found[:8])
+                        continue
+                    posted = date_cache.get(c[i_posted], missing)
                     if posted is missing:
-                        posted = parse_date(posted_text, n)
-                else:
-                    posted = None
-                yield (
-                    c[i_tt],
-                    c[i_at],
-                    c[i_ad],
-                    amount,
-                    posted,
-                    c[i_market] if i_market >= 0 else "",
-                    c[i_cur],
-                    n,
-                    c,
-                )
-        src.line_no = n
+                        posted = parse_date(c[i_posted], n)
+                    key = (c[i_tt], c[i_at], c[i_ad], c[i_market], posted)
+                    entry = sums_get(key)
+                    if entry is None:
+                        sums[key] = [amount, 1, n]
+                    else:
+                        entry[0] += amount
+                        entry[1] += 1
+            finally:
+                src.line_no = n  # also for the message of a gzip stream that ends early
 
     def _v2_records(self, rows: Iterator[tuple[int, list[str]]]) -> Iterator[Record]:
         record = self._v2_record
