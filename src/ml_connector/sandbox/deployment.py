@@ -108,6 +108,10 @@ class SandboxDeployment:
     def state(self, name: str) -> Any:
         return self.apps[name].state.sandbox
 
+    def requests(self, name: str) -> int:
+        """Requests the sandbox has answered so far (API calls, retries included)."""
+        return self.faults[name].requests
+
     # -- setting up --------------------------------------------------------------------------------
 
     def _setenv(self, name: str, value: str) -> None:
@@ -137,7 +141,8 @@ class SandboxDeployment:
             "acumatica": lambda f: acumatica_app.create_app(clock=self.clock, seed=self.seed, faults=f),
         }
         for name, factory in factories.items():
-            app = factory(self.faults.get(name))
+            plan = self.faults.setdefault(name, FaultPlan(seed=self.seed))  # also counts the requests
+            app = factory(plan)
             self.apps[name] = app
             server = serve_in_thread(app, name=f"{name}-sandbox")
             self.servers[name] = server

@@ -39,10 +39,12 @@ class FaultPlan:
         self._rng = random.Random(self.seed)
         self._lock = threading.Lock()
         self.injected: dict[str, int] = {}
+        self.requests = 0  # every request the sandbox answered (faulted or not): the demo's call counts
 
     def draw(self) -> str | None:
         """Which fault (if any) this request gets."""
         with self._lock:
+            self.requests += 1
             roll = self._rng.random()
             for name in ("429", "500", "503", "slow", "drop", "expire_token"):
                 rate = getattr(self, f"rate_{name}")
@@ -56,6 +58,7 @@ class FaultPlan:
         data = asdict(self)
         data.pop("exempt_prefixes", None)
         data["injected"] = dict(self.injected)
+        data["requests"] = self.requests
         return data
 
 
@@ -118,5 +121,7 @@ class FaultInjectionMiddleware:
         if request.method == "POST":
             values = await request.json()
             new = FaultPlan(**{k: v for k, v in values.items() if k in FaultPlan.__dataclass_fields__})
+            counted = self.plan.requests
             self.plan.__dict__.update(new.__dict__)
+            self.plan.requests = counted
         await JSONResponse(self.plan.to_dict())(scope, receive, send)
