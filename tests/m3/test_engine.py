@@ -147,8 +147,8 @@ def _child(
     def bulk_then_maybe_die(program, calls, **kwargs):
         calls = list(calls)
         result = bulk(program, calls, **kwargs)
-        if calls:
-            die_at("mi", f"{program}.{calls[0][0]}")
+        for name in dict.fromkeys(name for name, _ in calls):
+            die_at("mi", f"{program}.{name}")
         return result
 
     target.mi.call, target.mi.bulk = call_then_maybe_die, bulk_then_maybe_die

@@ -98,6 +98,29 @@ def test_a_leftover_interface_batch_is_abandoned_not_reused(m3):
     assert len(m3.sandbox.vouchers()) == 1
 
 
+def test_settings_from_a_toml_table():
+    from ml_connector.errors import ConfigurationError
+    from ml_connector.targets.m3 import M3Settings
+
+    layout = {
+        "fields": [{"name": "record_id", "start": 1, "length": 2}, {"name": "AIT1", "start": 3, "length": 10}]
+    }
+    settings = M3Settings.from_mapping(
+        {"company": 200, "alias_type": "3", "gls840_layout": layout, "tenant": "X", "division": ""}
+    )
+    assert settings.company == "200" and settings.alias_type == 3 and settings.gls840_layout.width == 12
+    with pytest.raises(ConfigurationError, match="alias_type"):
+        M3Settings(alias_type="EAN")
+    with pytest.raises(ConfigurationError, match="overlaps"):
+        M3Settings.from_mapping(
+            {
+                "gls840_layout": {
+                    "fields": [{"name": "A", "start": 1, "length": 5}, {"name": "B", "start": 3, "length": 2}]
+                }
+            }
+        )
+
+
 def test_parm_layout_is_configurable():
     record = DOCUMENTED_LAYOUT.render(
         {
@@ -159,11 +182,13 @@ def test_order_entered_confirmed_and_found_by_cuor(m3):
     target = m3.target()
     customer = target.post(customer_doc())
     document = order_doc("114-1234567-7654321", customer)
+    calls, requests = sum(target.mi.transactions.values()), target.mi.requests
     assert target.find(document) is None
-    before = dict(target.mi.transactions)
     number = target.post(document)
-    post_calls = sum(target.mi.transactions.values()) - sum(before.values())
-    assert post_calls == 1 + 1 + 1 + 2 + 1  # LstBatchHead, AddBatchHead, AddBatchAddress, 2 lines, Confirm
+    # find: LstBatchHead + LstHead; post: AddBatchHead, then AddBatchAddress + 2 AddBatchLine in one
+    # bulk request, then Confirm
+    assert sum(target.mi.transactions.values()) - calls == 2 + 1 + 1 + 2 + 1
+    assert target.mi.requests - requests == 2 + 3
     assert target.find(document) == number
     [order] = m3.sandbox.orders()
     assert order["head"]["CUOR"] == "114-1234567-7654321" and order["head"]["ORNO"] == number

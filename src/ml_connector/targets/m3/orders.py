@@ -22,6 +22,7 @@ class OrderPoster:
     def __init__(self, mi: MiClient, settings: M3Settings) -> None:
         self._mi = mi
         self._settings = settings
+        self._seen_batches: dict[str, list[dict[str, str]]] = {}  # key -> batch heads find() just read
 
     def _batch_heads(self, customer: str) -> list[dict[str, str]]:
         return self._mi.call(
@@ -29,9 +30,11 @@ class OrderPoster:
         )
 
     def find(self, document: SalesDocument) -> str | None:
-        for row in self._batch_heads(document.customer_id):
-            if row.get("CUOR") == document.key and row.get("ORNR"):
+        batch = [row for row in self._batch_heads(document.customer_id) if row.get("CUOR") == document.key]
+        for row in batch:
+            if row.get("ORNR"):
                 return row["ORNR"]
+        self._seen_batches = {document.key: batch}  # post() right after find() need not list again
         heads = self._mi.call(
             "OIS100MI", "LstHead", {"CONO": self._settings.company, "CUNO": document.customer_id}, maxrecs=0
         )
@@ -47,7 +50,9 @@ class OrderPoster:
             )
         self._validate(document)
         company = self._settings.company
-        for row in self._batch_heads(document.customer_id):  # leftovers of an interrupted or refused entry
+        seen = self._seen_batches.pop(document.key, None)
+        batch = seen if seen is not None else self._batch_heads(document.customer_id)
+        for row in batch:  # leftovers of an interrupted or refused entry
             if row.get("CUOR") == document.key and not row.get("ORNR"):
                 self._mi.call("OIS100MI", "DelBatchHead", {"CONO": company, "ORNO": row["ORNO"]})
         warehouse = document.warehouse or self._settings.warehouse
@@ -87,7 +92,7 @@ class OrderPoster:
                 if to.state_or_region and len(to.state_or_region) <= 2
                 else "",
             }
-            self._mi.call("OIS100MI", "AddBatchAddress", calls_address)
+            calls.append(("AddBatchAddress", calls_address))
         for line in document.lines:
             calls.append(
                 (
@@ -103,7 +108,16 @@ class OrderPoster:
                     },
                 )
             )
-        for line, result in zip(document.lines, self._mi.bulk("OIS100MI", calls), strict=True):
+        results = self._mi.bulk("OIS100MI", calls)  # the address and every line in one request
+        if document.ship_to is not None:
+            address, results = results[0], results[1:]
+            if address.error is not None:
+                raise PermanentError(
+                    f"order {document.key}: ship-to address refused by M3: {address.error.target_message}",
+                    target_message=address.error.target_message,
+                    field=address.error.field,
+                )
+        for line, result in zip(document.lines, results, strict=True):
             if result.error is not None:
                 raise PermanentError(
                     f"order {document.key}: SKU {line.sku} (item {line.item_id}) refused by M3: {result.error.target_message}",

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ml_connector.errors import ConfigurationError
 from ml_connector.targets.m3.gls840 import DOCUMENTED_LAYOUT, ParmLayout
 
 
@@ -33,3 +34,29 @@ class M3Settings:
     max_concurrent: int = 4  # MI calls in flight per tenant
     rate_per_second: float | None = None  # client-side pacing below the tenant's throttling
     api_version: Literal["v1", "v2"] = "v2"
+
+    def __post_init__(self) -> None:
+        """Accept what a TOML table or the store hands over (numbers, plain tables) and fail early,
+        naming the setting, on what cannot work."""
+        if isinstance(self.gls840_layout, Mapping):
+            object.__setattr__(self, "gls840_layout", ParmLayout.from_config(self.gls840_layout))
+        object.__setattr__(self, "company", str(self.company))
+        object.__setattr__(self, "sku_map", {str(k): str(v) for k, v in dict(self.sku_map).items()})
+        try:
+            object.__setattr__(self, "alias_type", int(self.alias_type))
+        except (TypeError, ValueError):
+            raise ConfigurationError(
+                f"M3 alias_type must be a number (MMS025 alias category), not {self.alias_type!r}"
+            ) from None
+        if self.customer_key_field not in ("YREF", "YRE2"):
+            raise ConfigurationError("M3 customer_key_field must be YREF or YRE2")
+        if self.api_version not in ("v1", "v2"):
+            raise ConfigurationError("M3 api_version must be v1 or v2")
+        if self.max_concurrent < 1:
+            raise ConfigurationError("M3 max_concurrent must be at least 1")
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, object]) -> M3Settings:
+        """From stored settings or a TOML table; unknown keys (tenant, ion_url ...) are ignored."""
+        known = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in values.items() if k in known and v not in ("", None)})  # type: ignore[arg-type]
