@@ -145,3 +145,34 @@ def test_concurrent_calls_per_tenant_are_bounded(m3):
     for thread in threads:
         thread.join()
     assert len(seen) == 8 and max(seen) <= 2
+
+
+def test_the_sandbox_expires_tokens_on_its_clock(m3):
+    import httpx
+
+    target = m3.target()
+    token = target.tokens.token()
+    url = f"{m3.server.url}/MLC_TST/M3/m3api-rest/v2/execute/MMS200MI/Get"
+    headers = {"Authorization": f"Bearer {token}"}
+    assert httpx.get(url, params={"ITNO": "A10000"}, headers=headers).status_code == 200
+    m3.clock.advance(7201)
+    assert httpx.get(url, params={"ITNO": "A10000"}, headers=headers).status_code == 401
+    assert target.mi.call("MMS200MI", "Get", {"ITNO": "A10000"})  # the client simply renews
+    assert target.tokens.grants == 2
+
+
+def test_no_secret_or_token_reaches_the_logs(m3, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    m3.faults.rate_429 = 0.3
+    m3.faults.rate_expire_token = 0.1
+    target = m3.target(attempts=12)
+    target.post(customer_doc())
+    target.post(journal_doc())
+    tokens = list(m3.sandbox.gateway.tokens)
+    target.close()
+    text = caplog.text
+    assert "retry" in text  # the storm was logged...
+    for secret in (CLIENT_SECRET, SERVICE_ACCOUNT_SECRET, *tokens):
+        assert secret not in text  # ...without credentials or tokens
