@@ -58,7 +58,8 @@ def show(
             _print_json(error_to_dict(exc))
         typer.echo(f"quarantined ({exc.reason}): {file}: {exc}", err=True)
         raise typer.Exit(EXIT_QUARANTINED) from None
-    result = build_journals(report, account_mapping, mode=mode.value, split_by_period=split_by_period)
+    with report:
+        result = build_journals(report, account_mapping, mode=mode.value, split_by_period=split_by_period)
     if as_json:
         _print_json(result_to_dict(result, report.format))
     else:

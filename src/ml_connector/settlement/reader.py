@@ -12,7 +12,7 @@ import itertools
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Literal
+from typing import BinaryIO, Literal
 
 from ml_connector.model.money import Money, currency_exponent, parse_currency
 from ml_connector.model.settlement import Settlement, SettlementLine
@@ -80,7 +80,7 @@ def open_report(source: Source) -> SettlementReport:
 class SettlementReport:
     """One settlement report: its summary (``settlement``), format, and a stream of its lines."""
 
-    def __init__(self, stream, reopen: Opener | None) -> None:  # noqa: ANN001 - a binary stream
+    def __init__(self, stream: BinaryIO, reopen: Opener | None) -> None:
         self._stream = stream
         self._reopen = reopen
         self._consumed = False
@@ -101,6 +101,17 @@ class SettlementReport:
         self.settlement = self._read_summary(summary_line, summary)
 
     # -- public ---------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the file this report opened (a caller's stream is left to the caller)."""
+        if self._reopen is not None:
+            self._stream.close()
+
+    def __enter__(self) -> SettlementReport:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
     def lines(self) -> Iterator[SettlementLine]:
         """Every money line of the report, in file order, one at a time."""
         currency = self.settlement.currency
@@ -168,7 +179,9 @@ class SettlementReport:
     def _reopened(self) -> LineSource:
         if self._reopen is None:
             raise RuntimeError("this report was opened from a stream, which can be read only once")
-        src = LineSource(self._reopen())
+        self._stream.close()
+        self._stream = self._reopen()
+        src = LineSource(self._stream)
         src.width = len(self.columns)
         rows = src.rows()
         next(rows), next(rows)  # header and summary, already read
