@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "ml_connector.cli.engine",
     "ml_connector.cli.sandbox",
     "ml_connector.cli.flows",
+    "ml_connector.cli.reconcile",
     "ml_connector.cli.demo",
 )
 

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from ml_connector.model.documents import Document
+from ml_connector.model.money import Money
 from ml_connector.model.orders import ShipmentConfirmation, StockLevel
 
 
@@ -48,6 +49,13 @@ class ErpTarget(PostingTarget, Protocol):
 
     def shipped_orders(self, since: datetime) -> Iterable[ShipmentConfirmation]:
         """Seller-fulfilled Amazon orders shipped in the ERP since the given time."""
+        ...
+
+    def document_total(self, kind: str, key: str, currency: str) -> Money | None:
+        """Reconcile: the ERP's total of the posted document carrying ``key`` ("sales_invoice": the
+        invoice amount; "journal": the batch's total debit), in ``currency`` unless the ERP says
+        otherwise; None when the ERP has no such document. Raises NotImplementedError for a kind
+        the adapter cannot read back (reconcile then relies on the recorded ERP ids)."""
         ...
 
     def check(self) -> list[str]:

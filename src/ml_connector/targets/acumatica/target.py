@@ -161,6 +161,39 @@ class AcumaticaTarget:
             self.client.invoke("JournalTransaction", "ReleaseJournalTransaction", {"id": record["id"]})
         return str(record["BatchNbr"])
 
+    # -- reads for reconcile ---------------------------------------------------------------------
+
+    def document_total(self, kind: str, key: str, currency: str) -> Money | None:
+        """The ERP's total of the document carrying ``key``: a sales invoice's Amount, a journal
+        batch's total debit; None when there is no such document. Reads only (reconcile)."""
+        if kind == "sales_invoice":
+            field = "ExternalRef" if self.settings.has_external_ref else "CustomerOrder"
+            rows = self.client.list(
+                "SalesInvoice",
+                filter=f"Type eq 'Invoice' and {field} eq {odata_string(key)}",
+                select="ReferenceNbr,Amount,Currency",
+                top=1,
+            )
+            if not rows:
+                return None
+            return Money(Decimal(str(rows[0].get("Amount") or 0)), rows[0].get("Currency") or currency)
+        if kind == "journal":
+            description = odata_string(f"{bodies.JOURNAL_PREFIX}{key}")
+            rows = self.client.list(
+                "JournalTransaction",
+                filter=f"Module eq 'GL' and Description eq {description}",
+                select="BatchNbr,CurrencyID,Details/DebitAmount",
+                expand="Details",
+                top=1,
+            )
+            if not rows:
+                return None
+            debit = sum(
+                (Decimal(str(d.get("DebitAmount") or 0)) for d in rows[0].get("Details") or ()), Decimal(0)
+            )
+            return Money(debit, rows[0].get("CurrencyID") or currency)
+        raise NotImplementedError(f"Acumatica cannot read a {kind} total")
+
     # -- invoice mode: payment applied to the invoices ------------------------------------------
 
     def _clearing_applications(self, document: JournalDocument) -> dict[str, Decimal]:

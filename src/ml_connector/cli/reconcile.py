@@ -1,0 +1,98 @@
+"""`ml-connector reconcile [SETTLEMENT]`: the controller's tie-out, every difference named.
+
+Exit codes: 0 everything ties; 1 a difference exists (or the command could not run).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import typer
+
+from ml_connector.errors import MlConnectorError
+
+HELP = """Tie out settlements: report total = report lines = Finances transactions = the journal's
+deposit line, the journal posted in the ERP and, in invoice mode, each order's settlement amount =
+its ERP invoice. Every difference is listed by settlement and order.
+
+Exit code 0 when everything ties, 1 when any difference exists (or the command cannot run)."""
+
+
+def reconcile(
+    settlement: str | None = typer.Argument(None, help="One settlement id (default: every stored one)."),
+    connection: str | None = typer.Option(None, "--connection", "-c", help="Only this connection."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of text."),
+) -> None:
+    from ml_connector.config import load_config
+    from ml_connector.engine.store import Store
+    from ml_connector.flows.context import open_context
+    from ml_connector.flows.reconcile import reconcile as tie_out_all
+    from ml_connector.transport.clock import Clock
+
+    results = []
+    try:
+        config = load_config()
+        connections = [config.connection(connection)] if connection else list(config.connections)
+        store = Store.open(config.store_url)
+        try:
+            for conn in connections:
+                if "reconcile" not in conn.flows and not connection:
+                    continue
+                if settlement and store.raw_document(conn.name, "settlement_report", settlement) is None:
+                    continue  # another connection's settlement
+                ctx = open_context(store, conn, clock=Clock(config.time_scale))
+                try:
+                    results += [(conn.name, r) for r in tie_out_all(ctx, settlement)]
+                finally:
+                    ctx.close()
+        finally:
+            store.close()
+        if settlement and not results:
+            raise MlConnectorError(
+                f"settlement {settlement} is not stored on any connection: run `ml-connector sync settlements`"
+            )
+    except MlConnectorError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if as_json:
+        data = {
+            "ties": all(r.ties for _c, r in results),
+            "settlements": [{"connection": name, **r.as_dict()} for name, r in results],
+        }
+        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    else:
+        _print(results)
+    if any(not r.ties for _c, r in results):
+        raise typer.Exit(1)
+
+
+def _print(results: list) -> None:  # noqa: ANN001 - (connection, TieOut) pairs
+    if not results:
+        typer.echo("no settlements stored yet: run `ml-connector sync settlements` first")
+        return
+    for name, r in results:
+
+        def show(money) -> str:  # noqa: ANN001
+            return "-" if money is None else money.as_string()
+
+        verdict = "ties" if r.ties else f"{len(r.differences)} difference(s)"
+        typer.echo(f"{name} settlement {r.settlement_id} {r.marketplace or ''} {r.currency}: {verdict}")
+        typer.echo(f"  report total      {show(r.report_total):>14}")
+        typer.echo(f"  report lines      {show(r.lines_total):>14}  ({r.line_count} lines)")
+        typer.echo(f"  Finances          {show(r.finances_total):>14}  (group {r.finances_group or 'none'})")
+        typer.echo(f"  journal deposit   {show(r.journal_deposit):>14}")
+        for ref, journal in r.journals.items():
+            typer.echo(f"  journal {ref}: {journal.state or 'not posted'} {journal.erp_id or ''}".rstrip())
+        if r.orders:
+            unequal = {d.order_id for d in r.differences if d.check == "invoice"}
+            tied = len(r.orders) - len(unequal)
+            typer.echo(f"  orders vs invoices: {tied} of {len(r.orders)} tie")
+        for diff in r.differences:
+            typer.echo(f"  ! {diff.line()}")
+        for note in r.notes:
+            typer.echo(f"  note: {note}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("reconcile", help=HELP)(reconcile)

@@ -1,0 +1,487 @@
+"""The reconcile flow: the controller's tie-out of each settlement, naming every difference.
+
+Per settlement four figures must agree: the report's total-amount, the sum of its lines, the
+Finances transactions of its event group (Finances 2024-06-19, by FINANCIAL_EVENT_GROUP_ID) and the
+deposit (bank) line of its journal(s), which must be posted in the ERP. Finances are compared order
+by order, so a difference names the order. In invoice mode each order's receivable-clearing lines
+(Principal, shipping, tax, promotions of Order lines) are compared with its ERP invoice total.
+
+``tie_out`` is pure (inputs in, ``TieOut`` out) so the arithmetic is unit-tested without HTTP;
+``run`` gathers the inputs from the store, Amazon and the ERP. Reconcile only reads: it never
+writes to Amazon or the ERP, and records nothing but audit notes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from ml_connector.errors import MlConnectorError
+from ml_connector.flows.context import FlowContext, FlowSummary
+from ml_connector.model.journal import Journal
+from ml_connector.model.money import Money
+from ml_connector.model.settlement import Settlement, SettlementLine
+from ml_connector.settlement.errors import QuarantineError
+from ml_connector.settlement.journal_builder import build_journals
+from ml_connector.settlement.mapping import AccountMapping
+from ml_connector.settlement.reader import open_report
+from ml_connector.sources.amazon.resources import FinancialEventGroup, Transaction
+
+log = logging.getLogger(__name__)
+
+FLOW = "reconcile"
+RAW_KIND = "settlement_report"  # kept by the settlements flow, key = settlement id
+POSTED = ("posted", "found_existing")
+NO_ORDER = ""  # lines that belong to no order (subscription, ads, reserve)
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One thing that does not tie: what, where (settlement, order), expected vs found."""
+
+    settlement_id: str
+    check: str  # lines | finances | journal | erp_journal | invoice
+    message: str
+    expected: Money | None = None
+    found: Money | None = None
+    order_id: str | None = None
+
+    @property
+    def amount(self) -> Money | None:
+        """found - expected; the whole expected amount when nothing was found."""
+        if self.expected is None and self.found is None:
+            return None
+        currency = (self.expected or self.found).currency  # type: ignore[union-attr]
+        return (self.found or Money.zero(currency)) - (self.expected or Money.zero(currency))
+
+    def line(self) -> str:
+        where = f"settlement {self.settlement_id}" + (f" order {self.order_id}" if self.order_id else "")
+        amount = f" difference {self.amount}" if self.amount is not None else ""
+        return f"{where}: {self.message}{amount}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "settlement_id": self.settlement_id,
+            "order_id": self.order_id,
+            "check": self.check,
+            "message": self.message,
+            "expected": _s(self.expected),
+            "found": _s(self.found),
+            "difference": _s(self.amount),
+            "currency": (self.expected or self.found).currency if (self.expected or self.found) else None,
+        }
+
+
+@dataclass(frozen=True)
+class PostedJournal:
+    """What the store (and, where readable, the ERP) says about one journal reference."""
+
+    state: str | None  # the record's state; None when the journal was never attempted
+    erp_id: str | None = None
+    erp_total: Money | None = None  # total debit the ERP holds, when the adapter can read it
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Invoice:
+    """An order's ERP invoice: its id and total (None when the ERP has none / it cannot be read)."""
+
+    erp_id: str | None
+    total: Money | None
+
+
+@dataclass(frozen=True)
+class OrderTie:
+    order_id: str
+    settlement: Money  # the receivable-clearing Order lines of this order in the settlement
+    invoice: Money | None
+    erp_id: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "order_id": self.order_id,
+            "settlement": _s(self.settlement),
+            "invoice": _s(self.invoice),
+            "erp_id": self.erp_id,
+        }
+
+
+@dataclass
+class TieOut:
+    """One settlement's tie-out: the figures side by side and every difference between them."""
+
+    settlement_id: str
+    currency: str
+    marketplace: str | None
+    report_total: Money
+    lines_total: Money
+    line_count: int
+    finances_total: Money | None
+    finances_group: str | None
+    journal_deposit: Money | None
+    journals: dict[str, PostedJournal] = field(default_factory=dict)
+    orders: list[OrderTie] = field(default_factory=list)
+    differences: list[Difference] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ties(self) -> bool:
+        return not self.differences
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "settlement_id": self.settlement_id,
+            "currency": self.currency,
+            "marketplace": self.marketplace,
+            "report_total": _s(self.report_total),
+            "lines_total": _s(self.lines_total),
+            "line_count": self.line_count,
+            "finances_total": _s(self.finances_total),
+            "finances_group": self.finances_group,
+            "journal_deposit": _s(self.journal_deposit),
+            "journals": {
+                ref: {"state": j.state, "erp_id": j.erp_id, "erp_total": _s(j.erp_total), "error": j.error}
+                for ref, j in self.journals.items()
+            },
+            "orders": [o.as_dict() for o in self.orders],
+            "differences": [d.as_dict() for d in self.differences],
+            "notes": list(self.notes),
+            "ties": self.ties,
+        }
+
+
+def _s(money: Money | None) -> str | None:
+    return None if money is None else money.as_string()
+
+
+def _q(money: Money) -> Money:
+    return money.quantized()
+
+
+def _by_order(lines: Iterable[SettlementLine], currency: str) -> dict[str, Decimal]:
+    sums: dict[str, Decimal] = {}
+    for line in lines:
+        key = (line.order_id or NO_ORDER).strip()
+        sums[key] = sums.get(key, Decimal(0)) + line.amount.amount
+    return sums
+
+
+def transactions_by_order(transactions: Iterable[Transaction]) -> dict[str, Decimal]:
+    """Finances 2024 transactions summed per Amazon order id ("" for those of no order)."""
+    sums: dict[str, Decimal] = {}
+    for tx in transactions:
+        if tx.total is None:
+            continue
+        key = (tx.related.get("ORDER_ID") or NO_ORDER).strip()
+        sums[key] = sums.get(key, Decimal(0)) + tx.total.amount
+    return sums
+
+
+def deposit_of(journals: Sequence[Journal], currency: str) -> Money:
+    """The payout as the journals book it: the bank line(s), debit positive."""
+    deposit = Money.zero(currency)
+    for journal in journals:
+        for line in journal.lines:
+            if line.category == "bank":
+                deposit = deposit + line.net
+    return deposit
+
+
+def receivable_amounts(
+    lines: Iterable[SettlementLine], mapping: AccountMapping, default_marketplace: str = ""
+) -> dict[str, Decimal]:
+    """Invoice mode: per order, the Order lines that clear the invoice's receivable."""
+    sums: dict[str, Decimal] = {}
+    for line in lines:
+        if not line.order_id:
+            continue
+        market = (line.marketplace_name or "").strip() or default_marketplace
+        res = mapping.resolve(
+            (line.transaction_type.strip(), line.amount_type.strip(), line.amount_description.strip()), market
+        )
+        if res is not None and mapping.clears_receivable(line.transaction_type.strip(), res.category):
+            sums[line.order_id] = sums.get(line.order_id, Decimal(0)) + line.amount.amount
+    return sums
+
+
+def tie_out(
+    settlement: Settlement,
+    report_lines: Sequence[SettlementLine],
+    *,
+    finances: Mapping[str, Decimal] | None,
+    finances_group: str | None = None,
+    journals: Sequence[Journal] = (),
+    build_error: str | None = None,
+    posted: Mapping[str, PostedJournal] | None = None,
+    receivables: Mapping[str, Decimal] | None = None,
+    invoices: Mapping[str, Invoice] | None = None,
+) -> TieOut:
+    """Compare one settlement's figures and list every difference.
+
+    ``finances``: Finances amounts per order id ("" = no order), None when no event group matched.
+    ``journals``: rebuilt from the report; ``posted``: the state of each journal reference.
+    ``receivables`` / ``invoices``: invoice mode only (order id -> settlement amount / ERP invoice).
+    """
+    sid = settlement.settlement_id
+    cur = settlement.currency
+    money = lambda amount: Money(amount, cur)  # noqa: E731
+    report_total = settlement.total
+    lines_total = money(sum((line.amount.amount for line in report_lines), Decimal(0)))
+    result = TieOut(
+        settlement_id=sid,
+        currency=cur,
+        marketplace=settlement.marketplace,
+        report_total=report_total,
+        lines_total=lines_total,
+        line_count=len(report_lines),
+        finances_total=money(sum(finances.values(), Decimal(0))) if finances is not None else None,
+        finances_group=finances_group,
+        journal_deposit=deposit_of(journals, cur) if journals else None,
+    )
+    diffs = result.differences
+
+    # 1. The report against itself.
+    if _q(lines_total) != _q(report_total):
+        diffs.append(
+            Difference(sid, "lines", f"the {len(report_lines)} report lines do not sum to total-amount",
+                       report_total, lines_total)
+        )  # fmt: skip
+
+    # 2. The report against Finances, order by order.
+    if finances is None:
+        diffs.append(
+            Difference(sid, "finances", "no Finances event group matches this settlement", report_total, None)
+        )
+    else:
+        if _q(result.finances_total) != _q(report_total):  # type: ignore[arg-type]
+            diffs.append(
+                Difference(sid, "finances", "Finances transactions total differs from total-amount",
+                           report_total, result.finances_total)
+            )  # fmt: skip
+        report_orders = _by_order(report_lines, cur)
+        for order in sorted(set(report_orders) | set(finances)):
+            in_report = money(report_orders.get(order, Decimal(0)))
+            in_finances = money(finances.get(order, Decimal(0)))
+            if _q(in_report) == _q(in_finances):
+                continue
+            if order == NO_ORDER:
+                what = "lines of no order (fees, ads, reserve) differ between the report and Finances"
+            elif order not in finances:
+                what = "in the report but not in the Finances transactions"
+            elif order not in report_orders:
+                what = "in the Finances transactions but not in the report"
+            else:
+                what = "report lines differ from the Finances transactions"
+            diffs.append(Difference(sid, "finances", what, in_report, in_finances, order_id=order or None))
+
+    # 3. The journal(s): deposit line and ERP status.
+    if build_error:
+        diffs.append(
+            Difference(sid, "journal", f"no journal can be built: {build_error}", report_total, None)
+        )
+    elif journals:
+        deposit = result.journal_deposit
+        if deposit is not None and _q(deposit) != _q(report_total):
+            diffs.append(
+                Difference(sid, "journal", "the journal's deposit line differs from total-amount",
+                           report_total, deposit)
+            )  # fmt: skip
+        posted = posted or {}
+        for journal in journals:
+            state = posted.get(journal.reference) or PostedJournal(None)
+            result.journals[journal.reference] = state
+            if state.state not in POSTED:
+                why = f"journal {journal.reference} is not posted in the ERP" + (
+                    f" ({state.state}: {state.error})"
+                    if state.error
+                    else f" ({state.state or 'never attempted'})"
+                )
+                diffs.append(Difference(sid, "erp_journal", why, journal.total_debit, None))
+            elif state.erp_total is not None and _q(state.erp_total) != _q(journal.total_debit):
+                diffs.append(
+                    Difference(sid, "erp_journal",
+                               f"journal {journal.reference} ({state.erp_id}) in the ERP differs from the report's",
+                               journal.total_debit, state.erp_total)
+                )  # fmt: skip
+
+    # 4. Invoice mode: each order's settlement amount against its ERP invoice.
+    if receivables is not None:
+        invoices = invoices or {}
+        for order in sorted(receivables):
+            amount = money(receivables[order])
+            invoice = invoices.get(order) or Invoice(None, None)
+            result.orders.append(OrderTie(order, amount, invoice.total, invoice.erp_id))
+            if invoice.erp_id is None:
+                diffs.append(Difference(sid, "invoice", "no ERP invoice for this order", amount, None, order))
+            elif invoice.total is not None and _q(invoice.total) != _q(amount):
+                diffs.append(
+                    Difference(sid, "invoice", f"ERP invoice {invoice.erp_id} total differs from the settlement",
+                               amount, invoice.total, order)
+                )  # fmt: skip
+    return result
+
+
+# -- gathering the inputs ------------------------------------------------------------------------
+
+
+def match_group(settlement: Settlement, groups: Iterable[FinancialEventGroup]) -> FinancialEventGroup | None:
+    """The event group of a settlement: same currency and start (within a day; reports may carry
+    dates only), preferring the same total, then the same end."""
+    candidates = [
+        g
+        for g in groups
+        if g.start is not None
+        and g.original_total is not None
+        and g.original_total.currency == settlement.currency
+        and abs(g.start - settlement.start) < timedelta(days=1)
+    ]
+
+    def rank(g: FinancialEventGroup) -> tuple:
+        same_total = g.original_total is not None and _q(g.original_total) == _q(settlement.total)
+        end_gap = abs(g.end - settlement.end) if g.end else timedelta(days=999)
+        return (not same_total, end_gap, abs(g.start - settlement.start))  # type: ignore[operator]
+
+    return min(candidates, key=rank, default=None)
+
+
+def settlement_ids(ctx: FlowContext) -> list[str]:
+    return ctx.store.raw_document_keys(ctx.name, RAW_KIND)
+
+
+def _posted_journals(ctx: FlowContext, journals: Sequence[Journal]) -> dict[str, PostedJournal]:
+    reader = getattr(ctx.target, "document_total", None)
+    result = {}
+    for journal in journals:
+        record = ctx.store.find_record(ctx.name, "journal", journal.reference)
+        if record is None:
+            result[journal.reference] = PostedJournal(None)
+            continue
+        erp_total = None
+        if reader is not None and record.state in POSTED:
+            with contextlib.suppress(NotImplementedError):
+                erp_total = reader("journal", journal.reference, journal.currency)
+        result[journal.reference] = PostedJournal(record.state, record.erp_id, erp_total, record.error)
+    return result
+
+
+def _invoices(ctx: FlowContext, orders: Iterable[str], currency: str, notes: list[str]) -> dict[str, Invoice]:
+    reader = getattr(ctx.target, "document_total", None)
+    readable = reader is not None
+    result = {}
+    for order in orders:
+        record = ctx.store.find_record(ctx.name, "sales_invoice", order)
+        erp_id = record.erp_id if record is not None and record.state in POSTED else None
+        total = None
+        if readable:
+            try:
+                total = reader("sales_invoice", order, currency)  # type: ignore[misc]
+            except NotImplementedError:
+                readable = False
+                notes.append(f"{ctx.target.name} invoices cannot be read back: checked their posting only")
+            else:
+                if total is None:
+                    erp_id = None  # the store says posted, but the ERP has no such invoice
+                elif erp_id is None:
+                    erp_id = "(in the ERP, not in the store)"
+        result[order] = Invoice(erp_id, total)
+    return result
+
+
+def reconcile_settlement(ctx: FlowContext, settlement_id: str, groups: list[FinancialEventGroup]) -> TieOut:
+    """Gather one settlement's inputs (store, Amazon Finances, ERP) and tie it out."""
+    data = ctx.store.raw_document(ctx.name, RAW_KIND, settlement_id)
+    if data is None:
+        raise MlConnectorError(
+            f"settlement {settlement_id} has no stored report on connection {ctx.name}: run the settlements flow first"
+        )
+    report = open_report(data)
+    settlement = report.settlement
+    notes: list[str] = []
+    try:
+        lines = list(report.lines())
+    except QuarantineError as exc:
+        lines = []
+        notes.append(f"the report cannot be read to the end: {exc}")
+    built = build_journals(
+        open_report(data),
+        ctx.mapping,
+        mode=ctx.connection.mode,
+        split_by_period=ctx.connection.split_by_period,
+    )
+    group = match_group(settlement, groups)
+    finances = None
+    if group is not None:
+        finances = transactions_by_order(
+            ctx.amazon.list_transactions(related_identifier=("FINANCIAL_EVENT_GROUP_ID", group.group_id))
+        )
+    receivables = invoices = None
+    if ctx.connection.mode == "invoice":
+        receivables = receivable_amounts(lines, ctx.mapping, settlement.marketplace or "")
+        invoices = _invoices(ctx, sorted(receivables), settlement.currency, notes)
+    result = tie_out(
+        settlement,
+        lines,
+        finances=finances,
+        finances_group=group.group_id if group else None,
+        journals=built.journals,
+        build_error=None if not built.quarantined else built.reason,
+        posted=_posted_journals(ctx, built.journals),
+        receivables=receivables,
+        invoices=invoices,
+    )
+    result.notes.extend(notes)
+    return result
+
+
+def reconcile(ctx: FlowContext, only: str | None = None) -> list[TieOut]:
+    """Tie out every stored settlement of the connection (or just ``only``)."""
+    ids = [only] if only else settlement_ids(ctx)
+    if not ids:
+        return []
+    reports = []
+    for sid in ids:
+        data = ctx.store.raw_document(ctx.name, RAW_KIND, sid)
+        if data is None:
+            raise MlConnectorError(
+                f"settlement {sid} has no stored report on connection {ctx.name}: run the settlements flow first"
+            )
+        reports.append(open_report(data).settlement)
+    # One paged read of the event groups covers every settlement of the run.
+    earliest = min(s.start for s in reports) - timedelta(days=1)
+    latest = max(s.start for s in reports) + timedelta(days=1)
+    groups = list(
+        ctx.amazon.list_financial_event_groups(earliest, started_before=min(latest, ctx.clock.now()))
+    )
+    ctx.progress.start(f"reconcile {ctx.name}", len(ids))
+    results = []
+    for sid in ids:
+        results.append(reconcile_settlement(ctx, sid, groups))
+        ctx.progress.advance()
+    ctx.progress.finish()
+    return results
+
+
+def run(ctx: FlowContext) -> FlowSummary:
+    summary = FlowSummary(FLOW, ctx.name)
+    results = reconcile(ctx)
+    for result in results:
+        summary.count("tied" if result.ties else "differences")
+        summary.notes.extend(diff.line() for diff in result.differences)
+        # On the settlement's own trail, never creating a record (reconcile posts nothing).
+        record = ctx.store.find_record(ctx.name, "settlement", result.settlement_id)
+        if record is not None:
+            ctx.store.add_event(
+                record.id,
+                "reconciled",
+                message="ties" if result.ties else f"{len(result.differences)} difference(s)",
+                payload={"ties": result.ties, "differences": [d.as_dict() for d in result.differences]},
+                actor=FLOW,
+            )
+    summary.facts["reconcile"] = [r.as_dict() for r in results]
+    summary.facts["differences"] = sum(len(r.differences) for r in results)
+    return summary
