@@ -1,0 +1,137 @@
+"""The items flow: every SKU the seller sells on Amazon matched to its ERP item.
+
+SKUs (with their ASINs) come from the listings of the connection's marketplaces (searchListingsItems,
+twenty a call) and from the orders already recorded. Each SKU gets a record keyed by the SKU: a
+matched one is recorded with its ERP item as the record's ERP id (found in the ERP, nothing
+written), an unmatched one fails alone, naming the closest ERP items, so a person can map it and
+replay just that record. The whole map is also kept as JSON in the store (cursor "items"), where the
+stock & price flow reads it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ml_connector.engine.replay import register_rebuilder
+from ml_connector.engine.store import Store
+from ml_connector.errors import PermanentError
+from ml_connector.flows.context import FlowContext, FlowSummary, context_for_record
+
+FLOW = "items"
+KIND = "sku_item"
+ORDER_KINDS = ("sales_order", "sales_invoice")
+
+
+@dataclass(frozen=True, slots=True)
+class SkuDocument:
+    """A SKU to match; nothing is written to the ERP: ``find`` is the whole job."""
+
+    key: str  # the SKU
+    asin: str | None = None
+    kind: str = KIND
+
+
+class ItemResolver:
+    """The ERP's answer for SKUs resolved together (one bulk lookup), as a posting target."""
+
+    def __init__(self, ctx: FlowContext, resolved: dict[str, str | None]) -> None:
+        self._ctx = ctx
+        self._resolved = dict(resolved)
+
+    def find(self, document: SkuDocument) -> str | None:
+        if document.key not in self._resolved:
+            self._resolved.update(self._ctx.target.resolve_items([document.key]))
+        item = self._resolved.get(document.key)
+        if item is None:
+            raise PermanentError(unmatched_message(self._ctx, document))
+        return item
+
+    def post(self, document: SkuDocument) -> str:  # never reached: find answers or raises
+        raise PermanentError(unmatched_message(self._ctx, document))
+
+    def close(self) -> None:  # replay only: the rebuilt context's sessions
+        self._ctx.close()
+
+
+def unmatched_message(ctx: FlowContext, document: SkuDocument) -> str:
+    candidates = ctx.target.item_candidates(document.key)
+    asin = f" (ASIN {document.asin})" if document.asin else ""
+    closest = f"closest ERP items: {', '.join(candidates)}" if candidates else "no ERP item is close"
+    return (
+        f"SKU {document.key}{asin} has no ERP item; {closest}. Map it (an ERP alias / cross-reference, "
+        "or the connection's sku_map) and replay this record"
+    )
+
+
+def collect_skus(ctx: FlowContext) -> dict[str, str | None]:
+    """SKU -> ASIN from the listings of every marketplace of the connection, plus the SKUs of
+    recorded orders (an order may name a SKU that no longer has a listing)."""
+    skus: dict[str, str | None] = {}
+    for marketplace_id in ctx.connection.marketplaces:
+        for listing in ctx.amazon.list_listings(marketplace_id):
+            if not skus.get(listing.sku):
+                skus[listing.sku] = listing.asin
+    for record in ctx.store.records(connection=ctx.name, flow="orders"):
+        if record.kind not in ORDER_KINDS or not isinstance(record.source, dict):
+            continue
+        for item in record.source.get("items") or ():
+            sku = item.get("sku")
+            if sku and not skus.get(sku):
+                skus[sku] = item.get("asin")
+    return skus
+
+
+def stored_map(store: Store, connection: str) -> dict[str, Any] | None:
+    """The last items run's map: {"items": {sku: item|None}, "asins": {sku: asin}}."""
+    raw = store.get_cursor(connection, FLOW)
+    return json.loads(raw) if raw else None
+
+
+def run(ctx: FlowContext) -> FlowSummary:
+    summary = FlowSummary(FLOW, ctx.name)
+    skus = collect_skus(ctx)
+    resolved = ctx.target.resolve_items(sorted(skus)) if skus else {}
+    engine = ctx.engine(FLOW)
+    resolver = ItemResolver(ctx, resolved)
+    items: dict[str, str | None] = {}
+    ctx.progress.start(f"items {ctx.name}", len(skus))
+    for sku in sorted(skus):
+        document = SkuDocument(sku, skus[sku])
+        source = {"sku": sku, "asin": skus[sku]}
+        if resolved.get(sku):
+            result = engine.post(document, resolver, source=source)
+        else:
+            result = engine.fail(KIND, sku, unmatched_message(ctx, document), source=source)
+        if result.state in ("posted", "found_existing") and result.erp_id and resolved.get(sku):
+            items[sku] = resolved[sku]
+            summary.count("mapped")
+        else:
+            items[sku] = None
+            summary.count("unmapped")
+            summary.notes.append(result.error or f"SKU {sku} has no ERP item")
+        ctx.progress.advance()
+    ctx.progress.finish()
+    ctx.store.set_cursor(
+        ctx.name,
+        FLOW,
+        json.dumps(
+            {"items": items, "asins": skus, "updated": ctx.clock.now().isoformat()},
+            sort_keys=True,
+        ),
+    )
+    summary.facts["items"] = items
+    summary.facts["unmapped"] = sorted(sku for sku, item in items.items() if not item)
+    summary.facts["amazon_calls"] = dict(ctx.amazon.calls)
+    return summary
+
+
+def _rebuild_sku(store: Store, record, source) -> tuple[SkuDocument, ItemResolver]:
+    """Replay resolves the SKU against the ERP as it is now (after someone mapped it)."""
+    ctx = context_for_record(store, store.connection_name(record.connection_id))
+    asin = source.get("asin") if isinstance(source, dict) else None
+    return SkuDocument(record.key, asin), ItemResolver(ctx, {})
+
+
+register_rebuilder(KIND, _rebuild_sku)

@@ -1,0 +1,73 @@
+"""The items flow against both ERPs: SKUs from listings and orders matched, the unmatched reported
+alone with their closest ERP items, the map kept for the stock & price flow."""
+
+import pytest
+
+from ml_connector.flows import items, orders
+from ml_connector.flows.context import open_context
+from ml_connector.sandbox.catalog import products
+from ml_connector.sandbox.deployment import ACUMATICA_CONNECTION, M3_CONNECTION
+
+
+def _run(deployment, store, flow, name):
+    ctx = open_context(store, deployment.config.connection(name), clock=deployment.clock)
+    try:
+        return flow.run(ctx), ctx
+    finally:
+        ctx.close()
+
+
+NO_ITEM = {p.sku for p in products() if p.m3_item is None}
+TOO_LONG_FOR_M3_ALIAS = {p.sku for p in products() if len(p.sku) > 30}
+
+
+@pytest.mark.parametrize(
+    ("name", "unmapped"),
+    [(M3_CONNECTION, NO_ITEM | TOO_LONG_FOR_M3_ALIAS), (ACUMATICA_CONNECTION, NO_ITEM)],
+)
+def test_skus_are_matched_and_the_unmatched_fail_alone_with_candidates(deployment, store, name, unmapped):
+    summary, ctx = _run(deployment, store, items, name)
+    assert set(summary.facts["unmapped"]) == unmapped
+    assert summary.counts["mapped"] == len(products()) - len(unmapped)
+    assert summary.counts["unmapped"] == len(unmapped)
+    # Twenty SKUs per searchListingsItems call: two calls per marketplace for 40 SKUs.
+    assert ctx.amazon.calls["searchListingsItems"] == 2 * len(ctx.connection.marketplaces)
+
+    records = {r.key: r for r in store.records(connection=name, flow="items")}
+    assert len(records) == len(products())
+    for sku in unmapped:
+        record = records[sku]
+        assert record.state == "failed"
+        assert "closest ERP items:" in record.error and "replay" in record.error
+        assert any(sku in note for note in summary.notes)
+    mapped = [r for r in records.values() if r.key not in unmapped]
+    assert all(r.state == "found_existing" and r.erp_id for r in mapped)
+    catalogue = {p.sku: p for p in products()}
+    expected = "m3_item" if name == M3_CONNECTION else "acumatica_item"
+    assert all(r.erp_id == getattr(catalogue[r.key], expected) for r in mapped)
+
+    stored = items.stored_map(store, name)
+    assert {sku for sku, item in stored["items"].items() if not item} == unmapped
+    assert stored["asins"]["MLC-MUG-01A"] == catalogue["MLC-MUG-01A"].asin
+
+
+def test_second_run_changes_nothing_and_order_skus_are_included(deployment, store):
+    _run(deployment, store, orders, M3_CONNECTION)
+    first, _ = _run(deployment, store, items, M3_CONNECTION)
+    before = {(r.key, r.state, r.erp_id) for r in store.records(connection=M3_CONNECTION, flow="items")}
+    # Amazon drops a listing: the SKU still appears in recorded orders, so it stays in the map.
+    state = deployment.state("amazon")
+    sold = {
+        item["sku"]
+        for r in store.records(connection=M3_CONNECTION, flow="orders")
+        if isinstance(r.source, dict)
+        for item in r.source.get("items", ())
+    }
+    dropped = sorted(sold - NO_ITEM - TOO_LONG_FOR_M3_ALIAS)[0]
+    for key in [k for k in state.listings if k[0] == dropped]:
+        del state.listings[key]
+    second, _ = _run(deployment, store, items, M3_CONNECTION)
+    after = {(r.key, r.state, r.erp_id) for r in store.records(connection=M3_CONNECTION, flow="items")}
+    assert after == before
+    assert second.counts == first.counts
+    assert items.stored_map(store, M3_CONNECTION)["items"][dropped]
