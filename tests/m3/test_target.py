@@ -13,7 +13,7 @@ from ml_connector.targets.m3 import DOCUMENTED_LAYOUT, ParmLayout
 from ml_connector.targets.m3.gls840 import batch_key
 from ml_connector.targets.protocol import ErpTarget
 
-from .conftest import customer_doc, journal_doc, order_doc
+from .conftest import customer_doc, journal_doc, order_doc, usd
 
 
 def test_is_an_erp_target(m3):
@@ -38,6 +38,17 @@ def test_journal_becomes_one_balanced_voucher_carrying_the_reference(m3):
         "GLS200MI", "GetVoucherHead", {"DIVI": "AAA", "YEA4": "2026", "VONO": voucher["VONO"]}
     )[0]
     assert Decimal(head["DSUM"]) == Decimal(head["CSUM"]) == Decimal("1012.60")
+
+
+def test_document_total_reads_the_voucher_back(m3):
+    target = m3.target()
+    target.post(journal_doc("24071630011"))
+    assert target.document_total("journal", "24071630011", "USD") == usd("1012.60")
+    fresh = m3.target(journal_lookup_days=3650)  # another run: no posting date known, looks back
+    assert fresh.document_total("journal", "24071630011", "USD") == usd("1012.60")
+    assert fresh.document_total("journal", "99999999999", "USD") is None
+    with pytest.raises(NotImplementedError):
+        fresh.document_total("sales_invoice", "114-0000000-0000001", "USD")
 
 
 def test_mi_calls_per_journal(m3):

@@ -8,10 +8,12 @@ abandoned (never updated) and the next attempt opens a new batch key.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
+from decimal import Decimal
 
 from ml_connector.errors import PermanentError, TransientError
 from ml_connector.model.documents import JournalDocument
+from ml_connector.model.money import Money
 from ml_connector.targets.m3.gls840 import batch_key, dimension_slots, format_amount, run_number
 from ml_connector.targets.m3.mi import MiClient
 from ml_connector.targets.m3.responses import MiError
@@ -33,26 +35,50 @@ class JournalPoster:
     def __init__(self, mi: MiClient, settings: M3Settings) -> None:
         self._mi = mi
         self._settings = settings
+        self._posting_dates: dict[str, date] = {}  # key -> posting date, for total() in the same run
 
-    def find(self, document: JournalDocument) -> str | None:
-        journal = document.journal
-        window = timedelta(days=self._settings.journal_find_window_days)
-        rows = self._mi.call(
+    def _voucher_lines(self, first: date, last: date) -> list[dict[str, str]]:
+        return self._mi.call(
             "GLS200MI",
             "LstVouchersByDt",
             {
-                "FRDT": (journal.posting_date - window).strftime("%Y%m%d"),
-                "TODT": (journal.posting_date + window).strftime("%Y%m%d"),
+                "FRDT": first.strftime("%Y%m%d"),
+                "TODT": last.strftime("%Y%m%d"),
                 "DIVI": self._settings.division,
             },
             maxrecs=0,
         )
+
+    def find(self, document: JournalDocument) -> str | None:
+        journal = document.journal
+        self._posting_dates[document.key] = journal.posting_date
+        window = timedelta(days=self._settings.journal_find_window_days)
+        rows = self._voucher_lines(journal.posting_date - window, journal.posting_date + window)
         for row in rows:
             if carries_key(row.get("VTXT", ""), document.key):
                 return ":".join(
                     (row.get("DIVI", ""), row.get("YEA4", ""), row.get("VSER", ""), row.get("VONO", ""))
                 )
         return None
+
+    def total_debit(self, key: str, currency: str, today: date) -> Money | None:
+        """The posted voucher's total debit (for reconcile); None when no voucher carries the key."""
+        known = self._posting_dates.get(key)
+        window = timedelta(days=self._settings.journal_find_window_days)
+        if known is not None:
+            first, last = known - window, known + window
+        else:
+            first, last = (
+                today - timedelta(days=self._settings.journal_lookup_days),
+                today + timedelta(days=1),
+            )
+        lines = [row for row in self._voucher_lines(first, last) if carries_key(row.get("VTXT", ""), key)]
+        if not lines:
+            return None
+        debit = sum(
+            (Decimal(row["CUAM"]) for row in lines if Decimal(row.get("CUAM") or "0") > 0), Decimal(0)
+        )
+        return Money(debit, lines[0].get("CUCD") or currency)
 
     def records(self, document: JournalDocument) -> list[str]:
         """The PARM records of the journal, all validated before anything is sent."""

@@ -29,6 +29,7 @@ class M3Settings:
     gls840_key_prefix: str = "ML"
     dimension_fields: Mapping[str, str] = field(default_factory=dict)  # journal dimension -> AIT2..AIT7
     journal_find_window_days: int = 0  # widen the GLS200MI search around the posting date
+    journal_lookup_days: int = 120  # reconcile: how far back to look for a journal not seen this run
     customer_key_field: Literal["YREF", "YRE2"] = "YREF"  # where the customer document key is written
     available_to_sell: str = "AV01"  # a GetItmWhsBal field, or e.g. "STQT-ALQT-REQT"
     max_concurrent: int = 4  # MI calls in flight per tenant

@@ -45,6 +45,7 @@ class M3Target:
         retry: RetryPolicy | None = None,
     ) -> None:
         self.settings = settings
+        self._clock = clock
         self._owns_http = http is None
         self._http = http or httpx.Client(timeout=httpx.Timeout(60.0, connect=10.0))
         retry = retry or RetryPolicy(clock=clock)
@@ -90,11 +91,6 @@ class M3Target:
 
     # -- reads ------------------------------------------------------------------------------------
 
-    def document_total(self, kind: str, key: str, currency: str) -> Money | None:
-        """Reconcile's read-back of a posted total: not offered over MI yet (GLS840 vouchers are
-        found by text only), so reconcile checks M3 postings by their recorded ids instead."""
-        raise NotImplementedError(f"M3 cannot read a {kind} total back yet")
-
     def resolve_items(self, skus: Sequence[str]) -> dict[str, str | None]:
         return self._items.resolve(skus)
 
@@ -106,6 +102,12 @@ class M3Target:
 
     def shipped_orders(self, since: datetime) -> Iterable[ShipmentConfirmation]:
         return list(self._shipments.shipped(since))
+
+    def document_total(self, kind: str, key: str, currency: str) -> Money | None:
+        """Reconcile: a journal's posted total debit, read back from GLS200MI."""
+        if kind != "journal":
+            raise NotImplementedError(f"the M3 target does not read back {kind} totals")
+        return self._journals.total_debit(key, currency, self._clock.now().date())
 
     def _marketplace_customers(self) -> list[str]:
         field = self.settings.customer_key_field
