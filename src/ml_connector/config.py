@@ -11,7 +11,7 @@ import re
 import tomllib
 from collections.abc import Callable
 from dataclasses import fields as dataclass_fields
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -118,6 +118,7 @@ class ConnectionConfig(_Strict):
     mode: Literal["summary", "invoice"] = "summary"
     mapping: Path | None = None
     split_by_period: bool = False
+    start: date | None = None  # go-live: no flow reads Amazon data from before this date
     customer_mode: Literal["marketplace", "buyer"] = "marketplace"
     flows: list[Literal["settlements", "reconcile", "orders", "items", "stock_price", "shipments"]] = Field(
         default_factory=lambda: list(FLOWS)
@@ -141,6 +142,14 @@ class ConnectionConfig(_Strict):
         if getattr(self, self.erp) is None:
             raise ValueError(f"erp = {self.erp!r} needs a [connections.{self.erp}] table")
         return self
+
+    def first_run_since(self, now: datetime, retention: timedelta = timedelta(days=90)) -> datetime:
+        """Where a flow starts when it has no cursor yet: the go-live date, else as far back as
+        Amazon keeps reports (90 days), so that orders and the settlements that pay them line up."""
+        earliest = now - retention
+        if self.start is None:
+            return earliest
+        return max(earliest, datetime(self.start.year, self.start.month, self.start.day, tzinfo=UTC))
 
     @property
     def erp_settings(self) -> dict[str, Any]:
@@ -276,6 +285,7 @@ mode = "summary"              # summary: settlements recognise revenue; orders a
                               # invoice: orders are invoices; settlements clear the receivable
 split_by_period = true        # one journal per calendar month when a settlement spans a month end
 customer_mode = "marketplace" # one ERP customer per marketplace; "buyer" needs buyer PII (RDT)
+# start = 2026-11-01          # go-live: nothing before this date is read (default: 90 days back)
 # mapping = "mapping.toml"    # GL account rules; default: the shipped typical chart of accounts
 # flows = ["settlements", "reconcile", "orders", "items", "stock_price", "shipments"]
 

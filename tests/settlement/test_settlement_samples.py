@@ -80,6 +80,7 @@ def test_invoice_mode_clears_the_receivable_instead_of_revenue() -> None:
         open_report(LOCAL_SAMPLES / "settlement_v1_23874397121.txt"), MAPPING, mode="invoice"
     )
     accounts = {ln.account: ln for ln in result.journals[0].lines}
-    assert "4000" not in accounts and "4010" not in accounts  # sales and shipping not counted again
-    assert accounts["1210"].credit.as_string() == "35.00"  # 35.00 + 6.99 shipping - 6.99 promotion
+    assert "4000" not in accounts  # product sales were the invoices' revenue: not counted again
+    assert accounts["1210"].credit.as_string() == "35.00"  # the invoiced item price (Principal)
+    assert accounts["4010"].credit == accounts["4050"].debit  # 6.99 shipping, 6.99 shipping promotion
     assert accounts["4060"].debit.as_string() == "60.00"  # the refund posts as usual

@@ -9,7 +9,7 @@ revenue is counted twice. An order whose SKU has no ERP item fails alone, naming
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from ml_connector.engine.replay import register_rebuilder
@@ -27,7 +27,6 @@ from ml_connector.model.documents import CustomerDocument, SalesDocument
 from ml_connector.model.orders import Order
 
 FLOW = "orders"
-FIRST_RUN_WINDOW = timedelta(days=30)
 DONE = ("posted", "found_existing")
 
 
@@ -129,7 +128,9 @@ class OrderPoster:
 def run(ctx: FlowContext) -> FlowSummary:
     summary = FlowSummary(FLOW, ctx.name)
     stored = ctx.store.get_cursor(ctx.name, FLOW)
-    since = ctx.since or (datetime.fromisoformat(stored) if stored else ctx.clock.now() - FIRST_RUN_WINDOW)
+    since = ctx.since or (
+        datetime.fromisoformat(stored) if stored else ctx.connection.first_run_since(ctx.clock.now())
+    )
     pii = ctx.connection.customer_mode == "buyer"  # buyer PII only in the mode that needs it
     orders = list(ctx.amazon.search_orders(ctx.connection.marketplaces, since, pii=pii))
     poster = OrderPoster(ctx)

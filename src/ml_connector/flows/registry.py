@@ -7,6 +7,7 @@ import importlib
 from collections.abc import Callable
 
 from ml_connector.config import FLOWS
+from ml_connector.errors import ConfigurationError
 from ml_connector.flows.context import FlowContext, FlowSummary
 
 FlowRun = Callable[[FlowContext], FlowSummary]
@@ -17,4 +18,8 @@ _MODULES = {flow: f"ml_connector.flows.{flow}" for flow in FLOWS}
 def flow(name: str) -> FlowRun:
     if name not in _MODULES:
         raise KeyError(f"unknown flow {name!r}; flows are {', '.join(FLOWS)}")
-    return importlib.import_module(_MODULES[name]).run
+    try:
+        module = importlib.import_module(_MODULES[name])
+    except ImportError as exc:
+        raise ConfigurationError(f"flow {name!r} cannot be loaded ({exc}); reinstall ml-connector") from None
+    return module.run

@@ -118,7 +118,7 @@ def _facts(result: BuildResult) -> dict[str, Any]:
 def _since(ctx: FlowContext, summary: FlowSummary) -> datetime:
     now = ctx.clock.now()
     stored = ctx.store.get_cursor(ctx.name, FLOW)
-    since = ctx.since or (datetime.fromisoformat(stored) if stored else now - AMAZON_RETENTION)
+    since = ctx.since or (datetime.fromisoformat(stored) if stored else ctx.connection.first_run_since(now))
     if since < now - AMAZON_RETENTION:
         warning = (
             f"the settlements cursor ({since:%Y-%m-%d}) is older than Amazon's 90-day report retention: "
