@@ -10,7 +10,7 @@ from ml_connector.sandbox.m3.app import CLIENT_SECRET, SERVICE_ACCOUNT_SECRET
 from ml_connector.targets.m3 import M3Target, MiConfigurationError, MiError, parse_ionapi
 from ml_connector.transport.ratelimit import TokenBucket
 
-from .conftest import customer_doc, journal_doc, settings
+from .conftest import customer_doc, journal_doc, order_doc, settings
 
 
 def test_token_is_reused_then_renewed_before_expiry(m3):
@@ -67,9 +67,8 @@ def test_check_names_a_bad_template_and_missing_warehouse(m3):
     assert any("warehouse is not set" in p for p in problems)
 
 
-def test_429_storm_and_5xx_back_off_and_post_exactly_once(m3):
+def test_429_storm_backs_off_and_posts_exactly_once(m3):
     m3.faults.rate_429 = 0.4
-    m3.faults.rate_503 = 0.1
     target = m3.target(attempts=12)
     customer = target.post(customer_doc())
     journal_id = target.post(journal_doc())
@@ -78,6 +77,55 @@ def test_429_storm_and_5xx_back_off_and_post_exactly_once(m3):
     assert target.mi.retries > 0 and m3.faults.injected.get("429", 0) > 0
     assert len(m3.sandbox.vouchers()) == 1 and len(m3.sandbox.customers()) == 1
     target.close()
+
+
+def test_reads_are_resent_after_5xx_but_writes_are_not(m3):
+    m3.faults.rate_503 = 0.5
+    target = m3.target(attempts=12)
+    for _ in range(10):
+        target.find(customer_doc())  # reads: resent until they pass
+    m3.faults.rate_503 = 1.0
+    with pytest.raises(TransientError, match="not resent blindly"):
+        target.post(customer_doc())
+    assert m3.faults.injected["503"] >= 1
+
+
+@pytest.mark.parametrize(
+    "lost",
+    [
+        "CRS610MI.Add",
+        "OIS100MI.AddBatchHead",
+        "OIS100MI.AddBatchLine",
+        "OIS100MI.Confirm",
+        "GLS840MI.AddBatchLine",
+        "GLS840MI.UpdBatch",
+    ],
+)
+def test_a_write_whose_reply_is_lost_is_not_duplicated(m3, lost):
+    """M3 ran the Add but the gateway answered 504: the client must not resend; asking find() first
+    (what the engine does on TransientError) then settles it with one record."""
+    target = m3.target()
+    customer = target.post(customer_doc()) if lost != "CRS610MI.Add" else None
+    m3.sandbox.lose_replies[lost] = 1
+    document = (
+        customer_doc()
+        if customer is None
+        else (journal_doc() if lost.startswith("GLS") else order_doc("114-7777777-0000001", customer))
+    )
+    erp_id = None
+    for _ in range(3):  # the engine's loop: find, then post; a transient error goes round again
+        erp_id = target.find(document)
+        if erp_id is not None:
+            break
+        try:
+            erp_id = target.post(document)
+            break
+        except TransientError:
+            continue
+    assert erp_id is not None and m3.sandbox.lose_replies[lost] == 0
+    assert len(m3.sandbox.customers()) == 1
+    assert len(m3.sandbox.vouchers()) == (1 if lost.startswith("GLS") else 0)
+    assert len(m3.sandbox.orders()) == (1 if lost.startswith("OIS") else 0)
 
 
 def test_spike_arrest_throttles_the_tenant(m3):

@@ -17,7 +17,7 @@ from typing import Literal
 
 import httpx
 
-from ml_connector.errors import AuthenticationError, ConfigurationError, PermanentError
+from ml_connector.errors import AuthenticationError, ConfigurationError, PermanentError, TransientError
 from ml_connector.targets.m3.ionapi import IonApiFile
 from ml_connector.targets.m3.responses import MiResult, Record, parse_body
 from ml_connector.targets.m3.token import IonTokenClient
@@ -27,7 +27,24 @@ from ml_connector.transport.retry import RetryPolicy, send_with_retry
 
 log = logging.getLogger(__name__)
 
-BULK_CHUNK = 100  # transactions per bulk request (public clients chunk at 100-150)
+BULK_CHUNK = 100
+WRITE_PREFIXES = ("Add", "Chg", "Upd", "Del", "Dlt", "Confirm", "Copy", "Cpy", "Rel", "Crt")
+
+
+def is_write(transaction: str) -> bool:
+    """MI writes are named, not methoded: Add/Chg/Dlt... are all GETs."""
+    return transaction.startswith(WRITE_PREFIXES)
+
+
+def surely_unprocessed(response: httpx.Response | None, error: BaseException | None) -> bool:
+    """True only when M3 cannot have run the transaction: the gateway's spike arrest (429) or a
+    connection that was never made. A 5xx, a timeout or a dropped reply may follow a completed Add."""
+    if response is not None:
+        return response.status_code == 429
+    return isinstance(
+        error, httpx.ConnectError | httpx.ConnectTimeout
+    )  # transactions per bulk request (public clients chunk at 100-150)
+
 
 _tenant_gates: dict[str, threading.BoundedSemaphore] = {}
 _gates_lock = threading.Lock()
@@ -91,11 +108,13 @@ class MiClient:
             response = self._send(
                 lambda token: self._v1_request(program, transaction, inputs, maxrecs, returncols, token),
                 f"{program}.{transaction}",
+                write=is_write(transaction),
             )
         else:
             response = self._send(
                 lambda token: self._v2_request(program, transaction, inputs, maxrecs, returncols, token),
                 f"{program}.{transaction}",
+                write=is_write(transaction),
             )
         results = parse_body(self._json(response, program, transaction), program, transaction)
         return results[0].raise_for_error()
@@ -113,6 +132,7 @@ class MiClient:
                 response = self._send(
                     lambda token, n=name, f=fields: self._v1_request(program, n, f, maxrecs, None, token),
                     f"{program}.{name}",
+                    write=is_write(name),
                 )
                 results.extend(parse_body(self._json(response, program, name), program, name)[:1])
             return results
@@ -129,7 +149,11 @@ class MiClient:
                 "maxReturnedRecords": maxrecs,
                 "transactions": [{"transaction": name, "record": fields} for name, fields in chunk],
             }
-            response = self._send(lambda token, b=body: self._bulk_request(b, token), f"{program} bulk")
+            response = self._send(
+                lambda token, b=body: self._bulk_request(b, token),
+                f"{program} bulk",
+                write=any(is_write(name) for name, _ in chunk),
+            )
             parsed = parse_body(self._json(response, program, ""), program)
             if len(parsed) != len(chunk):
                 error = parsed[0].error if parsed and parsed[0].error else None
@@ -178,16 +202,18 @@ class MiClient:
         url = f"{self._ionapi.gateway_url}/M3/m3api-rest/v2/execute"
         return self._http.build_request("POST", url, json=body, headers=_headers(token))
 
-    def _send(self, build, describe: str) -> httpx.Response:
+    def _send(self, build, describe: str, *, write: bool = False) -> httpx.Response:
+        """Send with the token; a write is resent only when it surely did not run (see
+        ``surely_unprocessed``), otherwise TransientError: the engine then asks ``find`` first."""
         with self._gate:
             with self._count_lock:
                 self.requests += 1
             token = self._tokens.token()
-            response = self._send_with_token(build, token, describe)
+            response = self._send_with_token(build, token, describe, write)
             if response.status_code == 401:  # expired or revoked underneath us: renew once
                 log.info("%s: HTTP 401, renewing the ION token", describe)
                 token = self._tokens.renew(token)
-                response = self._send_with_token(build, token, describe)
+                response = self._send_with_token(build, token, describe, write)
                 if response.status_code == 401:
                     raise AuthenticationError(
                         f"the ION gateway rejects a freshly issued token of tenant {self._ionapi.tenant}:"
@@ -195,8 +221,13 @@ class MiClient:
                     )
             return response
 
-    def _send_with_token(self, build, token: str, describe: str) -> httpx.Response:
+    def _send_with_token(self, build, token: str, describe: str, write: bool = False) -> httpx.Response:
         def before_retry(attempt, response, error) -> None:
+            if write and not surely_unprocessed(response, error):
+                problem = f"HTTP {response.status_code}" if response is not None else type(error).__name__
+                raise TransientError(
+                    f"{describe}: {problem}; an MI write is not resent blindly (it may have run)"
+                )
             with self._count_lock:
                 self.retries += 1
 
