@@ -111,6 +111,44 @@ def test_invoice_mode_compares_each_order_with_its_erp_invoice():
     assert [o.order_id for o in result.orders] == ["O-1", "O-2", "O-9"]
 
 
+def test_the_reserve_released_must_be_what_the_previous_settlement_held():
+    reserve_lines = [
+        *LINES,
+        line("other-transaction", "other-transaction", "Previous Reserve Amount Balance", "30.00"),
+        line("other-transaction", "other-transaction", "Current Reserve Amount", "-30.00"),
+    ]
+    released, held = reconcile.reserve_amounts(reserve_lines, load_mapping(), "Amazon.com")
+    assert (released, held) == (Decimal("30.00"), Decimal("-30.00"))
+    fine = reconcile.Reserve(m("30.00"), m("-30.00"), previous_held=m("-30.00"), previous_settlement="S0")
+    assert tie_out(SETTLEMENT, reserve_lines, finances=FINANCES, journals=[journal("78.00")], posted=POSTED,
+                   reserve=fine).ties  # fmt: skip
+    drift = dataclasses.replace(fine, previous_held=m("-35.00"))
+    result = tie_out(SETTLEMENT, reserve_lines, finances=FINANCES, journals=[journal("78.00")], posted=POSTED,
+                     reserve=drift)  # fmt: skip
+    assert [(d.check, d.expected, d.amount) for d in result.differences] == [
+        ("reserve", m("35.00"), m("-5.00"))
+    ]
+    assert "settlement S0 held" in result.differences[0].message and drift.balance == m("30.00")
+
+
+def test_the_previous_settlement_is_the_latest_earlier_one_of_the_same_marketplace():
+    def s(sid, start, end, currency=USD, market="Amazon.com"):
+        return Settlement(sid, datetime(2026, 9, start, tzinfo=UTC), datetime(2026, 9, end, tzinfo=UTC), None,
+                          m("1", currency), market)  # fmt: skip
+
+    headers = {
+        "A": s("A", 1, 15),
+        "B": s("B", 15, 29),
+        "C": s("C", 2, 16, "CAD", "Amazon.ca"),
+        "Z": s("Z", 1, 5),
+    }
+    assert reconcile.previous_settlements(headers) == {"B": "A"}
+    # A report without order lines names no marketplace: it still chains by currency.
+    headers["A"] = s("A", 1, 15, market=None)
+    headers["Y"] = s("Y", 29, 30)
+    assert reconcile.previous_settlements(headers) == {"B": "A", "Y": "B"}
+
+
 def test_the_event_group_is_matched_by_currency_start_and_total():
     def group(gid, start_day, total, currency=USD):
         return FinancialEventGroup(gid, "Closed", "Succeeded", m(total, currency),
@@ -156,6 +194,8 @@ def test_a_clean_sandbox_ties_out_exactly_and_tampering_is_named(deployment, sto
             fact["report_total"] == fact["lines_total"] == fact["finances_total"] == fact["journal_deposit"]
         )
         assert all(j["state"] == "posted" and j["erp_id"] for j in fact["journals"].values())
+    chained = [f["reserve"] for f in summary.facts["reconcile"] if f["reserve"]["previous_settlement"]]
+    assert chained and any(r["released"] != "0.00" for r in chained)  # the reserve carried, and tied
     # Measured: one event-group read per run, one transactions read per settlement (< 100 events).
     assert ctx.amazon.calls["listFinancialEventGroups"] == 1
     assert ctx.amazon.calls["listTransactions"] == len(summary.facts["reconcile"])
@@ -185,9 +225,12 @@ def test_a_clean_sandbox_ties_out_exactly_and_tampering_is_named(deployment, sto
     lines[row] = "\t".join(cells)
     _replace_raw(store, M3_CONNECTION, other, "\n".join(lines).encode())
 
-    summary, _ = _run(deployment, store, reconcile, M3_CONNECTION)
-    assert summary.counts["differences"] == 2
-    diffs = [d for f in summary.facts["reconcile"] for d in f["differences"]]
+    # The scheduled flow does not read a settlement that tied again; the command re-checks all.
+    scheduled, _ = _run(deployment, store, reconcile, M3_CONNECTION)
+    assert scheduled.counts["already_tied"] == len(stored) and not scheduled.facts["reconcile"]
+    results = _check_all(deployment, store, M3_CONNECTION)
+    assert sum(not r.ties for r in results) == 2
+    diffs = [d.as_dict() for r in results for d in r.differences]
     by_order = [d for d in diffs if d["settlement_id"] == settlement]
     assert {(d["check"], d["order_id"], d["difference"]) for d in by_order} >= {
         ("finances", event.order.order_id, "1.25")
@@ -196,6 +239,14 @@ def test_a_clean_sandbox_ties_out_exactly_and_tampering_is_named(deployment, sto
     assert {d["check"] for d in tampered} == {"lines", "finances", "journal"}
     assert any(d["check"] == "lines" and d["difference"] == "10.00" for d in tampered)
     assert any(d["check"] == "finances" and d["order_id"] and d["difference"] == "-10.00" for d in tampered)
+
+
+def _check_all(deployment, store, name):
+    ctx = open_context(store, deployment.config.connection(name), clock=deployment.clock)
+    try:
+        return reconcile.reconcile(ctx)
+    finally:
+        ctx.close()
 
 
 def _replace_raw(store, connection, key, data):
@@ -245,10 +296,8 @@ def test_invoice_mode_ties_each_order_to_its_acumatica_invoice(deployment, store
     records = deployment.state("acumatica").records["SalesInvoice"]
     record_id = next(k for k, r in records.items() if r["ReferenceNbr"] == victim["erp_id"])
     del records[record_id]
-    again, _ = _run(deployment, store, reconcile, ACUMATICA_CONNECTION)
-    named = [
-        d for f in again.facts["reconcile"] for d in f["differences"] if d["order_id"] == victim["order_id"]
-    ]
+    again = _check_all(deployment, store, ACUMATICA_CONNECTION)
+    named = [d.as_dict() for r in again for d in r.differences if d.order_id == victim["order_id"]]
     assert [(d["message"], d["difference"]) for d in named] == [
         ("no ERP invoice for this order", "-" + victim["settlement"])
     ]

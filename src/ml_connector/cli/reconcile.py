@@ -82,6 +82,16 @@ def _print(results: list) -> None:  # noqa: ANN001 - (connection, TieOut) pairs
         typer.echo(f"  report lines      {show(r.lines_total):>14}  ({r.line_count} lines)")
         typer.echo(f"  Finances          {show(r.finances_total):>14}  (group {r.finances_group or 'none'})")
         typer.echo(f"  journal deposit   {show(r.journal_deposit):>14}")
+        if r.reserve is not None and (r.reserve.released or r.reserve.held or r.reserve.previous_held):
+            previous = (
+                f"; settlement {r.reserve.previous_settlement} held {show(r.reserve.previous_held)}"
+                if r.reserve.previous_settlement
+                else ""
+            )
+            typer.echo(
+                f"  reserve released  {show(r.reserve.released):>14}  held {show(r.reserve.held)}, "
+                f"balance {show(r.reserve.balance)}{previous}"
+            )
         for ref, journal in r.journals.items():
             typer.echo(f"  journal {ref}: {journal.state or 'not posted'} {journal.erp_id or ''}".rstrip())
         if r.orders:

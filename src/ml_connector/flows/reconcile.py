@@ -111,6 +111,31 @@ class OrderTie:
         }
 
 
+@dataclass(frozen=True)
+class Reserve:
+    """The reserve this settlement released (+) and held back (-), and what the previous
+    settlement of the same marketplace held (None when no earlier settlement is stored)."""
+
+    released: Money
+    held: Money
+    previous_held: Money | None = None
+    previous_settlement: str | None = None
+
+    @property
+    def balance(self) -> Money:
+        """Amazon's reserve after this settlement, as the reserve account should show it."""
+        return -self.held
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "released": _s(self.released),
+            "held": _s(self.held),
+            "balance": _s(self.balance),
+            "previous_held": _s(self.previous_held),
+            "previous_settlement": self.previous_settlement,
+        }
+
+
 @dataclass
 class TieOut:
     """One settlement's tie-out: the figures side by side and every difference between them."""
@@ -124,6 +149,7 @@ class TieOut:
     finances_total: Money | None
     finances_group: str | None
     journal_deposit: Money | None
+    reserve: Reserve | None = None
     journals: dict[str, PostedJournal] = field(default_factory=dict)
     orders: list[OrderTie] = field(default_factory=list)
     differences: list[Difference] = field(default_factory=list)
@@ -144,6 +170,7 @@ class TieOut:
             "finances_total": _s(self.finances_total),
             "finances_group": self.finances_group,
             "journal_deposit": _s(self.journal_deposit),
+            "reserve": self.reserve.as_dict() if self.reserve else None,
             "journals": {
                 ref: {"state": j.state, "erp_id": j.erp_id, "erp_total": _s(j.erp_total), "error": j.error}
                 for ref, j in self.journals.items()
@@ -209,6 +236,25 @@ def receivable_amounts(
     return sums
 
 
+def reserve_amounts(
+    lines: Iterable[SettlementLine], mapping: AccountMapping, default_marketplace: str = ""
+) -> tuple[Decimal, Decimal]:
+    """(released, held) by the reserve lines: a positive reserve line releases the previous
+    reserve, a negative one holds the current."""
+    released = held = Decimal(0)
+    for line in lines:
+        market = (line.marketplace_name or "").strip() or default_marketplace
+        res = mapping.resolve(
+            (line.transaction_type.strip(), line.amount_type.strip(), line.amount_description.strip()), market
+        )
+        if res is not None and res.category == "reserve":
+            if line.amount.amount >= 0:
+                released += line.amount.amount
+            else:
+                held += line.amount.amount
+    return released, held
+
+
 def tie_out(
     settlement: Settlement,
     report_lines: Sequence[SettlementLine],
@@ -220,12 +266,14 @@ def tie_out(
     posted: Mapping[str, PostedJournal] | None = None,
     receivables: Mapping[str, Decimal] | None = None,
     invoices: Mapping[str, Invoice] | None = None,
+    reserve: Reserve | None = None,
 ) -> TieOut:
     """Compare one settlement's figures and list every difference.
 
     ``finances``: Finances amounts per order id ("" = no order), None when no event group matched.
     ``journals``: rebuilt from the report; ``posted``: the state of each journal reference.
     ``receivables`` / ``invoices``: invoice mode only (order id -> settlement amount / ERP invoice).
+    ``reserve``: released / held here and held by the previous settlement of the marketplace.
     """
     sid = settlement.settlement_id
     cur = settlement.currency
@@ -242,6 +290,7 @@ def tie_out(
         finances_total=money(sum(finances.values(), Decimal(0))) if finances is not None else None,
         finances_group=finances_group,
         journal_deposit=deposit_of(journals, cur) if journals else None,
+        reserve=reserve,
     )
     diffs = result.differences
 
@@ -309,7 +358,19 @@ def tie_out(
                                journal.total_debit, state.erp_total)
                 )  # fmt: skip
 
-    # 4. Invoice mode: each order's settlement amount against its ERP invoice.
+    # 4. The reserve: what this settlement releases is what the previous one held back.
+    if (
+        reserve is not None
+        and reserve.previous_held is not None
+        and _q(reserve.released) != _q(-reserve.previous_held)
+    ):
+        diffs.append(
+            Difference(sid, "reserve",
+                       f"the reserve released differs from the reserve settlement {reserve.previous_settlement} held",
+                       -reserve.previous_held, reserve.released)
+        )  # fmt: skip
+
+    # 5. Invoice mode: each order's settlement amount against its ERP invoice.
     if receivables is not None:
         invoices = invoices or {}
         for order in sorted(receivables):
@@ -392,27 +453,33 @@ def _invoices(ctx: FlowContext, orders: Iterable[str], currency: str, notes: lis
     return result
 
 
-def reconcile_settlement(ctx: FlowContext, settlement_id: str, groups: list[FinancialEventGroup]) -> TieOut:
+def reconcile_settlement(
+    ctx: FlowContext,
+    settlement_id: str,
+    groups: list[FinancialEventGroup],
+    previous: tuple[str, Money] | None = None,
+) -> TieOut:
     """Gather one settlement's inputs (store, Amazon Finances, ERP) and tie it out."""
     data = ctx.store.raw_document(ctx.name, RAW_KIND, settlement_id)
     if data is None:
         raise MlConnectorError(
             f"settlement {settlement_id} has no stored report on connection {ctx.name}: run the settlements flow first"
         )
-    report = open_report(data)
-    settlement = report.settlement
     notes: list[str] = []
-    try:
-        lines = list(report.lines())
-    except QuarantineError as exc:
-        lines = []
-        notes.append(f"the report cannot be read to the end: {exc}")
-    built = build_journals(
-        open_report(data),
-        ctx.mapping,
-        mode=ctx.connection.mode,
-        split_by_period=ctx.connection.split_by_period,
-    )
+    with open_report(data) as report:
+        settlement = report.settlement
+        try:
+            lines = list(report.lines())
+        except QuarantineError as exc:
+            lines = []
+            notes.append(f"the report cannot be read to the end: {exc}")
+    with open_report(data) as again:
+        built = build_journals(
+            again,
+            ctx.mapping,
+            mode=ctx.connection.mode,
+            split_by_period=ctx.connection.split_by_period,
+        )
     group = match_group(settlement, groups)
     finances = None
     if group is not None:
@@ -423,10 +490,18 @@ def reconcile_settlement(ctx: FlowContext, settlement_id: str, groups: list[Fina
     if ctx.connection.mode == "invoice":
         receivables = receivable_amounts(lines, ctx.mapping, settlement.marketplace or "")
         invoices = _invoices(ctx, sorted(receivables), settlement.currency, notes)
+    released, held = reserve_amounts(lines, ctx.mapping, settlement.marketplace or "")
+    reserve = Reserve(
+        Money(released, settlement.currency),
+        Money(held, settlement.currency),
+        previous_held=previous[1] if previous else None,
+        previous_settlement=previous[0] if previous else None,
+    )
     result = tie_out(
         settlement,
         lines,
         finances=finances,
+        reserve=reserve,
         finances_group=group.group_id if group else None,
         journals=built.journals,
         build_error=None if not built.quarantined else built.reason,
@@ -438,37 +513,92 @@ def reconcile_settlement(ctx: FlowContext, settlement_id: str, groups: list[Fina
     return result
 
 
-def reconcile(ctx: FlowContext, only: str | None = None) -> list[TieOut]:
+def _header(ctx: FlowContext, settlement_id: str) -> Settlement:
+    data = ctx.store.raw_document(ctx.name, RAW_KIND, settlement_id)
+    if data is None:
+        raise MlConnectorError(
+            f"settlement {settlement_id} has no stored report on connection {ctx.name}: "
+            "run the settlements flow first"
+        )
+    with open_report(data) as report:
+        return report.settlement
+
+
+def previous_settlements(headers: Mapping[str, Settlement]) -> dict[str, str]:
+    """Settlement id -> the stored settlement just before it in the same currency and marketplace
+    (ending at most a day after it starts), whose held reserve it should release. A report with
+    no order lines names no marketplace; it then matches by currency (an exact match breaks ties)."""
+    result = {}
+    for sid, own in headers.items():
+        earlier = [
+            (other.end, other.marketplace == own.marketplace, oid)
+            for oid, other in headers.items()
+            if oid != sid
+            and other.currency == own.currency
+            and (other.marketplace == own.marketplace or not other.marketplace or not own.marketplace)
+            and other.end <= own.start + timedelta(days=1)
+            and other.start < own.start
+        ]
+        if earlier:
+            result[sid] = max(earlier)[2]
+    return result
+
+
+def _held(ctx: FlowContext, settlement_id: str) -> Money:
+    data = ctx.store.raw_document(ctx.name, RAW_KIND, settlement_id)
+    assert data is not None  # a stored key
+    with open_report(data) as report:
+        _released, held = reserve_amounts(report.lines(), ctx.mapping, report.settlement.marketplace or "")
+        return Money(held, report.settlement.currency)
+
+
+def reconcile(ctx: FlowContext, only: str | Sequence[str] | None = None) -> list[TieOut]:
     """Tie out every stored settlement of the connection (or just ``only``)."""
-    ids = [only] if only else settlement_ids(ctx)
+    stored = settlement_ids(ctx)
+    ids = [only] if isinstance(only, str) else list(only) if only is not None else stored
     if not ids:
         return []
-    reports = []
-    for sid in ids:
-        data = ctx.store.raw_document(ctx.name, RAW_KIND, sid)
-        if data is None:
-            raise MlConnectorError(
-                f"settlement {sid} has no stored report on connection {ctx.name}: run the settlements flow first"
-            )
-        reports.append(open_report(data).settlement)
+    headers = {sid: _header(ctx, sid) for sid in dict.fromkeys([*stored, *ids])}
+    previous = previous_settlements(headers)
     # One paged read of the event groups covers every settlement of the run.
-    earliest = min(s.start for s in reports) - timedelta(days=1)
-    latest = max(s.start for s in reports) + timedelta(days=1)
+    starts = [headers[sid].start for sid in ids]
     groups = list(
-        ctx.amazon.list_financial_event_groups(earliest, started_before=min(latest, ctx.clock.now()))
+        ctx.amazon.list_financial_event_groups(
+            min(starts) - timedelta(days=1),
+            started_before=min(max(starts) + timedelta(days=1), ctx.clock.now()),
+        )
     )
     ctx.progress.start(f"reconcile {ctx.name}", len(ids))
     results = []
     for sid in ids:
-        results.append(reconcile_settlement(ctx, sid, groups))
+        before = previous.get(sid)
+        prior = None
+        if before is not None:
+            try:
+                prior = (before, _held(ctx, before))
+            except QuarantineError:
+                prior = None  # an unreadable earlier report is its own difference
+        results.append(reconcile_settlement(ctx, sid, groups, prior))
         ctx.progress.advance()
     ctx.progress.finish()
     return results
 
 
+def _tied_before(ctx: FlowContext, settlement_id: str) -> bool:
+    record = ctx.store.find_record(ctx.name, "settlement", settlement_id)
+    if record is None:
+        return False
+    events = [e for e in ctx.store.audit_trail(record.id) if e.event == "reconciled"]
+    return bool(events) and bool((events[-1].payload or {}).get("ties"))
+
+
 def run(ctx: FlowContext) -> FlowSummary:
+    """The scheduled tie-out: every stored settlement that has not tied yet (a settlement that tied
+    once is not read again; `ml-connector reconcile` re-checks any of them on demand)."""
     summary = FlowSummary(FLOW, ctx.name)
-    results = reconcile(ctx)
+    todo = [sid for sid in settlement_ids(ctx) if not _tied_before(ctx, sid)]
+    summary.count("already_tied", len(settlement_ids(ctx)) - len(todo))
+    results = reconcile(ctx, todo) if todo else []
     for result in results:
         summary.count("tied" if result.ties else "differences")
         summary.notes.extend(diff.line() for diff in result.differences)
