@@ -107,10 +107,10 @@ def duplicate_keys(deployment: SandboxDeployment) -> list[str]:
         rows = m3.orders() if what == "M3 order" else m3.customers()
         counts = Counter(key(row) for row in rows if key(row))
         found += [f"{what} {k} x{n}" for k, n in counts.items() if n > 1]
-    texts = Counter()
-    for voucher in m3.vouchers():
-        texts[{line.get("VTXT", "") for line in voucher["lines"]}.pop() if voucher["lines"] else ""] += 1
-    found += [f"M3 voucher '{t}' x{n}" for t, n in texts.items() if t and n > 1]
+    references = Counter(
+        voucher["lines"][0]["VTXT"].split()[0] for voucher in m3.vouchers() if voucher["lines"]
+    )
+    found += [f"M3 voucher {ref} x{n}" for ref, n in references.items() if n > 1]
     records = deployment.state("acumatica").records
     for entity, field_name in (
         ("SalesInvoice", "CustomerOrder"),

@@ -26,6 +26,8 @@ ACUMATICA_CONNECTION = "uk-acumatica"
 
 CONFIG_TEMPLATE = """\
 # Written by the sandbox deployment: two demo sellers against the simulators.
+time_scale = {time_scale}  # the sandboxes' time runs this much faster; so must the clients'
+
 [store]
 url = "{store_url}"
 
@@ -150,7 +152,12 @@ class SandboxDeployment:
 
         store_url = self.store_url or f"sqlite:///{self.home / 'ml-connector.sqlite3'}"
         self.config_path.write_text(
-            CONFIG_TEMPLATE.format(store_url=store_url, m3=M3_CONNECTION, acumatica=ACUMATICA_CONNECTION),
+            CONFIG_TEMPLATE.format(
+                time_scale=self.time_scale,
+                store_url=store_url,
+                m3=M3_CONNECTION,
+                acumatica=ACUMATICA_CONNECTION,
+            ),
             encoding="utf-8",
         )
         store = Store.open(store_url, clock=self.clock)
