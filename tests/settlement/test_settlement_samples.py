@@ -71,8 +71,14 @@ def test_v1_refund_and_advertising_tax_become_v2_keys() -> None:
     assert refund.adjustment_id == "amzn1:crow:0UcGz5LNTCm+rGIQEkAv5g"
     assert refund.amount.as_string() == "-60.00"
     assert str(refund.posted_date) == "2025-08-14"
-    # the quantity row of V1 carries no amount: it is not a line
-    assert all(ln.amount.amount != 0 or ln.quantity for ln in lines)
+    # V1's quantity-only row is not a line; its quantity goes to the item's Principal line
+    principal = next(ln for ln in lines if ln.key == ("Order", "ItemPrice", "Principal"))
+    assert (principal.quantity, principal.sku, principal.order_item_code) == (
+        1,
+        "SALTT15-ALLT",
+        "135844999381281",
+    )
+    assert all(ln.quantity is None for ln in lines if ln is not principal)
 
 
 def test_invoice_mode_clears_the_receivable_instead_of_revenue() -> None:

@@ -298,11 +298,17 @@ class SettlementReport:
         ]
         i_tt, i_cur, i_sid = col["transaction-type"], col["currency"], col["settlement-id"]
         i_posted, i_market = get("posted-date"), get("marketplace-name")
+        i_qty, i_item = get("quantity-purchased"), get("order-item-code")
         sid = self.settlement.settlement_id
         parse_amount, parse_date = self._amounts.parse, self._dates.parse_date
+        pending: tuple[str, str] | None = None  # (order-item-code, quantity) of a quantity-only row
         for line, c in rows:
             if c[i_sid] != sid:
                 _check_settlement_id(c[i_sid], sid, line)
+            if i_qty >= 0 and c[i_qty].strip() and not any(c[i].strip() for _t, i, _a, _f in pairs):
+                # V1 puts an item's quantity on a row of its own: it goes to the item's Principal line.
+                pending = (c[i_item] if i_item >= 0 else "", c[i_qty].strip())
+                continue
             posted = None
             for i_type, i_amount, amount_type, fixed in pairs:
                 text = c[i_amount]
@@ -311,6 +317,11 @@ class SettlementReport:
                 if posted is None and i_posted >= 0:
                     posted = parse_date(c[i_posted], line)
                 description = (c[i_type].strip() if i_type >= 0 else "") or fixed or c[i_tt].strip()
+                if pending and amount_type == "ItemPrice" and description == "Principal":
+                    if pending[0] == (c[i_item] if i_item >= 0 else "") and not c[i_qty].strip():
+                        c = [*c]
+                        c[i_qty] = pending[1]
+                    pending = None
                 yield (
                     c[i_tt],
                     amount_type,
