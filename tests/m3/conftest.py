@@ -95,8 +95,9 @@ def journal_doc(
     return JournalDocument(key, journal)
 
 
-def customer_doc(marketplace: str = "ATVPDKIKX0DER", name: str = "Amazon.com") -> CustomerDocument:
-    return CustomerDocument(f"MKT-{marketplace}", name, "USD", "US")
+def customer_doc(country: str = "US", name: str = "Amazon Amazon.com") -> CustomerDocument:
+    """As the orders flow makes it (flows/documents.py: one customer per marketplace)."""
+    return CustomerDocument(f"AMAZON-{country}", name, "USD", country)
 
 
 def mapped_products(count: int = 3) -> list:

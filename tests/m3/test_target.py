@@ -171,11 +171,34 @@ def test_customer_per_marketplace_from_the_template(m3):
     assert target.find(customer_doc()) == number
     [customer] = m3.sandbox.customers()
     assert (
-        customer["YREF"] == "MKT-ATVPDKIKX0DER"
-        and customer["CUNM"] == "Amazon.com"
+        customer["YREF"] == "AMAZON-US"
+        and customer["CUNM"] == "Amazon Amazon.com"
         and customer["STAT"] == "20"
     )
     assert customer["CUCD"] == "USD"  # copied from the template
+
+
+def test_customer_per_buyer_carries_the_address(m3):
+    from ml_connector.model.documents import CustomerDocument
+    from ml_connector.model.orders import Address
+
+    target = m3.target()
+    buyer = CustomerDocument(
+        "AMZB3F9A2C",
+        "Jane Buyer",
+        "USD",
+        "US",
+        Address("Jane Buyer", "1 Main St", None, "Seattle", "WA", "98101", "US"),
+    )
+    number = target.post(buyer)
+    assert target.find(buyer) == number and target.find(customer_doc()) is None
+    [customer] = m3.sandbox.customers()
+    assert (customer["CUA1"], customer["TOWN"], customer["PONO"], customer["YREF"]) == (
+        "1 Main St",
+        "Seattle",
+        "98101",
+        "AMZB3F9A2C",
+    )
 
 
 def test_m3_adds_are_not_idempotent_in_the_sandbox(m3):
@@ -292,3 +315,4 @@ def test_shipments_read_delivered_lines_with_carrier_and_tracking(m3):
     assert (shipment.carrier, shipment.tracking_number) == ("UPS", "1Z999AA10123456784")
     assert shipment.items == (("00000050000000", 1), ("00000050000001", 2))
     assert target.shipped_orders(datetime(2999, 1, 1, tzinfo=UTC)) == []
+    assert m3.target(order_customers=("AMZTEMPL",)).shipped_orders(since) == []  # only the named customers

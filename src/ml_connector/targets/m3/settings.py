@@ -31,6 +31,7 @@ class M3Settings:
     journal_find_window_days: int = 0  # widen the GLS200MI search around the posting date
     journal_lookup_days: int = 120  # reconcile: how far back to look for a journal not seen this run
     customer_key_field: Literal["YREF", "YRE2"] = "YREF"  # where the customer document key is written
+    order_customers: tuple[str, ...] = ()  # CUNOs whose orders shipments are read from (default: keyed ones)
     available_to_sell: str = "AV01"  # a GetItmWhsBal field, or e.g. "STQT-ALQT-REQT"
     max_concurrent: int = 4  # MI calls in flight per tenant
     rate_per_second: float | None = None  # client-side pacing below the tenant's throttling
@@ -42,6 +43,7 @@ class M3Settings:
         if isinstance(self.gls840_layout, Mapping):
             object.__setattr__(self, "gls840_layout", ParmLayout.from_config(self.gls840_layout))
         object.__setattr__(self, "company", str(self.company))
+        object.__setattr__(self, "order_customers", tuple(str(c) for c in self.order_customers))
         object.__setattr__(self, "sku_map", {str(k): str(v) for k, v in dict(self.sku_map).items()})
         try:
             object.__setattr__(self, "alias_type", int(self.alias_type))

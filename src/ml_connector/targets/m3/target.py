@@ -29,8 +29,6 @@ from ml_connector.targets.m3.token import IonTokenClient
 from ml_connector.transport.clock import SYSTEM_CLOCK, Clock
 from ml_connector.transport.retry import RetryPolicy
 
-MARKETPLACE_CUSTOMER_PREFIX = "MKT-"
-
 
 class M3Target:
     name = "m3"
@@ -66,7 +64,7 @@ class M3Target:
         self._customers = CustomerPoster(self.mi, settings)
         self._orders = OrderPoster(self.mi, settings)
         self._items = ItemReader(self.mi, settings)
-        self._shipments = ShipmentReader(self.mi, settings, self._marketplace_customers)
+        self._shipments = ShipmentReader(self.mi, settings, self._order_customers)
 
     @classmethod
     def from_file(cls, path: str | Path, settings: M3Settings, **kwargs) -> M3Target:
@@ -109,13 +107,13 @@ class M3Target:
             raise NotImplementedError(f"the M3 target does not read back {kind} totals")
         return self._journals.total_debit(key, currency, self._clock.now().date())
 
-    def _marketplace_customers(self) -> list[str]:
+    def _order_customers(self) -> list[str]:
+        """Whose orders the shipment read looks at: the configured customers, else every customer
+        carrying a connector key in its key field (the connector wrote them)."""
+        if self.settings.order_customers:
+            return list(self.settings.order_customers)
         field = self.settings.customer_key_field
-        return [
-            row["CUNO"]
-            for row in self._customers.list_customers()
-            if row.get(field, "").startswith(MARKETPLACE_CUSTOMER_PREFIX)
-        ]
+        return [row["CUNO"] for row in self._customers.list_customers() if row.get(field)]
 
     # -- lifecycle --------------------------------------------------------------------------------
 
