@@ -265,7 +265,7 @@ def test_memory_does_not_grow_with_rows() -> None:
         return high
 
     for fast in (True, False):
-        small, large = peak(5_000, fast), peak(60_000, fast)
+        small, large = peak(3_000, fast), peak(30_000, fast)
         assert large < small * 1.5 + 200_000, (fast, small, large)
 
 
