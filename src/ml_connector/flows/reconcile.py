@@ -190,12 +190,49 @@ def _q(money: Money) -> Money:
     return money.quantized()
 
 
-def _by_order(lines: Iterable[SettlementLine], currency: str) -> dict[str, Decimal]:
-    sums: dict[str, Decimal] = {}
-    for line in lines:
-        key = (line.order_id or NO_ORDER).strip()
-        sums[key] = sums.get(key, Decimal(0)) + line.amount.amount
-    return sums
+@dataclass
+class ReportSums:
+    """What reconcile needs of a report's lines, summed in one streaming pass (memory grows with
+    the orders, not the rows)."""
+
+    total: Decimal = Decimal(0)
+    count: int = 0
+    by_order: dict[str, Decimal] = field(default_factory=dict)  # "" = lines of no order
+    receivables: dict[str, Decimal] = field(default_factory=dict)  # invoice mode: clearing lines
+    reserve_released: Decimal = Decimal(0)
+    reserve_held: Decimal = Decimal(0)
+
+    @classmethod
+    def of(
+        cls,
+        lines: Iterable[SettlementLine],
+        mapping: AccountMapping | None = None,
+        default_marketplace: str = "",
+    ) -> ReportSums:
+        """Sum the lines; with a mapping, also the receivable-clearing and reserve lines."""
+        sums = cls()
+        by_order = sums.by_order
+        for line in lines:
+            amount = line.amount.amount
+            sums.total += amount
+            sums.count += 1
+            order = (line.order_id or NO_ORDER).strip()
+            by_order[order] = by_order.get(order, Decimal(0)) + amount
+            if mapping is None:
+                continue
+            market = (line.marketplace_name or "").strip() or default_marketplace
+            tt = line.transaction_type.strip()
+            res = mapping.resolve((tt, line.amount_type.strip(), line.amount_description.strip()), market)
+            if res is None:
+                continue
+            if res.category == "reserve":
+                if amount >= 0:
+                    sums.reserve_released += amount
+                else:
+                    sums.reserve_held += amount
+            elif order and mapping.clears_receivable(tt, res.category):
+                sums.receivables[order] = sums.receivables.get(order, Decimal(0)) + amount
+        return sums
 
 
 def transactions_by_order(transactions: Iterable[Transaction]) -> dict[str, Decimal]:
@@ -223,17 +260,7 @@ def receivable_amounts(
     lines: Iterable[SettlementLine], mapping: AccountMapping, default_marketplace: str = ""
 ) -> dict[str, Decimal]:
     """Invoice mode: per order, the Order lines that clear the invoice's receivable."""
-    sums: dict[str, Decimal] = {}
-    for line in lines:
-        if not line.order_id:
-            continue
-        market = (line.marketplace_name or "").strip() or default_marketplace
-        res = mapping.resolve(
-            (line.transaction_type.strip(), line.amount_type.strip(), line.amount_description.strip()), market
-        )
-        if res is not None and mapping.clears_receivable(line.transaction_type.strip(), res.category):
-            sums[line.order_id] = sums.get(line.order_id, Decimal(0)) + line.amount.amount
-    return sums
+    return ReportSums.of(lines, mapping, default_marketplace).receivables
 
 
 def reserve_amounts(
@@ -241,23 +268,13 @@ def reserve_amounts(
 ) -> tuple[Decimal, Decimal]:
     """(released, held) by the reserve lines: a positive reserve line releases the previous
     reserve, a negative one holds the current."""
-    released = held = Decimal(0)
-    for line in lines:
-        market = (line.marketplace_name or "").strip() or default_marketplace
-        res = mapping.resolve(
-            (line.transaction_type.strip(), line.amount_type.strip(), line.amount_description.strip()), market
-        )
-        if res is not None and res.category == "reserve":
-            if line.amount.amount >= 0:
-                released += line.amount.amount
-            else:
-                held += line.amount.amount
-    return released, held
+    sums = ReportSums.of(lines, mapping, default_marketplace)
+    return sums.reserve_released, sums.reserve_held
 
 
 def tie_out(
     settlement: Settlement,
-    report_lines: Sequence[SettlementLine],
+    report: ReportSums | Iterable[SettlementLine],
     *,
     finances: Mapping[str, Decimal] | None,
     finances_group: str | None = None,
@@ -270,6 +287,7 @@ def tie_out(
 ) -> TieOut:
     """Compare one settlement's figures and list every difference.
 
+    ``report``: the report's lines, or their ``ReportSums``.
     ``finances``: Finances amounts per order id ("" = no order), None when no event group matched.
     ``journals``: rebuilt from the report; ``posted``: the state of each journal reference.
     ``receivables`` / ``invoices``: invoice mode only (order id -> settlement amount / ERP invoice).
@@ -279,14 +297,15 @@ def tie_out(
     cur = settlement.currency
     money = lambda amount: Money(amount, cur)  # noqa: E731
     report_total = settlement.total
-    lines_total = money(sum((line.amount.amount for line in report_lines), Decimal(0)))
+    sums = report if isinstance(report, ReportSums) else ReportSums.of(report)
+    lines_total = money(sums.total)
     result = TieOut(
         settlement_id=sid,
         currency=cur,
         marketplace=settlement.marketplace,
         report_total=report_total,
         lines_total=lines_total,
-        line_count=len(report_lines),
+        line_count=sums.count,
         finances_total=money(sum(finances.values(), Decimal(0))) if finances is not None else None,
         finances_group=finances_group,
         journal_deposit=deposit_of(journals, cur) if journals else None,
@@ -297,7 +316,7 @@ def tie_out(
     # 1. The report against itself.
     if _q(lines_total) != _q(report_total):
         diffs.append(
-            Difference(sid, "lines", f"the {len(report_lines)} report lines do not sum to total-amount",
+            Difference(sid, "lines", f"the {sums.count} report lines do not sum to total-amount",
                        report_total, lines_total)
         )  # fmt: skip
 
@@ -312,7 +331,7 @@ def tie_out(
                 Difference(sid, "finances", "Finances transactions total differs from total-amount",
                            report_total, result.finances_total)
             )  # fmt: skip
-        report_orders = _by_order(report_lines, cur)
+        report_orders = sums.by_order
         for order in sorted(set(report_orders) | set(finances)):
             in_report = money(report_orders.get(order, Decimal(0)))
             in_finances = money(finances.get(order, Decimal(0)))
@@ -469,9 +488,9 @@ def reconcile_settlement(
     with open_report(data) as report:
         settlement = report.settlement
         try:
-            lines = list(report.lines())
+            sums = ReportSums.of(report.lines(), ctx.mapping, settlement.marketplace or "")
         except QuarantineError as exc:
-            lines = []
+            sums = ReportSums()
             notes.append(f"the report cannot be read to the end: {exc}")
     with open_report(data) as again:
         built = build_journals(
@@ -488,18 +507,17 @@ def reconcile_settlement(
         )
     receivables = invoices = None
     if ctx.connection.mode == "invoice":
-        receivables = receivable_amounts(lines, ctx.mapping, settlement.marketplace or "")
+        receivables = sums.receivables
         invoices = _invoices(ctx, sorted(receivables), settlement.currency, notes)
-    released, held = reserve_amounts(lines, ctx.mapping, settlement.marketplace or "")
     reserve = Reserve(
-        Money(released, settlement.currency),
-        Money(held, settlement.currency),
+        Money(sums.reserve_released, settlement.currency),
+        Money(sums.reserve_held, settlement.currency),
         previous_held=previous[1] if previous else None,
         previous_settlement=previous[0] if previous else None,
     )
     result = tie_out(
         settlement,
-        lines,
+        sums,
         finances=finances,
         reserve=reserve,
         finances_group=group.group_id if group else None,
