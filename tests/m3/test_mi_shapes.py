@@ -166,3 +166,36 @@ def test_every_field_the_adapter_sends_exists_in_the_reference():
         assert fields <= {row[0] for row in tx["inputs"]}, (program, transaction)
     catalog = load()
     assert catalog.get("OIS100MI", "AddBatchLine").mandatory == ("ORNO", "ITNO")
+
+
+@pytest.mark.skipif(not REFERENCE.is_dir(), reason="shared reference metadata not present")
+def test_every_field_the_adapter_reads_is_an_output_in_the_reference():
+    import json
+
+    read = {
+        ("GLS200MI", "LstVouchersByDt"): {"DIVI", "YEA4", "VSER", "VONO", "VTXT", "CUAM", "CUCD"},
+        ("CRS610MI", "Add"): {"CUNO"},
+        ("CRS610MI", "LstByNumber"): {"CUNO", "YREF", "YRE2"},
+        ("OIS100MI", "AddBatchHead"): {"ORNO"},
+        ("OIS100MI", "LstBatchHead"): {"ORNO", "CUOR", "ORNR"},
+        ("OIS100MI", "LstHead"): {"ORNO", "CUOR", "ORST", "YREF"},
+        ("OIS100MI", "Confirm"): {"ORNO"},
+        ("OIS100MI", "GetOrderNo"): {"ORNR"},
+        ("OIS100MI", "LstErrMsgOrder"): {"MSID", "TX60"},
+        ("OIS100MI", "LstLine"): {"PONR", "ORST", "ORQT", "CUOR"},
+        ("OIS100MI", "LstDelLineByCO"): {"DLIX", "TRQT"},
+        ("MMS025MI", "GetItem"): {"ITNO"},
+        ("MMS025MI", "LstAliasViaCat"): {"ITNO", "POPN"},
+        ("MMS200MI", "Get"): {"STAT"},
+        ("MMS200MI", "LstItmByItm"): {"ITNO", "ITDS", "STAT"},
+        ("MMS200MI", "GetItmWhsBal"): {"AV01", "STQT", "ALQT", "REQT", "AV02"},
+        ("MWS410MI", "GetHead"): {"FWNO", "ETRN", "DSDT", "DSHM", "MODL"},
+    }
+    for (program, transaction), fields in read.items():
+        source = json.loads((REFERENCE / f"{program}.json").read_text())
+        tx = next(t for t in source["transactions"] if t["transaction"] == transaction)
+        assert fields <= {row[0] for row in tx["outputs"]}, (
+            program,
+            transaction,
+            fields - {row[0] for row in tx["outputs"]},
+        )
