@@ -180,3 +180,15 @@ def test_zero_settlement_without_lines_posts_nothing_but_balances() -> None:
 def test_unknown_mode_is_refused() -> None:
     with pytest.raises(ValueError, match="mode"):
         build_journals(LinesReport(settlement_for(ORDER), ORDER), MAPPING, mode="cash")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("rows", [5, 3000])  # within the look-ahead window, and beyond it
+def test_a_file_cut_at_a_row_boundary_says_it_may_be_truncated(rows: int) -> None:
+    lines = [line("Order", "ItemPrice", "Principal", "1.00")] * rows
+    data = v2_bytes(settlement_for(lines), lines)
+    cut = data[: data.rfind(b"\n", 0, len(data) - 1)]  # the last row gone, no final line break
+    result = build_journals(open_report(cut), MAPPING)
+    (error,) = result.errors
+    assert isinstance(error, TotalMismatch)
+    assert f"the {rows - 1} lines sum to" in str(error) and "ends without a line break" in str(error)
+    assert not build_journals(open_report(data), MAPPING).quarantined

@@ -157,14 +157,14 @@ def build_journals(
         for (tt, at, ad, market), (amount, n, first) in sorted(unmapped.items(), key=lambda kv: kv[1][2])
     ]  # fmt: skip
 
-    _check(result, foreign, lines_total)
+    _check(result, foreign, lines_total, getattr(report, "ends_with_line_break", True))
     if result.errors:
         return result
     result.journals = _journals(result, sums, resolved, mapping)
     return result
 
 
-def _check(result: BuildResult, foreign: dict[str, list], lines_total: Decimal) -> None:
+def _check(result: BuildResult, foreign: dict[str, list], lines_total: Decimal, complete: bool) -> None:
     settlement = result.settlement
     currency = settlement.currency
     sid = settlement.settlement_id
@@ -190,6 +190,8 @@ def _check(result: BuildResult, foreign: dict[str, list], lines_total: Decimal) 
     lines_money = Money(lines_total, currency)
     if not foreign and lines_money.quantized() != total.quantized():
         hint = " (the file has no lines: it may be truncated)" if result.line_count == 0 else ""
+        if not complete:
+            hint = " (the file ends without a line break: it may be truncated; download it again)"
         result.errors.append(
             TotalMismatch(
                 f"settlement {sid}: the {result.line_count} lines sum to {lines_money}, but total-amount is "

@@ -101,6 +101,11 @@ class SettlementReport:
         self.settlement = self._read_summary(summary_line, summary)
 
     # -- public ---------------------------------------------------------------------------------
+    @property
+    def ends_with_line_break(self) -> bool:
+        """False when the file ended mid-line (known once the lines were read): maybe truncated."""
+        return self._src.ends_with_line_break
+
     def close(self) -> None:
         """Close the file this report opened (a caller's stream is left to the caller)."""
         if self._reopen is not None:
@@ -181,7 +186,7 @@ class SettlementReport:
             raise RuntimeError("this report was opened from a stream, which can be read only once")
         self._stream.close()
         self._stream = self._reopen()
-        src = LineSource(self._stream)
+        src = self._src = LineSource(self._stream)
         src.width = len(self.columns)
         rows = src.rows()
         next(rows), next(rows)  # header and summary, already read
@@ -220,6 +225,7 @@ class SettlementReport:
         # The line break stays on the last cell unless a column summed here is the last one: the
         # others are stripped where they are used, and this loop is the whole cost of a large file.
         strip_end = width - 1 in (i_amount, i_tt, i_at, i_ad, i_market, i_posted, i_cur, i_sid)
+        raw = "\n"
         with truncation_errors(src):
             try:
                 for n, raw in enumerate(src.text, first + 1):  # noqa: B007 - n is read after the loop
@@ -257,6 +263,8 @@ class SettlementReport:
                         entry[1] += 1
             finally:
                 src.line_no = n  # also for the message of a gzip stream that ends early
+        if n > first:
+            src.ends_with_line_break = raw.endswith(("\n", "\r"))
 
     def _v2_records(self, rows: Iterator[tuple[int, list[str]]]) -> Iterator[Record]:
         record = self._v2_record

@@ -81,15 +81,19 @@ class LineSource:
         )
         self.line_no = 0
         self.width = 0  # the header's number of columns, set by the reader once it has read it
+        self.ends_with_line_break = True  # False once the file is seen to end mid-line
 
     def rows(self) -> Iterator[tuple[int, list[str]]]:
         """Non-blank rows as (line number, cells), padded to the header's width."""
         with truncation_errors(self):
+            raw = None
             for raw in self.text:
                 self.line_no += 1
                 cells = self.cells(raw)
                 if cells is not None:
                     yield self.line_no, cells
+            if raw is not None:
+                self.ends_with_line_break = raw.endswith(("\n", "\r"))
 
     def cells(self, raw: str) -> list[str] | None:
         """One line as cells; None for a blank line. Raises TruncatedReport for a cut last line."""
