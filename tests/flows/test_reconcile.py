@@ -94,6 +94,12 @@ def test_journal_deposit_unposted_journal_and_erp_total_are_checked():
     erp = tie_out(SETTLEMENT, LINES, finances=FINANCES, journals=[journal("78.00")],
                   posted={"S1": PostedJournal("posted", "GL-1", erp_total=m("77.00"))})  # fmt: skip
     assert [(d.check, d.amount) for d in erp.differences] == [("erp_journal", m("-1.00"))]
+    gone = tie_out(SETTLEMENT, LINES, finances=FINANCES, journals=[journal("78.00")],
+                   posted={"S1": PostedJournal("posted", "GL-1", checked=True)})  # fmt: skip
+    assert [(d.check, d.amount) for d in gone.differences] == [("erp_journal", m("-78.00"))]
+    assert "recorded as posted (GL-1) but the ERP has no such journal" in gone.differences[0].message
+    unread = tie_out(SETTLEMENT, LINES, finances=FINANCES, journals=[journal("78.00")], posted=POSTED)
+    assert unread.ties  # an adapter that cannot read back relies on the recorded id
     quarantined = tie_out(SETTLEMENT, LINES, finances=FINANCES, build_error="unmapped key")
     assert [d.check for d in quarantined.differences] == ["journal"]
 
@@ -194,6 +200,7 @@ def test_a_clean_sandbox_ties_out_exactly_and_tampering_is_named(deployment, sto
             fact["report_total"] == fact["lines_total"] == fact["finances_total"] == fact["journal_deposit"]
         )
         assert all(j["state"] == "posted" and j["erp_id"] for j in fact["journals"].values())
+        assert all(j["erp_checked"] and j["erp_total"] for j in fact["journals"].values())  # GLS200MI
     chained = [f["reserve"] for f in summary.facts["reconcile"] if f["reserve"]["previous_settlement"]]
     assert chained and any(r["released"] != "0.00" for r in chained)  # the reserve carried, and tied
     # Measured: one event-group read per run, one transactions read per settlement (< 100 events).
@@ -291,7 +298,11 @@ def test_invoice_mode_ties_each_order_to_its_acumatica_invoice(deployment, store
     journals = sum(len(f["journals"]) for f in facts)
     assert ctx.target.call_count <= len(orders_checked) + journals + 4
 
-    # An invoice deleted in the ERP is reported for its order with the whole amount.
+    # An invoice and a journal batch deleted in the ERP are reported with their whole amounts.
+    batches = deployment.state("acumatica").records["JournalTransaction"]
+    batch_id, batch = next(iter(batches.items()))
+    del batches[batch_id]
+
     victim = invoiced[0]
     records = deployment.state("acumatica").records["SalesInvoice"]
     record_id = next(k for k, r in records.items() if r["ReferenceNbr"] == victim["erp_id"])
@@ -301,6 +312,8 @@ def test_invoice_mode_ties_each_order_to_its_acumatica_invoice(deployment, store
     assert [(d["message"], d["difference"]) for d in named] == [
         ("no ERP invoice for this order", "-" + victim["settlement"])
     ]
+    lost = [d for r in again for d in r.differences if d.check == "erp_journal"]
+    assert len(lost) == 1 and f"({batch['BatchNbr']}) but the ERP has no such journal" in lost[0].message
 
 
 def test_the_command_prints_the_tie_out_and_exits_by_the_result(deployment, store, monkeypatch):

@@ -13,7 +13,6 @@ writes to Amazon or the ERP, and records nothing but audit notes.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -85,6 +84,7 @@ class PostedJournal:
     erp_id: str | None = None
     erp_total: Money | None = None  # total debit the ERP holds, when the adapter can read it
     error: str | None = None
+    checked: bool = False  # the ERP was asked: erp_total None then means it has no such journal
 
 
 @dataclass(frozen=True)
@@ -172,7 +172,13 @@ class TieOut:
             "journal_deposit": _s(self.journal_deposit),
             "reserve": self.reserve.as_dict() if self.reserve else None,
             "journals": {
-                ref: {"state": j.state, "erp_id": j.erp_id, "erp_total": _s(j.erp_total), "error": j.error}
+                ref: {
+                    "state": j.state,
+                    "erp_id": j.erp_id,
+                    "erp_total": _s(j.erp_total),
+                    "erp_checked": j.checked,
+                    "error": j.error,
+                }
                 for ref, j in self.journals.items()
             },
             "orders": [o.as_dict() for o in self.orders],
@@ -370,6 +376,12 @@ def tie_out(
                     else f" ({state.state or 'never attempted'})"
                 )
                 diffs.append(Difference(sid, "erp_journal", why, journal.total_debit, None))
+            elif state.checked and state.erp_total is None:
+                diffs.append(
+                    Difference(sid, "erp_journal",
+                               f"journal {journal.reference} is recorded as posted ({state.erp_id}) but the ERP has no such journal",
+                               journal.total_debit, None)
+                )  # fmt: skip
             elif state.erp_total is not None and _q(state.erp_total) != _q(journal.total_debit):
                 diffs.append(
                     Difference(sid, "erp_journal",
@@ -441,11 +453,16 @@ def _posted_journals(ctx: FlowContext, journals: Sequence[Journal]) -> dict[str,
         if record is None:
             result[journal.reference] = PostedJournal(None)
             continue
-        erp_total = None
+        erp_total, checked = None, False
         if reader is not None and record.state in POSTED:
-            with contextlib.suppress(NotImplementedError):
+            try:
                 erp_total = reader("journal", journal.reference, journal.currency)
-        result[journal.reference] = PostedJournal(record.state, record.erp_id, erp_total, record.error)
+                checked = True
+            except NotImplementedError:
+                reader = None  # this adapter cannot read journals back: rely on the recorded ids
+        result[journal.reference] = PostedJournal(
+            record.state, record.erp_id, erp_total, record.error, checked
+        )
     return result
 
 
