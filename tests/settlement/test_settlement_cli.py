@@ -143,3 +143,13 @@ def test_unmapped_prints_the_rule_to_add(tmp_path: Path) -> None:
     assert (
         "[[rule]]" in unmapped["suggested_rule"] and '[[rule]]\ntransaction_type = "Mystery"' in result.stderr
     )
+
+
+def test_default_mapping_is_printed_and_loads(tmp_path: Path) -> None:
+    from ml_connector.settlement.mapping import load_mapping
+
+    result = runner.invoke(app, ["settlement", "default-mapping"])
+    assert result.exit_code == 0 and "[[rule]]" in result.stdout
+    path = tmp_path / "mine.toml"
+    path.write_text(result.stdout)
+    assert len(load_mapping(path).rules) == len(load_mapping().rules)

@@ -72,6 +72,16 @@ def show(
         raise typer.Exit(EXIT_QUARANTINED)
 
 
+@settlement_app.command("default-mapping")
+def default_mapping() -> None:
+    """Print the shipped account mapping: redirect it to a file, edit the accounts, pass --mapping."""
+    from importlib import resources
+
+    sys.stdout.write(
+        resources.files("ml_connector.settlement").joinpath("default_mapping.toml").read_text("utf-8")
+    )
+
+
 def _print_json(data: dict) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
