@@ -3,6 +3,7 @@ alone with their closest ERP items, the map kept for the stock & price flow."""
 
 import pytest
 
+from ml_connector.engine.replay import replay_record
 from ml_connector.flows import items, orders
 from ml_connector.flows.context import open_context
 from ml_connector.sandbox.catalog import products
@@ -71,3 +72,23 @@ def test_second_run_changes_nothing_and_order_skus_are_included(deployment, stor
     assert after == before
     assert second.counts == first.counts
     assert items.stored_map(store, M3_CONNECTION)["items"][dropped]
+
+
+def test_a_sku_mapped_later_is_found_on_replay_and_in_the_next_run(deployment, store):
+    first, _ = _run(deployment, store, items, M3_CONNECTION)
+    long_skus = {p.sku: p.m3_item for p in products() if p.sku in TOO_LONG_FOR_M3_ALIAS}
+    table = ", ".join(f'"{sku}" = "{item}"' for sku, item in long_skus.items())
+    text = deployment.config_path.read_text(encoding="utf-8")  # what a person adds: the connector map
+    deployment.config_path.write_text(
+        text.replace('order_type = "AMZ"', f'order_type = "AMZ"\nsku_map = {{ {table} }}'), "utf-8"
+    )
+    for sku, item in long_skus.items():
+        record = store.find_record(M3_CONNECTION, "sku_item", sku)
+        outcome = replay_record(store, record.id)
+        assert outcome.state == "found_existing" and outcome.result.erp_id == item
+    # The SKUs without any ERP item stay failed on replay, still naming their candidates.
+    (outcome,) = [replay_record(store, store.find_record(M3_CONNECTION, "sku_item", sorted(NO_ITEM)[0]).id)]
+    assert outcome.state == "failed" and "closest ERP items" in outcome.result.error
+    second, _ = _run(deployment, store, items, M3_CONNECTION)
+    assert second.counts["mapped"] == first.counts["mapped"] + 2
+    assert set(second.facts["unmapped"]) == NO_ITEM

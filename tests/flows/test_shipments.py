@@ -1,8 +1,9 @@
 """The shipments flow against both ERPs: seller-fulfilled orders shipped in the ERP are confirmed to
 Amazon once, with carrier and tracking; Amazon's own orders are left alone; the cursor moves on."""
 
+from ml_connector.errors import TransientError
 from ml_connector.flows import orders, shipments
-from ml_connector.flows.amazon_writes import package_reference
+from ml_connector.flows.amazon_writes import ShipmentConfirmationTarget, package_reference
 from ml_connector.flows.context import open_context
 from ml_connector.flows.documents import sales_document
 from ml_connector.flows.orders import order_snapshot
@@ -143,3 +144,22 @@ def test_m3_orders_posted_by_the_orders_flow_are_confirmed(deployment, store):
     deployment.state("m3").deliver(record.erp_id, tracking="1ZFLOW0001")
     summary, _ = _run(deployment, store, shipments, M3_CONNECTION)
     assert summary.counts["confirmed"] == 1
+
+
+def test_a_lost_reply_is_answered_by_amazon_not_by_a_second_confirmation(deployment, store, monkeypatch):
+    amazon, m3 = deployment.state("amazon"), deployment.state("m3")
+    (order_id,) = _place(deployment, US, ["MFN"])
+    erp_ids = _post_as_sales_orders(deployment, store, M3_CONNECTION, [order_id])
+    m3.deliver(erp_ids[order_id], tracking="1ZLOSTREPLY")
+    original = ShipmentConfirmationTarget.post
+
+    def confirmed_but_reply_lost(self, document):
+        original(self, document)
+        raise TransientError("connection dropped before Amazon's answer arrived")
+
+    monkeypatch.setattr(ShipmentConfirmationTarget, "post", confirmed_but_reply_lost)
+    summary, ctx = _run(deployment, store, shipments, M3_CONNECTION)
+    assert summary.counts["already_confirmed"] == 1  # the retry asked Amazon first: Shipped
+    assert ctx.amazon.calls["confirmShipment"] == 1 and len(amazon.confirmed_shipments) == 1
+    record = store.find_record(M3_CONNECTION, "shipment_confirmation", f"SHIP-{order_id}-1ZLOSTREPLY")
+    assert record.state == "found_existing" and record.erp_id == package_reference("1ZLOSTREPLY")
