@@ -177,6 +177,10 @@ def test_transactions_are_summed_per_order():
         "": Decimal("2"),
         "O-1": Decimal("3.5"),
     }
+    deferred = []
+    held = dataclasses.replace(tx("9", "O-2"), status="DEFERRED")
+    assert reconcile.transactions_by_order([tx("1", "O-1"), held], deferred) == {"O-1": Decimal("1")}
+    assert deferred == [held]
 
 
 # -- end to end against the sandboxes ---------------------------------------------------------------

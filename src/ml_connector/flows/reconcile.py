@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -241,11 +241,21 @@ class ReportSums:
         return sums
 
 
-def transactions_by_order(transactions: Iterable[Transaction]) -> dict[str, Decimal]:
-    """Finances 2024 transactions summed per Amazon order id ("" for those of no order)."""
+DEFERRED = "DEFERRED"  # held back by Amazon: in no settlement until released
+
+
+def transactions_by_order(
+    transactions: Iterable[Transaction], deferred: list[Transaction] | None = None
+) -> dict[str, Decimal]:
+    """Finances 2024 transactions summed per Amazon order id ("" for those of no order). Deferred
+    ones are in no settlement yet: they are left out (and collected in ``deferred``)."""
     sums: dict[str, Decimal] = {}
     for tx in transactions:
         if tx.total is None:
+            continue
+        if tx.status.upper() == DEFERRED:
+            if deferred is not None:
+                deferred.append(tx)
             continue
         key = (tx.related.get("ORDER_ID") or NO_ORDER).strip()
         sums[key] = sums.get(key, Decimal(0)) + tx.total.amount
@@ -519,9 +529,17 @@ def reconcile_settlement(
     group = match_group(settlement, groups)
     finances = None
     if group is not None:
+        deferred: list[Transaction] = []
         finances = transactions_by_order(
-            ctx.amazon.list_transactions(related_identifier=("FINANCIAL_EVENT_GROUP_ID", group.group_id))
+            ctx.amazon.list_transactions(related_identifier=("FINANCIAL_EVENT_GROUP_ID", group.group_id)),
+            deferred,
         )
+        if deferred:
+            held = sum((tx.total.amount for tx in deferred if tx.total), Decimal(0))
+            notes.append(
+                f"{len(deferred)} deferred Finances transaction(s) ({Money(held, settlement.currency)}) "
+                "left out: in no settlement until Amazon releases them"
+            )
     receivables = invoices = None
     if ctx.connection.mode == "invoice":
         receivables = sums.receivables
@@ -597,11 +615,12 @@ def reconcile(ctx: FlowContext, only: str | Sequence[str] | None = None) -> list
     previous = previous_settlements(headers)
     # One paged read of the event groups covers every settlement of the run.
     starts = [headers[sid].start for sid in ids]
+    # Amazon wants StartedBefore more than two minutes in the past: leave it out near now.
+    before: datetime | None = max(starts) + timedelta(days=1)
+    if before is not None and before > ctx.clock.now() - timedelta(minutes=5):
+        before = None
     groups = list(
-        ctx.amazon.list_financial_event_groups(
-            min(starts) - timedelta(days=1),
-            started_before=min(max(starts) + timedelta(days=1), ctx.clock.now()),
-        )
+        ctx.amazon.list_financial_event_groups(min(starts) - timedelta(days=1), started_before=before)
     )
     ctx.progress.start(f"reconcile {ctx.name}", len(ids))
     results = []
