@@ -9,10 +9,8 @@ from datetime import UTC, datetime
 import typer
 from rich.console import Console
 
-from ml_connector.cli.progress import RichProgress
 from ml_connector.config import FLOWS, load_config
 from ml_connector.errors import MlConnectorError
-from ml_connector.flows.context import FlowSummary
 
 
 def _fail(message: str) -> typer.Exit:
@@ -30,7 +28,7 @@ def _since(text: str | None) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _print(summary: FlowSummary) -> None:
+def _print(summary) -> None:  # noqa: ANN001 - a flows.context.FlowSummary (imported lazily: start-up time)
     typer.echo(summary.line())
     for note in summary.notes[:20]:
         typer.echo(f"  - {note}")
@@ -50,6 +48,7 @@ def sync(
     Exit code 1 when any record failed or a run could not start."""
     if flow != "all" and flow not in FLOWS:
         raise _fail(f"unknown flow {flow!r}; flows are {', '.join(FLOWS)} or all")
+    from ml_connector.cli.progress import RichProgress
     from ml_connector.engine.store import Store
     from ml_connector.flows.runner import sync as run_sync
 
@@ -110,7 +109,7 @@ def ping(
     from ml_connector.flows.ping import ping_connection
     from ml_connector.flows.runner import connections_of
 
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     problems = 0
     try:
         config = load_config()

@@ -9,9 +9,6 @@ import threading
 
 import typer
 
-from ml_connector.sandbox.server import serve_in_thread
-from ml_connector.transport.clock import Clock
-
 SANDBOXES = {  # name -> (module with create_app, default port)
     "amazon": ("ml_connector.sandbox.amazon.app", 8701),
     "m3": ("ml_connector.sandbox.m3.app", 8702),
@@ -41,6 +38,9 @@ def serve(
     seed: int = typer.Option(7, help="Seed of the generated seller data."),
 ) -> None:
     """Serve the sandboxes until Ctrl-C. They bind to 127.0.0.1 only."""
+    from ml_connector.sandbox.server import serve_in_thread
+    from ml_connector.transport.clock import Clock
+
     clock = Clock(time_scale)
     running = []
     for offset, name in enumerate(SANDBOXES):

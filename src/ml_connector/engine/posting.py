@@ -46,6 +46,12 @@ class PostingResult:
     error: str | None = None
     record_id: int | None = None
     kind: str = ""
+    already: bool = False  # settled by an earlier run: this call wrote nothing and asked the ERP nothing
+
+    @property
+    def outcome(self) -> str:
+        """What a run summary counts: ``already_posted`` for work an earlier run finished."""
+        return "already_posted" if self.already and self.ok else self.state
 
     @property
     def ok(self) -> bool:
@@ -111,7 +117,9 @@ class PostingEngine:
         rec = claim.record
         if not claim.claimed:
             state: State = rec.state if rec.state in DONE_STATES else "pending"  # type: ignore[assignment]
-            return PostingResult(key, state, rec.erp_id, rec.error, rec.id, kind)
+            return PostingResult(
+                key, state, rec.erp_id, rec.error, rec.id, kind, already=state in DONE_STATES
+            )
         self.checkpoint("intent_recorded")
         try:
             state, erp_id = self._find_or_post(rec.id, document, target)

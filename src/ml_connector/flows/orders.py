@@ -120,7 +120,7 @@ class OrderPoster:
             summary.count("pending")
             return
         result = self.engine.post(document, self.ctx.target, source=snapshot)
-        summary.count(result.state)
+        summary.count(result.outcome)
         if result.state == "failed":
             summary.notes.append(f"order {order.amazon_order_id}: {result.error}")
 

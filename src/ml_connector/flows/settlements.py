@@ -189,7 +189,7 @@ def post_settlement(
     engine.note("settlement", settlement_id, "transformed", facts)
     outcome = engine.post(settlement_document(result), SettlementPoster(engine, ctx.target), source=source)
     facts["erp_ids"] = outcome.erp_id
-    return outcome.state, facts
+    return outcome.outcome, facts
 
 
 # -- replay: rebuild from the kept raw report with today's mapping ------------------------------------
