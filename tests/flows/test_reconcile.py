@@ -198,7 +198,7 @@ def test_a_clean_sandbox_ties_out_exactly_and_tampering_is_named(deployment, sto
     posted, _ = _run(deployment, store, settlements, M3_CONNECTION)
     summary, ctx = _run(deployment, store, reconcile, M3_CONNECTION)
     assert summary.counts["tied"] == posted.counts["posted"] >= 4, summary.notes
-    assert not summary.counts.get("differences") and summary.facts["differences"] == 0
+    assert not summary.counts.get("with_differences") and summary.facts["differences"] == 0
     for fact in summary.facts["reconcile"]:
         assert (
             fact["report_total"] == fact["lines_total"] == fact["finances_total"] == fact["journal_deposit"]

@@ -654,7 +654,7 @@ def run(ctx: FlowContext) -> FlowSummary:
     summary.count("already_tied", len(settlement_ids(ctx)) - len(todo))
     results = reconcile(ctx, todo) if todo else []
     for result in results:
-        summary.count("tied" if result.ties else "differences")
+        summary.count("tied" if result.ties else "with_differences")
         summary.notes.extend(diff.line() for diff in result.differences)
         # On the settlement's own trail, never creating a record (reconcile posts nothing).
         record = ctx.store.find_record(ctx.name, "settlement", result.settlement_id)
