@@ -1,6 +1,8 @@
 """The shipments flow against both ERPs: seller-fulfilled orders shipped in the ERP are confirmed to
 Amazon once, with carrier and tracking; Amazon's own orders are left alone; the cursor moves on."""
 
+import dataclasses
+
 from ml_connector.errors import TransientError
 from ml_connector.flows import orders, shipments
 from ml_connector.flows.amazon_writes import ShipmentConfirmationTarget, package_reference
@@ -163,3 +165,33 @@ def test_a_lost_reply_is_answered_by_amazon_not_by_a_second_confirmation(deploym
     assert ctx.amazon.calls["confirmShipment"] == 1 and len(amazon.confirmed_shipments) == 1
     record = store.find_record(M3_CONNECTION, "shipment_confirmation", f"SHIP-{order_id}-1ZLOSTREPLY")
     assert record.state == "found_existing" and record.erp_id == package_reference("1ZLOSTREPLY")
+
+
+def test_erp_orders_amazon_does_not_know_are_skipped(deployment, store):
+    """Orders entered in the ERP by hand (a purchase-order reference, or an id Amazon answers 404 for)
+    never stop the run and are never confirmed."""
+    (order_id,) = _place(deployment, US, ["MFN"])
+    _post_as_sales_orders(deployment, store, M3_CONNECTION, [order_id])  # makes the customer too
+    customer = store.find_record(M3_CONNECTION, "customer", f"MKT-{US}").erp_id
+    ctx = open_context(store, deployment.config.connection(M3_CONNECTION), clock=deployment.clock)
+    try:
+        order = ctx.amazon.get_order(order_id)
+        template = sales_document(
+            order,
+            customer_id=customer,
+            items=ctx.target.resolve_items([item.sku for item in order.items]),
+            kind="sales_order",
+            warehouse="100",
+        )
+        engine, numbers = ctx.engine("manual"), []
+        for key in ("PO-4711", "999-0000000-0000000"):
+            numbers.append(engine.post(dataclasses.replace(template, key=key), ctx.target).erp_id)
+    finally:
+        ctx.close()
+    for number in numbers:
+        deployment.state("m3").deliver(number, tracking=f"1Z{number}")
+    summary, ctx = _run(deployment, store, shipments, M3_CONNECTION)
+    assert summary.counts["skipped"] == 2 and summary.counts["confirmed"] == 0
+    # The Amazon order posted alongside was never delivered: nothing else to confirm.
+    assert ctx.amazon.calls["getOrder"] == 1  # only the well-formed id is asked about
+    assert not deployment.state("amazon").confirmed_shipments

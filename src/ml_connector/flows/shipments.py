@@ -13,11 +13,13 @@ back to the oldest shipment left pending so a deferred confirmation is read agai
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
 from ml_connector.engine.replay import register_rebuilder
 from ml_connector.engine.store import DONE_STATES, Store
+from ml_connector.errors import PermanentError
 from ml_connector.flows.amazon_writes import (
     SHIPMENT_CONFIRMATION,
     ShipmentConfirmationTarget,
@@ -30,6 +32,7 @@ FLOW = "shipments"
 FIRST_RUN_WINDOW = timedelta(days=30)
 OVERLAP = timedelta(minutes=10)
 ORDER_KINDS = ("sales_order", "sales_invoice")
+AMAZON_ORDER_ID = re.compile(r"\d{3}-\d{7}-\d{7}")
 
 
 class OrderFacts:
@@ -53,7 +56,12 @@ class OrderFacts:
                 and record.source.get("fulfillment_channel")
             ):
                 return record.source
-        order = self._ctx.amazon.get_order(order_id)
+        if not AMAZON_ORDER_ID.fullmatch(order_id):
+            return None  # an ERP order with a customer reference that is no Amazon order id
+        try:
+            order = self._ctx.amazon.get_order(order_id)
+        except PermanentError:
+            return None  # Amazon does not know it for this seller (404): not ours to confirm
         if order.marketplace_id not in self._ctx.connection.marketplaces:
             return None  # another seller account's order, or not an Amazon order at all
         return {"fulfillment_channel": order.fulfillment_channel, "marketplace_id": order.marketplace_id}
