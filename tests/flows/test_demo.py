@@ -1,0 +1,33 @@
+"""`ml-connector demo` in the suite: the whole job on the sandboxes, and nothing posted twice."""
+
+from ml_connector.demo import run_demo
+
+
+def test_the_demo_runs_every_flow_and_posts_nothing_twice(tmp_path):
+    lines: list[str] = []
+    report = run_demo(lines.append, home=tmp_path / "demo")
+    text = "\n".join(lines)
+
+    assert report.duplicates == []
+    assert report.total("settlements", "posted") >= 6
+    assert report.total("orders", "posted") > 50
+    assert report.replayed["posted"] >= 1  # the long SKUs, once mapped
+    assert report.total("shipments", "confirmed") >= 1
+    assert report.total("stock_price", "updated") >= 1
+    # The later passes post nothing that the first already posted.
+    for summary in report.passes[-1]:
+        assert summary.counts.get("run_failed", 0) == 0, summary.notes
+        if summary.flow == "orders":
+            assert summary.counts.get("posted", 0) == 0
+    for heading in (
+        "settlements posted",
+        "orders created",
+        "customers",
+        "SKUs mapped",
+        "stock & price updates",
+        "shipments confirmed",
+        "reconciliation",
+        "keys posted twice       none",
+        "wall time",
+    ):
+        assert heading in text
