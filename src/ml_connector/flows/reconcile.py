@@ -44,7 +44,7 @@ class Difference:
     """One thing that does not tie: what, where (settlement, order), expected vs found."""
 
     settlement_id: str
-    check: str  # lines | finances | journal | erp_journal | invoice
+    check: str  # lines | finances | journal | erp_journal | reserve | invoice
     message: str
     expected: Money | None = None
     found: Money | None = None
