@@ -5,6 +5,8 @@ run with nothing changed pushes nothing."""
 from datetime import timedelta
 from decimal import Decimal
 
+import pytest
+
 from ml_connector.flows import items, stock_price
 from ml_connector.flows.amazon_writes import ListingUpdate
 from ml_connector.flows.context import open_context
@@ -160,3 +162,41 @@ def test_a_feed_still_processing_is_recorded_by_the_next_run(deployment, store, 
     assert second.counts["updated"] == 6 and not ctx.amazon.calls["createFeed"]
     for sku in drifted:
         assert store.find_record(M3_CONNECTION, "listing_update", f"LST-{US}-{sku}-1").state == "posted"
+
+
+class Killed(BaseException):
+    """Stands for a SIGKILL at one protocol step (the engine's checkpoint)."""
+
+
+def test_a_run_killed_mid_push_leaves_nothing_pending_and_nothing_sent_twice(deployment, store):
+    amazon = deployment.state("amazon")
+    drifted = [p.sku for p in _mapped(M3_CONNECTION)[:2]]
+    for sku in drifted:
+        amazon.listings[(sku, US)].quantity = 555
+
+    def kill_after_posting(step):
+        if step == "posted":  # Amazon took the patch; the store never heard
+            raise Killed
+
+    ctx = open_context(
+        store,
+        deployment.config.connection(M3_CONNECTION),
+        clock=deployment.clock,
+        checkpoint=kill_after_posting,
+    )
+    try:
+        with pytest.raises(Killed):
+            stock_price.run(ctx)
+    finally:
+        ctx.close()
+    pending = store.records(connection=M3_CONNECTION, state="pending")
+    assert [r.key for r in pending] == [f"LST-{US}-{drifted[0]}-1"]
+    deployment.clock.advance(20 * 60)  # the killed run's claim expires
+
+    summary, ctx = _run(deployment, store, stock_price, M3_CONNECTION)
+    assert summary.counts["updated"] == 2
+    assert ctx.amazon.calls["patchListingsItem"] == 1  # only the SKU the killed run never reached
+    assert ctx.amazon.calls["getListingsItem"] == 1  # the leftover: asked again, found applied
+    assert not store.records(connection=M3_CONNECTION, state="pending")
+    assert store.find_record(M3_CONNECTION, "listing_update", pending[0].key).state == "found_existing"
+    assert [p["sku"] for p in amazon.listing_patches] == drifted

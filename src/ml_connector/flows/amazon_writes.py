@@ -117,7 +117,8 @@ class ListingStates:
         return state
 
     def for_feed(self, key: str, marketplace_id: str) -> Mapping[tuple[str, str], ListingState]:
-        if key in self._asked:
+        known = any(market == marketplace_id for _, market in self._snapshot)
+        if key in self._asked or not known:
             self._snapshot.update(
                 {(s.sku, marketplace_id): s for s in self._amazon.list_listings(marketplace_id)}
             )

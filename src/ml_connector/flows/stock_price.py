@@ -25,6 +25,7 @@ from ml_connector.errors import PermanentError
 from ml_connector.flows import items as items_flow
 from ml_connector.flows.amazon_writes import (
     LISTING_UPDATE,
+    LISTINGS_FEED,
     FeedReport,
     FeedResultTarget,
     ListingsFeed,
@@ -96,6 +97,7 @@ def run(ctx: FlowContext) -> FlowSummary:
     summary = FlowSummary(FLOW, ctx.name)
     engine = ctx.engine(FLOW)
     counters = Counters(ctx)
+    _settle_leftovers(ctx, engine, counters, summary)
     _collect_pending_feeds(ctx, engine, counters, summary)
     skus = mapped_skus(ctx)
     levels = {level.sku: level for level in ctx.target.stock_levels(skus)} if skus else {}
@@ -170,7 +172,7 @@ def _push_feed(
     summary: FlowSummary,
 ) -> None:
     updates = tuple(_keyed(counters, change) for change in changes)
-    key = counters.next_key(counters.feeds, marketplace_id, "FEED", "listings_feed")
+    key = counters.next_key(counters.feeds, marketplace_id, "FEED", LISTINGS_FEED)
     feed = ListingsFeed(key, marketplace_id, updates)
     source = {"marketplace_id": marketplace_id, "updates": [u.snapshot() | {"key": u.key} for u in updates]}
     result = engine.post(feed, ListingsFeedTarget(ctx.amazon, states), source=source)
@@ -224,6 +226,29 @@ def _collect_pending_feeds(
         _record_report(engine, FeedReport.read(feed_id, report), updates, summary)
         del counters.pending_feeds[feed_id]
     counters.save()
+
+
+def _settle_leftovers(
+    ctx: FlowContext, engine: PostingEngine, counters: Counters, summary: FlowSummary
+) -> None:
+    """Updates and feeds a killed or deferred run left pending are asked about again (Amazon may
+    show them already: found; else they are sent again, and this run's comparison corrects any
+    value the ERP changed since), so no record stays pending and no key is orphaned."""
+    for record in ctx.store.records(connection=ctx.name, state="pending", flow=FLOW):
+        source = record.source if isinstance(record.source, dict) else {}
+        fresh = ListingStates(ctx.amazon, {})  # nothing cached: Amazon is read again
+        if record.kind == LISTING_UPDATE and source.get("sku"):
+            update = _update_from(source | {"key": record.key})
+            result = engine.post(update, ListingUpdateTarget(ctx.amazon, fresh), source=source)
+            _count(result, update, summary)
+        elif record.kind == LISTINGS_FEED and source.get("updates"):
+            updates = tuple(_update_from(item) for item in source["updates"])
+            feed = ListingsFeed(record.key, source["marketplace_id"], updates)
+            result = engine.post(feed, ListingsFeedTarget(ctx.amazon, fresh), source=source)
+            if result.state == "posted" and result.erp_id:
+                counters.pending_feeds[result.erp_id] = source  # its report is read below or next run
+            elif result.state == "found_existing":
+                summary.count("updated", len(updates))
 
 
 def _update_from(snapshot: dict[str, Any]) -> ListingUpdate:
