@@ -3,6 +3,8 @@ Amazon once, with carrier and tracking; Amazon's own orders are left alone; the 
 
 import dataclasses
 
+import pytest
+
 from ml_connector.errors import TransientError
 from ml_connector.flows import orders, shipments
 from ml_connector.flows.amazon_writes import ShipmentConfirmationTarget, package_reference
@@ -195,3 +197,38 @@ def test_erp_orders_amazon_does_not_know_are_skipped(deployment, store):
     # The Amazon order posted alongside was never delivered: nothing else to confirm.
     assert ctx.amazon.calls["getOrder"] == 1  # only the well-formed id is asked about
     assert not deployment.state("amazon").confirmed_shipments
+
+
+class Killed(BaseException):
+    """Stands for a SIGKILL at one protocol step (the engine's checkpoint)."""
+
+
+def test_a_run_killed_after_confirming_ends_with_one_confirmation(deployment, store):
+    amazon, m3 = deployment.state("amazon"), deployment.state("m3")
+    placed = _place(deployment, US, ["MFN", "MFN"])
+    erp_ids = _post_as_sales_orders(deployment, store, M3_CONNECTION, placed)
+    for order_id in placed:
+        m3.deliver(erp_ids[order_id], tracking=f"1Z{order_id[-7:]}")
+
+    def kill_after_posting(step):
+        if step == "posted":
+            raise Killed
+
+    ctx = open_context(
+        store,
+        deployment.config.connection(M3_CONNECTION),
+        clock=deployment.clock,
+        checkpoint=kill_after_posting,
+    )
+    try:
+        with pytest.raises(Killed):
+            shipments.run(ctx)
+    finally:
+        ctx.close()
+    assert len(amazon.confirmed_shipments) == 1 and store.get_cursor(M3_CONNECTION, "shipments") is None
+    deployment.clock.advance(20 * 60)  # the killed run's claim expires
+
+    summary, _ = _run(deployment, store, shipments, M3_CONNECTION)
+    assert summary.counts["confirmed"] == 1 and summary.counts["already_confirmed"] == 1
+    assert sorted(c["orderId"] for c in amazon.confirmed_shipments) == sorted(placed)
+    assert not store.records(connection=M3_CONNECTION, state="pending")
