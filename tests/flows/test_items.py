@@ -92,3 +92,26 @@ def test_a_sku_mapped_later_is_found_on_replay_and_in_the_next_run(deployment, s
     second, _ = _run(deployment, store, items, M3_CONNECTION)
     assert second.counts["mapped"] == first.counts["mapped"] + 2
     assert set(second.facts["unmapped"]) == NO_ITEM
+
+
+def test_a_sku_is_matched_by_its_asin_and_its_stock_read_through_it(deployment, store):
+    """An ERP that keeps the ASIN as the item's alias: the SKU without an alias of its own maps."""
+    from ml_connector.flows import stock_price
+    from ml_connector.sandbox.m3.world import ALIAS_QUALIFIER, ALIAS_TYPE
+
+    product = next(p for p in products() if p.m3_item is None)
+    m3 = deployment.state("m3").world
+    m3.aliases.append(
+        {"ALWT": str(ALIAS_TYPE), "ALWQ": ALIAS_QUALIFIER, "POPN": product.asin, "ITNO": "A10003"}
+    )
+    summary, _ = _run(deployment, store, items, M3_CONNECTION)
+    assert summary.counts["mapped_by_asin"] == 1 and product.sku not in summary.facts["unmapped"]
+    assert summary.facts["via_asin"] == {product.sku: product.asin}
+    assert store.find_record(M3_CONNECTION, "sku_item", product.sku).erp_id == "A10003"
+
+    listing = deployment.state("amazon").listings[(product.sku, "ATVPDKIKX0DER")]
+    listing.quantity = 12345
+    pushed, _ = _run(deployment, store, stock_price, M3_CONNECTION)
+    assert pushed.counts["updated"] == 2  # US and CA now show the stock of the ASIN's item
+    a10003 = next(p for p in products() if p.m3_item == "A10003")
+    assert listing.quantity == a10003.on_hand

@@ -1,7 +1,9 @@
 """The items flow: every SKU the seller sells on Amazon matched to its ERP item.
 
 SKUs (with their ASINs) come from the listings of the connection's marketplaces (searchListingsItems,
-twenty a call) and from the orders already recorded. Each SKU gets a record keyed by the SKU: a
+twenty a call) and from the orders already recorded. A SKU is matched by itself first (ERP alias /
+cross-reference / the connection's sku_map), then by its ASIN where the ERP keeps ASINs as aliases
+(one more bulk lookup, only for the SKUs still unmatched). Each SKU gets a record keyed by the SKU: a
 matched one is recorded with its ERP item as the record's ERP id (found in the ERP, nothing
 written), an unmatched one fails alone, naming the closest ERP items, so a person can map it and
 replay just that record. The whole map is also kept as JSON in the store (cursor "items"), where the
@@ -42,7 +44,8 @@ class ItemResolver:
 
     def find(self, document: SkuDocument) -> str | None:
         if document.key not in self._resolved:
-            self._resolved.update(self._ctx.target.resolve_items([document.key]))
+            found, _ = resolve(self._ctx, {document.key: document.asin})
+            self._resolved.update(found)
         item = self._resolved.get(document.key)
         if item is None:
             raise PermanentError(unmatched_message(self._ctx, document))
@@ -83,8 +86,23 @@ def collect_skus(ctx: FlowContext) -> dict[str, str | None]:
     return skus
 
 
+def resolve(ctx: FlowContext, skus: dict[str, str | None]) -> tuple[dict[str, str | None], dict[str, str]]:
+    """SKU -> ERP item (None: unmatched), and the SKUs matched through their ASIN (SKU -> ASIN)."""
+    resolved = dict(ctx.target.resolve_items(sorted(skus))) if skus else {}
+    by_asin = {sku: asin for sku, asin in skus.items() if asin and not resolved.get(sku)}
+    via_asin: dict[str, str] = {}
+    if by_asin:
+        items = ctx.target.resolve_items(sorted(set(by_asin.values())))
+        for sku, asin in by_asin.items():
+            if items.get(asin):
+                resolved[sku] = items[asin]
+                via_asin[sku] = asin
+    return resolved, via_asin
+
+
 def stored_map(store: Store, connection: str) -> dict[str, Any] | None:
-    """The last items run's map: {"items": {sku: item|None}, "asins": {sku: asin}}."""
+    """The last items run's map: {"items": {sku: item|None}, "asins": {sku: asin},
+    "via_asin": {sku: asin} for the SKUs matched through their ASIN}."""
     raw = store.get_cursor(connection, FLOW)
     return json.loads(raw) if raw else None
 
@@ -92,7 +110,7 @@ def stored_map(store: Store, connection: str) -> dict[str, Any] | None:
 def run(ctx: FlowContext) -> FlowSummary:
     summary = FlowSummary(FLOW, ctx.name)
     skus = collect_skus(ctx)
-    resolved = ctx.target.resolve_items(sorted(skus)) if skus else {}
+    resolved, via_asin = resolve(ctx, skus)
     engine = ctx.engine(FLOW)
     resolver = ItemResolver(ctx, resolved)
     items: dict[str, str | None] = {}
@@ -107,6 +125,8 @@ def run(ctx: FlowContext) -> FlowSummary:
         if result.state in ("posted", "found_existing") and result.erp_id and resolved.get(sku):
             items[sku] = resolved[sku]
             summary.count("mapped")
+            if sku in via_asin:
+                summary.count("mapped_by_asin")
         else:
             items[sku] = None
             summary.count("unmapped")
@@ -117,11 +137,17 @@ def run(ctx: FlowContext) -> FlowSummary:
         ctx.name,
         FLOW,
         json.dumps(
-            {"items": items, "asins": skus, "updated": ctx.clock.now().isoformat()},
+            {
+                "items": items,
+                "asins": skus,
+                "via_asin": via_asin,
+                "updated": ctx.clock.now().isoformat(),
+            },
             sort_keys=True,
         ),
     )
     summary.facts["items"] = items
+    summary.facts["via_asin"] = via_asin
     summary.facts["unmapped"] = sorted(sku for sku, item in items.items() if not item)
     summary.facts["amazon_calls"] = dict(ctx.amazon.calls)
     return summary

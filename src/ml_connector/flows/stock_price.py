@@ -14,6 +14,7 @@ settled is stepped over, so a crash between posting and saving the counters neve
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import timedelta
 from typing import Any
@@ -84,13 +85,23 @@ class Counters:
         self._ctx.store.set_cursor(self._ctx.name, FLOW, json.dumps(data, sort_keys=True))
 
 
-def mapped_skus(ctx: FlowContext) -> list[str]:
-    """The SKUs the items flow mapped; without an items run yet, resolve the listings' SKUs now."""
+def erp_levels(ctx: FlowContext) -> dict[str, StockLevel]:
+    """The ERP's level per mapped SKU. The SKUs come from the items flow's map (without an items
+    run yet, the listings' SKUs are resolved now); a SKU the items flow matched through its ASIN is
+    read by that ASIN (the ERP's alias) and labelled with the SKU again."""
     stored = items_flow.stored_map(ctx.store, ctx.name)
-    if stored is not None:
-        return sorted(sku for sku, item in (stored.get("items") or {}).items() if item)
-    skus = items_flow.collect_skus(ctx)
-    return sorted(sku for sku, item in ctx.target.resolve_items(sorted(skus)).items() if item)
+    if stored is None:
+        resolved, via_asin = items_flow.resolve(ctx, items_flow.collect_skus(ctx))
+    else:
+        resolved, via_asin = stored.get("items") or {}, stored.get("via_asin") or {}
+    direct = sorted(sku for sku, item in resolved.items() if item and sku not in via_asin)
+    levels = {level.sku: level for level in ctx.target.stock_levels(direct)} if direct else {}
+    if via_asin:
+        by_asin = {level.sku: level for level in ctx.target.stock_levels(sorted(set(via_asin.values())))}
+        for sku, asin in via_asin.items():
+            if asin in by_asin:
+                levels[sku] = dataclasses.replace(by_asin[asin], sku=sku)
+    return levels
 
 
 def run(ctx: FlowContext) -> FlowSummary:
@@ -99,8 +110,7 @@ def run(ctx: FlowContext) -> FlowSummary:
     counters = Counters(ctx)
     _settle_leftovers(ctx, engine, counters, summary)
     _collect_pending_feeds(ctx, engine, counters, summary)
-    skus = mapped_skus(ctx)
-    levels = {level.sku: level for level in ctx.target.stock_levels(skus)} if skus else {}
+    levels = erp_levels(ctx)
     summary.facts["skus"] = len(levels)
     for marketplace_id in ctx.connection.marketplaces:
         currency = ctx.marketplace(marketplace_id).currency
