@@ -118,19 +118,19 @@ def run(ctx: FlowContext) -> FlowSummary:
     for sku in sorted(skus):
         document = SkuDocument(sku, skus[sku])
         source = {"sku": sku, "asin": skus[sku]}
-        if resolved.get(sku):
-            result = engine.post(document, resolver, source=source)
-        else:
-            result = engine.fail(KIND, sku, unmatched_message(ctx, document), source=source)
-        if result.state in ("posted", "found_existing") and result.erp_id and resolved.get(sku):
-            items[sku] = resolved[sku]
+        item = resolved.get(sku)
+        if item:  # the map follows the ERP's answer; the record is the SKU's audit trail
+            engine.post(document, resolver, source=source)
+            items[sku] = item
             summary.count("mapped")
             if sku in via_asin:
                 summary.count("mapped_by_asin")
         else:
+            message = unmatched_message(ctx, document)
+            engine.fail(KIND, sku, message, source=source)
             items[sku] = None
             summary.count("unmapped")
-            summary.notes.append(result.error or f"SKU {sku} has no ERP item")
+            summary.notes.append(message)
         ctx.progress.advance()
     ctx.progress.finish()
     ctx.store.set_cursor(
