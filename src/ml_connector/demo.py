@@ -77,6 +77,15 @@ def run_pass(
     return summaries
 
 
+def place_live_orders(deployment: SandboxDeployment, count: int = 6) -> list[str]:
+    """New Unshipped seller-fulfilled orders, so the shipment flow has something of today to confirm."""
+    amazon = deployment.state("amazon")
+    markets = ("ATVPDKIKX0DER", "A2EUQ1WTGCTBG2")
+    return [
+        amazon.place_order(markets[n % 2], channel="MFN", quantity=1 + n % 3).order_id for n in range(count)
+    ]
+
+
 def ship_in_erp(deployment: SandboxDeployment, store: Store) -> int:
     """The warehouse ships every posted seller-fulfilled order, in the ERP (the sandbox's UI hook)."""
     shipped = 0
@@ -143,6 +152,9 @@ def run_demo(
             )
         store = deployment.open_store()
         try:
+            live = place_live_orders(deployment)
+            say(f"Live traffic: {len(live)} new seller-fulfilled orders arrive on Amazon.com and Amazon.ca")
+
             say("\n1. Every flow, once")
             run_pass(deployment, store, report, say, progress)
 
@@ -201,7 +213,12 @@ def summary_lines(report: DemoReport, deployment: SandboxDeployment) -> list[str
         lines.append(f"  {label:23} {count}")
     reconcile = [s for run in report.passes[-1:] for s in run if s.flow == "reconcile"]
     if reconcile:
-        lines.append("  reconciliation          " + "; ".join(s.line().split(": ", 1)[1] for s in reconcile))
+        parts = []
+        for s in reconcile:
+            tied = s.counts.get("tied", 0) + s.counts.get("already_tied", 0)
+            differing = s.counts.get("with_differences", 0)
+            parts.append(f"{s.connection} {tied} tied, {differing} with differences")
+        lines.append("  reconciliation          " + "; ".join(parts) + " (each difference is named above)")
     for name in (c.name for c in deployment.config.connections):
         erp = _erp_of(deployment, name)
         orders = report.total("orders", "posted", name) or 1

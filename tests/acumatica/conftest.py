@@ -47,6 +47,7 @@ class Acumatica:
             url=self.site,
             tenant=world.TENANT,
             endpoint_version="24.200.001",
+            base_currency="GBP",  # the sandbox tenant keeps the UK seller's books
             ar_control_accounts=frozenset({world.AR_CONTROL_ACCOUNT}),
             clearing_account=world.CLEARING_ACCOUNT,
             page_size=15,

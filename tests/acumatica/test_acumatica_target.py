@@ -194,8 +194,8 @@ def test_items_stock_and_prices(acumatica):
         assert UNMAPPED[0].sku not in levels
         assert levels[MAPPED[0].sku].quantity == MAPPED[0].on_hand - 1
         assert levels[MAPPED[1].sku].quantity == max(0, MAPPED[1].on_hand - 2)
-        assert levels[MAPPED[0].sku].price.amount == MAPPED[0].price("ATVPDKIKX0DER")
-        assert levels[MAPPED[0].sku].price.currency == "USD"
+        assert levels[MAPPED[0].sku].price.amount == MAPPED[0].price("A1F83G8C2ARO7P")
+        assert levels[MAPPED[0].sku].price.currency == "GBP"
         assert list(target.shipped_orders(datetime(2025, 1, 1, tzinfo=UTC))) == []  # nothing shipped yet
         # 38 items in pages of 15: three pages read once, then cached
         assert target.client.calls["GET StockItem"] == 3

@@ -29,7 +29,6 @@ from ml_connector.flows.context import FlowContext, FlowSummary, context_for_rec
 from ml_connector.model.orders import ShipmentConfirmation
 
 FLOW = "shipments"
-FIRST_RUN_WINDOW = timedelta(days=30)
 OVERLAP = timedelta(minutes=10)
 ORDER_KINDS = ("sales_order", "sales_invoice")
 AMAZON_ORDER_ID = re.compile(r"\d{3}-\d{7}-\d{7}")
@@ -71,7 +70,9 @@ def run(ctx: FlowContext) -> FlowSummary:
     summary = FlowSummary(FLOW, ctx.name)
     started = ctx.clock.now()
     stored = ctx.store.get_cursor(ctx.name, FLOW)
-    since = ctx.since or (datetime.fromisoformat(stored) if stored else started - FIRST_RUN_WINDOW)
+    since = ctx.since or (
+        datetime.fromisoformat(stored) if stored else ctx.connection.first_run_since(started)
+    )
     confirmations = list(ctx.target.shipped_orders(since))
     engine = ctx.engine(FLOW)
     target = ShipmentConfirmationTarget(ctx.amazon)

@@ -285,7 +285,8 @@ class AcumaticaSandbox:
         return None
 
     def _seed_items(self) -> None:
-        us = next(iter(MARKETPLACES))
+        # The sandbox tenant is the UK seller's books (base currency GBP): prices in pounds.
+        uk = next(m for m in MARKETPLACES.values() if m.country_code == "GB").marketplace_id
         for product in products(self.seed):
             if product.acumatica_item is None:
                 continue
@@ -297,7 +298,7 @@ class AcumaticaSandbox:
                 "ItemType": "Finished Good",
                 "BaseUOM": "EA",
                 "DefaultWarehouseID": "MAIN",
-                "DefaultPrice": product.price(us),
+                "DefaultPrice": product.price(uk),
                 "LastModified": self.now_text(),
                 "LastModifiedDateTime": self.now_text(),
                 "CrossReferences": [
