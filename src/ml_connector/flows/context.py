@@ -20,7 +20,7 @@ from ml_connector.engine.store import Store
 from ml_connector.errors import ConfigurationError
 from ml_connector.sources.amazon import SpApiClient
 from ml_connector.sources.amazon.regions import MARKETPLACES
-from ml_connector.targets.protocol import ErpTarget
+from ml_connector.targets.protocol import ErpTarget, PostingTarget
 from ml_connector.transport.clock import SYSTEM_CLOCK, Clock
 from ml_connector.transport.retry import RetryPolicy
 
@@ -110,6 +110,25 @@ class FlowContext:
         for closer in (self.target.close, self.amazon.close):
             with contextlib.suppress(Exception):
                 closer()
+
+
+class ClosingTarget:
+    """A target for one replay: posts through ``target`` (the context's ERP by default; an
+    Amazon-side target for listing updates and shipments), then closes the whole context (Acumatica
+    sessions signed out, ION token revoked) when the replay is done."""
+
+    def __init__(self, ctx: FlowContext, target: PostingTarget | None = None) -> None:
+        self._ctx = ctx
+        self._target = target or ctx.target
+
+    def find(self, document):  # noqa: ANN001, ANN201 - the PostingTarget protocol
+        return self._target.find(document)
+
+    def post(self, document):  # noqa: ANN001, ANN201
+        return self._target.post(document)
+
+    def close(self) -> None:
+        self._ctx.close()
 
 
 def stored_settings(store: Store, name: str, system: str) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Any
 from ml_connector.engine.replay import register_rebuilder
 from ml_connector.engine.store import Store
 from ml_connector.errors import PermanentError, TransientError
-from ml_connector.flows.context import FlowContext, FlowSummary, context_for_record
+from ml_connector.flows.context import ClosingTarget, FlowContext, FlowSummary, context_for_record
 from ml_connector.flows.documents import (
     UnmappedSkus,
     buyer_customer,
@@ -180,9 +180,7 @@ def _rebuild_order(store: Store, record, source) -> tuple[SalesDocument, Any]:
     except BaseException:
         ctx.close()
         raise
-    from ml_connector.flows.settlements import _Closing
-
-    return document, _Closing(ctx)
+    return document, ClosingTarget(ctx)
 
 
 register_rebuilder("sales_order", _rebuild_order)

@@ -19,7 +19,7 @@ from ml_connector.engine.posting import PostingEngine
 from ml_connector.engine.replay import register_rebuilder
 from ml_connector.engine.store import Store
 from ml_connector.errors import PermanentError, TransientError
-from ml_connector.flows.context import FlowContext, FlowSummary, context_for_record
+from ml_connector.flows.context import ClosingTarget, FlowContext, FlowSummary, context_for_record
 from ml_connector.model.documents import JournalDocument
 from ml_connector.settlement.errors import QuarantineError
 from ml_connector.settlement.journal_builder import BuildResult, build_journals
@@ -220,25 +220,9 @@ def _rebuild_journal(store: Store, record, source) -> tuple[JournalDocument, Pos
     result = build(ctx.mapping, ctx.connection, data)
     for journal in result.journals:
         if journal.reference == record.key:
-            return JournalDocument(journal.reference, journal), _Closing(ctx)
+            return JournalDocument(journal.reference, journal), ClosingTarget(ctx)
     ctx.close()
     raise PermanentError(f"journal {record.key} is no longer produced by settlement {settlement_id}")
-
-
-class _Closing:
-    """The context's target, closed (sessions signed out) once the replay is done."""
-
-    def __init__(self, ctx: FlowContext) -> None:
-        self._ctx = ctx
-
-    def find(self, document):
-        return self._ctx.target.find(document)
-
-    def post(self, document):
-        return self._ctx.target.post(document)
-
-    def close(self) -> None:
-        self._ctx.close()
 
 
 register_rebuilder("settlement", _rebuild_settlement)

@@ -25,7 +25,7 @@ from ml_connector.flows.amazon_writes import (
     ShipmentConfirmationTarget,
     ShipmentDocument,
 )
-from ml_connector.flows.context import FlowContext, FlowSummary, context_for_record
+from ml_connector.flows.context import ClosingTarget, FlowContext, FlowSummary, context_for_record
 from ml_connector.model.orders import ShipmentConfirmation
 
 FLOW = "shipments"
@@ -134,22 +134,7 @@ def _complete(confirmation: ShipmentConfirmation, order: dict[str, Any]) -> Ship
     )
 
 
-class _Closing:
-    def __init__(self, ctx: FlowContext) -> None:
-        self._ctx = ctx
-        self._target = ShipmentConfirmationTarget(ctx.amazon)
-
-    def find(self, document: ShipmentDocument) -> str | None:
-        return self._target.find(document)
-
-    def post(self, document: ShipmentDocument) -> str:
-        return self._target.post(document)
-
-    def close(self) -> None:
-        self._ctx.close()
-
-
-def _rebuild_shipment(store: Store, record, source) -> tuple[ShipmentDocument, _Closing]:
+def _rebuild_shipment(store: Store, record, source) -> tuple[ShipmentDocument, ClosingTarget]:
     """Replay confirms the stored package (carrier, tracking, items) again under the same key."""
     confirmation = ShipmentConfirmation(
         amazon_order_id=source["amazon_order_id"],
@@ -161,7 +146,7 @@ def _rebuild_shipment(store: Store, record, source) -> tuple[ShipmentDocument, _
         shipping_method=source.get("shipping_method"),
     )
     ctx = context_for_record(store, store.connection_name(record.connection_id))
-    return ShipmentDocument.of(confirmation), _Closing(ctx)
+    return ShipmentDocument.of(confirmation), ClosingTarget(ctx, ShipmentConfirmationTarget(ctx.amazon))
 
 
 register_rebuilder(SHIPMENT_CONFIRMATION, _rebuild_shipment)

@@ -35,7 +35,7 @@ from ml_connector.flows.amazon_writes import (
     ListingUpdate,
     ListingUpdateTarget,
 )
-from ml_connector.flows.context import FlowContext, FlowSummary, context_for_record
+from ml_connector.flows.context import ClosingTarget, FlowContext, FlowSummary, context_for_record
 from ml_connector.model.orders import StockLevel
 from ml_connector.sources.amazon.resources import ListingState
 
@@ -270,24 +270,7 @@ def _update_from(snapshot: dict[str, Any]) -> ListingUpdate:
     )
 
 
-class _Closing:
-    """A replayed update's target, with the rebuilt context closed afterwards."""
-
-    def __init__(self, ctx: FlowContext, target: ListingUpdateTarget) -> None:
-        self._ctx = ctx
-        self._target = target
-
-    def find(self, document: ListingUpdate) -> str | None:
-        return self._target.find(document)
-
-    def post(self, document: ListingUpdate) -> str:
-        return self._target.post(document)
-
-    def close(self) -> None:
-        self._ctx.close()
-
-
-def _rebuild_update(store: Store, record, source) -> tuple[ListingUpdate, _Closing]:
+def _rebuild_update(store: Store, record, source) -> tuple[ListingUpdate, ClosingTarget]:
     """Replay sends what the ERP says now (not the stale values), under the record's key."""
     ctx = context_for_record(store, store.connection_name(record.connection_id))
     try:
@@ -307,7 +290,7 @@ def _rebuild_update(store: Store, record, source) -> tuple[ListingUpdate, _Closi
     except BaseException:
         ctx.close()
         raise
-    return update, _Closing(ctx, target)
+    return update, ClosingTarget(ctx, target)
 
 
 register_rebuilder(LISTING_UPDATE, _rebuild_update)

@@ -220,24 +220,7 @@ class SpApiClient:
 
         With ``pii`` one Restricted Data Token covering getOrders and getOrderItems is requested.
         """
-        rdt = (
-            self._rdt_source(
-                [
-                    {
-                        "method": "GET",
-                        "path": "/orders/v0/orders",
-                        "dataElements": ["buyerInfo", "shippingAddress"],
-                    },
-                    {
-                        "method": "GET",
-                        "path": "/orders/v0/orders/{orderId}/orderItems",
-                        "dataElements": ["buyerInfo"],
-                    },
-                ]
-            )
-            if pii
-            else None
-        )
+        rdt = self._v0_rdt("/orders/v0/orders") if pii else None
         before = self._latest_before(last_updated_before)
         if last_updated_after >= before:
             return
@@ -259,26 +242,23 @@ class SpApiClient:
                 return
             params = {**params, "NextToken": token}
 
+    def _v0_rdt(self, order_path: str):  # noqa: ANN202 - the RDT source of _rdt_source
+        """The Restricted Data Token for v0 order reads: buyer info and address on the order(s),
+        buyer info on their items."""
+        return self._rdt_source(
+            [
+                {"method": "GET", "path": order_path, "dataElements": ["buyerInfo", "shippingAddress"]},
+                {
+                    "method": "GET",
+                    "path": "/orders/v0/orders/{orderId}/orderItems",
+                    "dataElements": ["buyerInfo"],
+                },
+            ]
+        )
+
     def get_order_v0(self, order_id: str, *, pii: bool = False) -> Order:
         """Orders v0 getOrder + getOrderItems for one order (fallback; PII through an RDT)."""
-        rdt = (
-            self._rdt_source(
-                [
-                    {
-                        "method": "GET",
-                        "path": f"/orders/v0/orders/{order_id}",
-                        "dataElements": ["buyerInfo", "shippingAddress"],
-                    },
-                    {
-                        "method": "GET",
-                        "path": "/orders/v0/orders/{orderId}/orderItems",
-                        "dataElements": ["buyerInfo"],
-                    },
-                ]
-            )
-            if pii
-            else None
-        )
+        rdt = self._v0_rdt(f"/orders/v0/orders/{order_id}") if pii else None
         data = self._get("getOrderV0", f"/orders/v0/orders/{order_id}", token=rdt)["payload"]
         items = list(self._order_items_v0(order_id, rdt))
         return mapping.order_from_v0(data, items, _currency(data.get("MarketplaceId")))
