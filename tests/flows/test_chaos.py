@@ -122,6 +122,7 @@ def test_chaos_kills_and_faults_end_in_exactly_the_clean_records(tmp_path):
         finally:
             store.close()
 
+    print(f"chaos: {survived} of {KILLS} workers SIGKILLed mid-run; faults injected: {injected}")
     assert survived >= KILLS // 2, "the workers must really be killed mid-run"
     assert all(sum(counts.values()) > 0 for counts in injected.values()), injected
     for what, counts in got.items():
