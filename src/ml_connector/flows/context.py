@@ -152,6 +152,10 @@ def build_target(
 ) -> ErpTarget:
     """The ERP adapter, from the stored settings (`connect`) overlaid with the TOML's ERP table."""
     name, erp = connection.name, connection.erp
+    if not any(known.name == name for known in store.connections()):
+        raise ConfigurationError(
+            f"no connection named {name!r} yet: run `ml-connector connect {erp} --name {name}`"
+        )
     if erp not in store.credential_systems(name):
         raise ConfigurationError(
             f"connection {name!r} has no {erp} credentials: run `ml-connector connect {erp} --name {name}`"
