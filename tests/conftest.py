@@ -100,3 +100,29 @@ def ml_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("ML_CONNECTOR_DATABASE_URL", raising=False)
     monkeypatch.setenv("ML_CONNECTOR_MASTER_KEY", base64.urlsafe_b64encode(os.urandom(32)).decode())
     return home
+
+
+def _run_forked(function, *args) -> int:
+    """Run ``function(*args)`` in a forked child and return its exit code: 0, 1 on an exception
+    (traceback printed), or -SIGKILL when a crash point killed it. The child never returns into
+    pytest."""
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            function(*args)
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+            code = 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+@pytest.fixture
+def run_forked():
+    """Crash tests: a child process to SIGKILL at a protocol step, then start again."""
+    return _run_forked

@@ -70,25 +70,8 @@ def _run(acumatica, url: str, kind: str, keys: list[str], run: int, kill: tuple[
     print(json.dumps(states))
 
 
-def fork_run(*args) -> int:
-    pid = os.fork()
-    if pid == 0:
-        code = 0
-        try:
-            _run(*args)
-        except BaseException:
-            import traceback
-
-            traceback.print_exc()
-            code = 1
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status)
-
-
 @pytest.mark.parametrize("step", KILL_STEPS)
-def test_killed_mid_posting_then_rerun_leaves_exactly_one_document(acumatica, sqlite_url, step):
+def test_killed_mid_posting_then_rerun_leaves_exactly_one_document(acumatica, sqlite_url, step, run_forked):
     with Store.open(sqlite_url, clock=acumatica.clock) as store:
         store.ensure_connection("acu", erp="acumatica")
     with acumatica.target() as target:
@@ -100,13 +83,13 @@ def test_killed_mid_posting_then_rerun_leaves_exactly_one_document(acumatica, sq
         else [f"113-5555555-{i:07d}" for i in range(3)]
     )
 
-    assert fork_run(acumatica, sqlite_url, kind, keys, 1, (step, keys[1])) == -signal.SIGKILL
+    assert run_forked(_run, acumatica, sqlite_url, kind, keys, 1, (step, keys[1])) == -signal.SIGKILL
     entity = "SalesInvoice" if kind == "invoice" else "JournalTransaction"
     written_before_kill = 1 if step in ("intent_recorded", "found") else 2
     assert len(acumatica.sandbox.records[entity]) == written_before_kill
     acumatica.clock.advance(3601)  # the dead run's token expires; the server frees its seat
     assert acumatica.sandbox.expire_idle() == 1
-    assert fork_run(acumatica, sqlite_url, kind, keys, 2, None) == 0
+    assert run_forked(_run, acumatica, sqlite_url, kind, keys, 2, None) == 0
 
     records = acumatica.sandbox.records
     if kind == "invoice":

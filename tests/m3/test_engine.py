@@ -170,25 +170,8 @@ def _child(
     print(json.dumps(states))
 
 
-def fork_run(*args) -> int:
-    pid = os.fork()
-    if pid == 0:
-        code = 0
-        try:
-            _child(*args)
-        except BaseException:
-            import traceback
-
-            traceback.print_exc()
-            code = 1
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status)
-
-
 @pytest.mark.parametrize(("where", "step"), KILL_POINTS, ids=[f"{w}-{s}" for w, s in KILL_POINTS])
-def test_killed_mid_batch_or_order_then_rerun_leaves_exactly_one(m3, sqlite_url, where, step):
+def test_killed_mid_batch_or_order_then_rerun_leaves_exactly_one(m3, sqlite_url, where, step, run_forked):
     with Store.open(sqlite_url, clock=m3.clock) as opened:
         opened.ensure_connection("m3", erp="m3")
     with m3.target() as target:
@@ -203,8 +186,8 @@ def test_killed_mid_batch_or_order_then_rerun_leaves_exactly_one(m3, sqlite_url,
     )
     work = [(kind, key) for key in keys]
 
-    assert fork_run(m3, sqlite_url, customer, work, 1, (where, step, keys[1])) == -signal.SIGKILL
-    assert fork_run(m3, sqlite_url, customer, work, 2, None) == 0
+    assert run_forked(_child, m3, sqlite_url, customer, work, 1, (where, step, keys[1])) == -signal.SIGKILL
+    assert run_forked(_child, m3, sqlite_url, customer, work, 2, None) == 0
 
     if kind == "journal":
         counts = Counter(v["lines"][0]["VTXT"].split()[0] for v in m3.sandbox.vouchers())
