@@ -133,6 +133,46 @@ def duplicate_keys(deployment: SandboxDeployment) -> list[str]:
     return found
 
 
+REPLAY_WORDS = {
+    "posted": "{n} posted",
+    "found_existing": "{n} already in the ERP",
+    "failed": "{n} still failing",
+    "pending": "{n} left to retry",
+}
+
+
+def replayed_words(counts: Counter[str]) -> str:
+    """'2 posted, 2 already in the ERP, 7 still failing': the replay's outcome in plain words."""
+    parts = [REPLAY_WORDS.get(state, "{n} " + state.replace("_", " ")).format(n=n) for state, n in sorted(counts.items()) if n]
+    return ", ".join(parts) or "nothing to replay"
+
+
+def check_keep_dir(path: Path) -> Path:
+    """Where `demo --keep` may write: a new or empty directory that is not anyone's home.
+
+    The demo writes a config, a master key and a store there; on an existing home that would replace
+    a real deployment's settings and credentials with the demo's, so it is refused before anything
+    is written (nothing is created either)."""
+    from ml_connector.engine import paths
+    from ml_connector.errors import ConfigurationError
+
+    path = path.expanduser().absolute()
+    if path.exists() and not path.is_dir():
+        raise ConfigurationError(f"--keep {path}: that is a file, not a directory; give a new directory")
+    if path.resolve() == paths.home().expanduser().absolute().resolve():
+        raise ConfigurationError(
+            f"--keep {path} is the home of this installation (ML_CONNECTOR_HOME): the demo never "
+            "writes there; give a new, empty directory"
+        )
+    if path.is_dir() and any(path.iterdir()):
+        holds = [name for name in ("config.toml", "master.key", paths.DATABASE_FILE) if (path / name).exists()]
+        what = f" (it holds {', '.join(holds)}: an ml-connector home)" if holds else ""
+        raise ConfigurationError(
+            f"--keep {path} is not empty{what}; the demo keeps its files only in a new or empty directory"
+        )
+    return path
+
+
 def run_demo(
     say: Say = print,
     *,
@@ -140,12 +180,17 @@ def run_demo(
     home: Path | None = None,
     progress: Callable[[], Progress] | None = None,
 ) -> DemoReport:
+    if time_scale <= 0 or time_scale != time_scale or time_scale == float("inf"):
+        from ml_connector.errors import ConfigurationError
+
+        raise ConfigurationError(f"--time-scale must be a positive number (600 by default), not {time_scale}")
+    if home is not None:
+        home = check_keep_dir(home)
     started = time.monotonic()
     report = DemoReport()
     load_rebuilders()
     with SandboxDeployment(time_scale=time_scale, home=home) as deployment:
         say("Sandboxes on loopback: " + ", ".join(f"{n} {s.url}" for n, s in deployment.servers.items()))
-        say(f"Home: {deployment.home}  (config.toml, master.key, ml-connector.sqlite3)")
         for connection in deployment.config.connections:
             say(
                 f"Connection {connection.name}: {', '.join(connection.marketplaces)} -> {connection.erp}, {connection.mode} mode"
@@ -166,9 +211,7 @@ def run_demo(
             say(f"   {report.shipped_in_erp} orders delivered in M3; sku_map added for {', '.join(mapped)}")
             for outcome in replay_failed(store):
                 report.replayed[outcome.state] += 1
-            say(
-                f"   replay --failed: {dict(report.replayed)} (SKUs with no ERP item at all stay failed, named)"
-            )
+            say(f"   replay --failed: {replayed_words(report.replayed)} (SKUs with no ERP item at all stay failed, named)")
 
             say("\n3. Every flow again: shipments confirmed, nothing posted twice")
             run_pass(deployment, store, report, say, progress)
@@ -180,6 +223,9 @@ def run_demo(
         report.wall_seconds = time.monotonic() - started
         for line in summary_lines(report, deployment):
             say(line)
+        if home is not None:
+            say(f"  kept in                 {deployment.home} (config.toml, master.key, ml-connector.sqlite3)")
+            say(f"  inspect it with         ml-connector --home {deployment.home} status")
     return report
 
 

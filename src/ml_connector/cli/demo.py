@@ -8,11 +8,16 @@ import typer
 
 
 def demo(
-    time_scale: float = typer.Option(600.0, help="Sandbox time runs this many times faster than the clock."),
+    time_scale: float = typer.Option(
+        600.0, min=0.001, max=1e6, help="Sandbox time runs this many times faster than the clock."
+    ),
     keep: Path | None = typer.Option(
         None,
         "--keep",
-        help="Keep the demo's home (store, config, key) in this directory to inspect it afterwards.",
+        help=(
+            "Keep the demo's home (store, config, key) in this new or empty directory to inspect it "
+            "afterwards (an existing home or a non-empty directory is refused)."
+        ),
     ),
 ) -> None:
     """Run every flow for two demo sellers against the sandboxes (no configuration, no network).
@@ -22,8 +27,10 @@ def demo(
     prices flow back, shipments are confirmed, and the tie-out is printed. Then it runs again to show
     that nothing is ever posted twice. Exit code 1 if any key was posted twice."""
     from ml_connector.cli.progress import RichProgress
-    from ml_connector.demo import run_demo
+    from ml_connector.demo import check_keep_dir, run_demo
 
+    if keep is not None:
+        keep = check_keep_dir(keep)  # before the sandboxes start: nothing written when refused
     report = run_demo(typer.echo, time_scale=time_scale, home=keep, progress=RichProgress)
     if report.duplicates:
         raise typer.Exit(1)

@@ -32,8 +32,6 @@ connect_app = typer.Typer(
 )
 vault_app = typer.Typer(help="The credential vault.", no_args_is_help=True)
 
-REGIONS = ("na", "eu", "fe")
-
 
 @dataclass(frozen=True)
 class SecretField:
@@ -58,7 +56,6 @@ ACUMATICA_SECRETS = (
     SecretField("username", "ML_CONNECTOR_ACUMATICA_USERNAME", "Acumatica user name"),
     SecretField("password", "ML_CONNECTOR_ACUMATICA_PASSWORD", "Acumatica password"),
 )
-IONAPI_REQUIRED = ("ci", "cs", "saak", "sask")
 
 
 def _console() -> Console:
@@ -180,59 +177,80 @@ def init() -> None:
         typer.echo(f"home:       {home}")
 
 
+NO_CHECK = typer.Option(False, "--no-check", help="Store without checking the credentials once.")
+
+
 @connect_app.command("amazon")
 def connect_amazon(
     name: str = typer.Option(..., "--name", help="The connection's name (one seller account + one ERP)."),
-    region: str = typer.Option("na", "--region", help="SP-API region: na, eu or fe."),
-    marketplace: list[str] = typer.Option([], "--marketplace", help="Marketplace id; repeat for several."),
+    region: str | None = typer.Option(
+        None, "--region", help="SP-API region: na, eu or fe (default: the marketplaces' region, else na)."
+    ),
+    marketplace: list[str] = typer.Option(
+        [], "--marketplace", help="Marketplace id to check the account for; repeat for several."
+    ),
     sandbox_url: str | None = typer.Option(None, "--sandbox-url", help="Use an SP-API sandbox at this URL."),
     secrets_stdin: bool = typer.Option(
         False, "--secrets-stdin", help="Read client_id, client_secret, refresh_token from stdin."
     ),
+    no_check: bool = NO_CHECK,
 ) -> None:
-    """Connect an Amazon seller account: LWA client id/secret and refresh token (env, stdin or prompt)."""
-    with _errors():
-        if region not in REGIONS:
-            raise ConfigurationError(f"--region must be one of {', '.join(REGIONS)}")
-        secrets = read_secrets(AMAZON_SECRETS, from_stdin=secrets_stdin)
-        settings: dict[str, Any] = {"region": region, "marketplaces": list(marketplace)}
-        if sandbox_url:
-            settings["sandbox_url"] = sandbox_url
-        _save(name, None, "amazon", settings, secrets)
+    """Connect an Amazon seller account: LWA client id/secret and refresh token (env, stdin or prompt).
+
+    Only the credentials and where they work (region, sandbox URL) are stored; the marketplaces a
+    connection syncs are set in config.toml (`marketplaces = [...]`)."""
+    from ml_connector.flows import connect as checks
+    from ml_connector.sources.amazon.regions import MARKETPLACES
+
+    checks.check_name(name)
+    if region is None:
+        regions = {MARKETPLACES[m].region for m in marketplace if m in MARKETPLACES}
+        region = regions.pop() if len(regions) == 1 else "na"
+    checks.check_region(region)
+    checks.check_marketplaces(list(marketplace), region)
+    settings: dict[str, Any] = {"region": region}
+    if sandbox_url:
+        settings["sandbox_url"] = checks.check_url(sandbox_url, "--sandbox-url")
+    secrets = read_secrets(AMAZON_SECRETS, from_stdin=secrets_stdin)
+    if not no_check:
+        held = checks.check_amazon(settings, secrets)
+        missing = [m for m in marketplace if m not in held]
+        if missing:
+            raise ConfigurationError(
+                f"the credentials work, but the account does not sell in {', '.join(missing)} "
+                f"(it sells in {', '.join(held) or 'none'}); nothing stored"
+            )
+        typer.echo(f"checked: Amazon accepted the credentials (marketplaces: {', '.join(held) or 'none'})")
+    _save(name, None, "amazon", settings, secrets)
 
 
 @connect_app.command("m3")
 def connect_m3(
     name: str = typer.Option(..., "--name", help="The connection's name."),
     ionapi: Path = typer.Option(..., "--ionapi", help="The .ionapi file of an ION API service account."),
-    company: str | None = typer.Option(None, "--company", help="M3 company (CONO)."),
-    division: str | None = typer.Option(None, "--division", help="M3 division (DIVI)."),
+    no_check: bool = NO_CHECK,
 ) -> None:
-    """Connect Infor M3 / CloudSuite through ION: the .ionapi file's keys go into the vault."""
-    with _errors():
-        try:
-            data = json.loads(ionapi.read_text(encoding="utf-8-sig"))
-        except OSError as exc:
-            raise ConfigurationError(f"cannot read {ionapi}: {exc.strerror}") from None
-        except json.JSONDecodeError:
-            raise ConfigurationError(f"{ionapi} is not a JSON .ionapi file") from None
-        if not isinstance(data, dict):
-            raise ConfigurationError(f"{ionapi} is not a JSON .ionapi file")
-        missing = [k for k in IONAPI_REQUIRED if not data.get(k)]
-        if missing:
-            raise ConfigurationError(f"{ionapi} lacks {', '.join(missing)}; download it again from ION API")
-        register_secrets(str(v) for v in data.values())
-        settings = {
-            k: v
-            for k, v in {
-                "tenant": data.get("ti"),
-                "ion_url": data.get("iu"),
-                "company": company,
-                "division": division,
-            }.items()
-            if v
-        }
-        _save(name, "m3", "m3", settings, data)
+    """Connect Infor M3 / CloudSuite through ION: the .ionapi file's secret keys go into the vault.
+
+    Company, division, warehouse and the rest are set in config.toml ([connections.m3])."""
+    from ml_connector.flows import connect as checks
+    from ml_connector.targets.m3.ionapi import load_ionapi
+
+    checks.check_name(name)
+    if ionapi.is_dir():
+        raise ConfigurationError(f"--ionapi {ionapi} is a directory; give the .ionapi file downloaded from ION API")
+    try:
+        document = load_ionapi(ionapi)
+    except (UnicodeDecodeError, ValueError):
+        raise ConfigurationError(
+            f"--ionapi {ionapi} is not a .ionapi file (not JSON text); download it again from ION API"
+        ) from None
+    secrets = document.secrets()
+    register_secrets(secrets.values())
+    if not no_check:
+        checks.check_m3(document)
+        typer.echo(f"checked: ION granted a token to the service account of tenant {document.tenant}")
+    _save(name, "m3", "m3", document.public(), secrets)
 
 
 @connect_app.command("acumatica")
@@ -243,20 +261,30 @@ def connect_acumatica(
     ),
     tenant: str = typer.Option(..., "--tenant", help="The tenant (company) to sign in to."),
     endpoint_version: str = typer.Option(
-        ..., "--endpoint-version", help="Contract-based endpoint, e.g. 24.200.001"
+        "24.200.001",
+        "--endpoint-version",
+        help="Endpoint version to check the sign-in against (the one used is endpoint_version in config.toml).",
     ),
-    branch: str | None = typer.Option(None, "--branch", help="Branch to post to."),
     secrets_stdin: bool = typer.Option(
         False, "--secrets-stdin", help="Read client_id, client_secret, username, password from stdin."
     ),
+    no_check: bool = NO_CHECK,
 ) -> None:
-    """Connect Acumatica: OAuth client and user credentials (env, stdin or prompt)."""
-    with _errors():
-        secrets = read_secrets(ACUMATICA_SECRETS, from_stdin=secrets_stdin)
-        settings = {"url": url.rstrip("/"), "tenant": tenant, "endpoint_version": endpoint_version}
-        if branch:
-            settings["branch"] = branch
-        _save(name, "acumatica", "acumatica", settings, secrets)
+    """Connect Acumatica: OAuth client and user credentials (env, stdin or prompt), its site and tenant.
+
+    Branch, endpoint version and the rest are set in config.toml ([connections.acumatica])."""
+    from ml_connector.flows import connect as checks
+
+    checks.check_name(name)
+    settings = {"url": checks.check_url(url, "--url"), "tenant": tenant}
+    checks.check_endpoint_version(endpoint_version)
+    secrets = read_secrets(ACUMATICA_SECRETS, from_stdin=secrets_stdin)
+    if not no_check:
+        problems = checks.check_acumatica({**settings, "endpoint_version": endpoint_version}, secrets)
+        if problems:
+            raise ConfigurationError("; ".join(problems) + "; nothing stored (or use --no-check)")
+        typer.echo(f"checked: Acumatica signed in to tenant {tenant} at {settings['url']}")
+    _save(name, "acumatica", "acumatica", settings, secrets)
 
 
 def _save(name: str, erp: str | None, system: str, settings: dict[str, Any], secrets: dict[str, Any]) -> None:
@@ -271,6 +299,23 @@ def _save(name: str, erp: str | None, system: str, settings: dict[str, Any], sec
     finally:
         store.close()
     typer.echo(f"connection {name}: {system} credentials stored encrypted (sets: {', '.join(systems)})")
+    _say_next_step(name, erp)
+
+
+def _say_next_step(name: str, erp: str | None) -> None:
+    """Where the connection's settings go, if config.toml does not hold it yet."""
+    from ml_connector.config import default_config_path
+
+    path = default_config_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        text = ""
+    if f'"{name}"' in text:
+        return
+    typer.echo(f"next: describe connection {name} in {path} (`ml-connector config reference` lists the keys):")
+    erp_line = f'erp = "{erp}"' if erp else 'erp = "m3"  # or "acumatica"'
+    typer.echo(f'  [[connections]]\n  name = "{name}"\n  marketplaces = ["ATVPDKIKX0DER"]\n  {erp_line}')
 
 
 # --- reading the store --------------------------------------------------------------------------

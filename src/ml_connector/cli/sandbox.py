@@ -29,38 +29,63 @@ def _factory(name: str):
 @sandbox_app.command()
 def serve(
     only: list[str] = typer.Option(
-        None, "--only", help="Serve only these sandboxes (amazon, m3, acumatica)."
+        None, "--only", help="Serve only these sandboxes (amazon, m3, acumatica); repeat for several."
     ),
-    port_base: int = typer.Option(8701, help="amazon on this port, m3 on +1, acumatica on +2."),
+    port_base: int = typer.Option(
+        8701, min=1, max=65533, help="amazon on this port, m3 on +1, acumatica on +2."
+    ),
     time_scale: float = typer.Option(
-        1.0, help="Run sandbox time this many times faster (rate limits, expiry)."
+        1.0, min=0.001, max=1e6, help="Run sandbox time this many times faster (rate limits, expiry)."
     ),
     seed: int = typer.Option(7, help="Seed of the generated seller data."),
 ) -> None:
-    """Serve the sandboxes until Ctrl-C. They bind to 127.0.0.1 only."""
+    """Serve the sandboxes until Ctrl-C (127.0.0.1 only), and print how to connect to them."""
+    from ml_connector.errors import ConfigurationError
+    from ml_connector.sandbox.instructions import config_snippet, connect_commands
     from ml_connector.sandbox.server import serve_in_thread
     from ml_connector.transport.clock import Clock
 
+    unknown = sorted(set(only or ()) - set(SANDBOXES))
+    if unknown:
+        raise ConfigurationError(
+            f"--only {', '.join(unknown)}: no such sandbox; the sandboxes are {', '.join(SANDBOXES)}"
+        )
     clock = Clock(time_scale)
     running = []
-    for offset, name in enumerate(SANDBOXES):
-        if only and name not in only:
-            continue
-        factory = _factory(name)
-        if factory is None:
-            typer.echo(f"{name}: not available in this build", err=True)
-            continue
-        server = serve_in_thread(factory(clock=clock, seed=seed), port=port_base + offset, name=name)
-        running.append(server)
-        typer.echo(f"{name:10} {server.url}")
-    if not running:
-        raise typer.Exit(1)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    urls: dict[str, str] = {}
     try:
-        stop.wait()
-    except KeyboardInterrupt:
-        pass
+        for offset, name in enumerate(SANDBOXES):
+            if only and name not in only:
+                continue
+            factory = _factory(name)
+            if factory is None:
+                typer.echo(f"{name}: not available in this build", err=True)
+                continue
+            port = port_base + offset
+            try:
+                server = serve_in_thread(factory(clock=clock, seed=seed), port=port, name=name)
+            except OSError as exc:
+                raise ConfigurationError(
+                    f"cannot serve the {name} sandbox on 127.0.0.1:{port}: {exc.strerror}; "
+                    "stop what listens there, or choose other ports with --port-base"
+                ) from None
+            running.append(server)
+            urls[name] = server.url
+            typer.echo(f"{name:10} {server.url}")
+        if not running:
+            raise ConfigurationError("no sandbox could be served in this build")
+        typer.echo("\nConnect to them (in another shell; each line as it is):")
+        for line in connect_commands(urls):
+            typer.echo(f"  {line}")
+        typer.echo("\nThen put this in config.toml (`ml-connector config path` says where), and run `ml-connector ping`:")
+        typer.echo(config_snippet(urls, time_scale))
+        typer.echo("Serving until Ctrl-C.")
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            stop.wait()
+        except KeyboardInterrupt:
+            pass
     finally:
         for server in running:
             server.stop()

@@ -161,20 +161,25 @@ def build_target(
             f"connection {name!r} has no {erp} credentials: run `ml-connector connect {erp} --name {name}`"
         )
     secrets = store.load_credentials(name, erp)
-    settings = stored_settings(store, name, erp) | connection.erp_settings
+    stored = stored_settings(store, name, erp)
+    # One source of truth: `connect` stores what the credentials are for (the .ionapi's public keys;
+    # the Acumatica site and tenant); every other setting comes from config.toml's ERP table.
+    settings = connection.erp_settings
     if erp == "m3":
-        from ml_connector.targets.m3.ionapi import parse_ionapi
+        from ml_connector.targets.m3.ionapi import KNOWN_KEYS, parse_ionapi
         from ml_connector.targets.m3.settings import M3Settings
         from ml_connector.targets.m3.target import M3Target
 
         known = M3Settings.__dataclass_fields__
         m3_settings = M3Settings(**{k: v for k, v in settings.items() if k in known and v not in ("", None)})
+        document = {k: v for k, v in stored.items() if k in KNOWN_KEYS} | secrets
         return M3Target(
-            parse_ionapi(secrets, source=f"connection {name}"), m3_settings, clock=clock, retry=retry
+            parse_ionapi(document, source=f"connection {name}"), m3_settings, clock=clock, retry=retry
         )
     from ml_connector.targets.acumatica.settings import AcumaticaCredentials, AcumaticaSettings
     from ml_connector.targets.acumatica.target import AcumaticaTarget
 
+    settings = {k: stored[k] for k in ("url", "tenant") if stored.get(k)} | settings
     if not settings.get("url") or not settings.get("tenant"):
         raise ConfigurationError(
             f"connection {name!r}: Acumatica url and tenant are missing; run `ml-connector connect acumatica`"

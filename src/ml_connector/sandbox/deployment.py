@@ -120,6 +120,10 @@ class SandboxDeployment:
         self._saved_env.setdefault(name, os.environ.get(name))
         os.environ[name] = value
 
+    def _unsetenv(self, name: str) -> None:
+        self._saved_env.setdefault(name, os.environ.get(name))
+        os.environ.pop(name, None)
+
     def _start(self) -> None:
         from ml_connector.engine import keys
         from ml_connector.sandbox.acumatica import app as acumatica_app
@@ -133,6 +137,8 @@ class SandboxDeployment:
         self._setenv("ML_CONNECTOR_HOME", str(self.home))
         self.config_path = self.home / "config.toml"
         self._setenv("ML_CONNECTOR_CONFIG", str(self.config_path))
+        for name in ("ML_CONNECTOR_MASTER_KEY", "ML_CONNECTOR_NEW_MASTER_KEY", "ML_CONNECTOR_DATABASE_URL"):
+            self._unsetenv(name)  # the operator's real key and store are never the demo's
         keys.create_key_file()
 
         factories = {
