@@ -6,10 +6,14 @@ store's vault under the connection's name (`ml-connector connect ... --name NAME
 
 from __future__ import annotations
 
+import difflib
+import math
 import os
 import re
 import tomllib
-from collections.abc import Callable
+import types
+import typing
+from collections.abc import Mapping
 from dataclasses import fields as dataclass_fields
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -38,53 +42,137 @@ DEFAULT_CADENCE = {
     "shipments": "15m",
 }
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+SHORTEST_CADENCE = timedelta(seconds=1)
+LONGEST_CADENCE = timedelta(days=366)
+MAX_TIME_SCALE = 1_000_000.0
 
 
 def parse_duration(text: str) -> timedelta:
-    """'15m', '24h', '30s', '1d' -> timedelta."""
-    match = _DURATION.match(text)
+    """'15m', '24h', '30s', '1d' -> timedelta, between one second and a year."""
+    match = _DURATION.match(text) if isinstance(text, str) else None
     if not match:
         raise ValueError(f"not a duration: {text!r} (use a number and s, m, h or d, as in '15m')")
-    value, unit = int(match.group(1)), match.group(2)
-    return timedelta(**{{"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[unit]: value})
+    digits = match.group(1).lstrip("0") or "0"
+    seconds = int(digits) * _UNIT_SECONDS[match.group(2)] if len(digits) <= 9 else 10**12
+    value = timedelta(seconds=seconds) if seconds <= LONGEST_CADENCE.total_seconds() else None
+    if value is None or value < SHORTEST_CADENCE:
+        raise ValueError(f"{text!r} is out of range: a cadence is between 1s and 366d")
+    return value
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: `split_by_period = "yes"` or `= 1` is refused, never read as true
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
-def _known_keys(settings_class: type, section: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """The ERP tables are the targets' own settings classes, so the file cannot drift from them."""
+# --- the ERP tables: the targets' own settings classes, type-checked field by field --------------
 
-    def check(values: dict[str, Any]) -> dict[str, Any]:
-        known = {f.name for f in dataclass_fields(settings_class)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(
-                f"unknown key(s) in [connections.{section}]: {', '.join(unknown)} "
-                f"(known: {', '.join(sorted(known))})"
-            )
-        return values
 
-    return check
+def _settings_fields(settings_class: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(settings_class)
+    return {f.name: hints.get(f.name, Any) for f in dataclass_fields(settings_class)}
+
+
+def _type_words(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if tp is bool:
+        return "true or false (no quotes)"
+    if tp is int:
+        return "a whole number"
+    if tp is float:
+        return "a number"
+    if tp is str:
+        return "text in quotes"
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (tuple, frozenset, list, set):
+        return 'a list of texts, as in ["a", "b"]'
+    if origin in (dict, Mapping) or tp is Mapping:
+        return 'a table, as in { "KEY" = "VALUE" }'
+    return "a value of another kind"
+
+
+def _value_fits(tp: Any, value: Any) -> bool:
+    """Strict TOML-to-field type check (None/Optional accepted where the field allows it)."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return any(_value_fits(arg, value) for arg in typing.get_args(tp) if arg is not type(None))
+    if tp is Any:
+        return True
+    if tp is bool:
+        return isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**12
+    if tp is float:
+        return (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and abs(value) < 10**12
+            and math.isfinite(value)
+        )
+    if tp is str:
+        return isinstance(value, str)
+    if origin is Literal:
+        return value in typing.get_args(tp)
+    if origin in (tuple, frozenset, list, set):
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if origin in (dict, Mapping) or tp is Mapping:
+        return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+    return True  # a structured setting (gls840_layout): its own class checks it below
+
+
+class TableKeyError(ValueError):
+    """A bad key inside an ERP table; carries the key so the error can point at its line."""
+
+    def __init__(self, message: str, key: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+def _check_erp_table(settings_class: type, section: str, values: dict[str, Any], **required: Any) -> None:
+    known = _settings_fields(settings_class)
+    for key in values:
+        if key not in known:
+            raise TableKeyError(f"unknown key {key!r}{_did_you_mean(key, known)}", key)
+    for key, value in values.items():
+        tp = known[key]
+        if key == "company" and section == "m3" and isinstance(value, int) and not isinstance(value, bool):
+            continue  # CONO written as a number is fine
+        if not _value_fits(tp, value):
+            raise TableKeyError(f"{key} must be {_type_words(tp)}, not {value!r}"[:300], key)
+    try:
+        settings_class(**{**required, **values})
+    except ConfigurationError as exc:
+        raise ValueError(str(exc)) from None
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise ValueError(f"[connections.{section}]: {exc}"[:300]) from None
+
+
+def _did_you_mean(key: str, known: Any) -> str:
+    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(sorted(known))})"
 
 
 def _m3_table(values: dict[str, Any]) -> dict[str, Any]:
     from ml_connector.targets.m3.settings import M3Settings
 
-    _known_keys(M3Settings, "m3")(values)
+    _check_erp_table(M3Settings, "m3", values)
     if not re.fullmatch(r"\d{1,3}", str(values.get("company", "100"))):
-        raise ValueError(f"company must be the M3 company number (1 to 3 digits), not {values['company']!r}")
+        raise TableKeyError(
+            f"company must be the M3 company number (1 to 3 digits), not {values['company']!r}", "company"
+        )
     return values
 
 
 def _acumatica_table(values: dict[str, Any]) -> dict[str, Any]:
     from ml_connector.targets.acumatica.settings import AcumaticaSettings
 
-    _known_keys(AcumaticaSettings, "acumatica")(values)
     version = values.get("endpoint_version")
     if version is not None and not re.fullmatch(r"\d+\.\d{3}\.\d{3}", str(version)):
-        raise ValueError(f"endpoint_version looks like 24.200.001, not {version!r}")
+        raise TableKeyError(f"endpoint_version looks like 24.200.001, not {version!r}", "endpoint_version")
+    required = {k: "https://placeholder.invalid" if k == "url" else "T" for k in ("url", "tenant")}
+    _check_erp_table(AcumaticaSettings, "acumatica", values, **required)
     return values
 
 
@@ -103,29 +191,49 @@ Duration = Annotated[str, AfterValidator(_duration_text)]
 class CadenceConfig(_Strict):
     """How often `ml-connector run` runs each flow; unset flows use DEFAULT_CADENCE."""
 
-    settlements: Duration | None = None
-    reconcile: Duration | None = None
-    orders: Duration | None = None
-    items: Duration | None = None
-    stock_price: Duration | None = None
-    shipments: Duration | None = None
+    settlements: Duration | None = Field(None, description="cadence of the settlements flow (default 24h)")
+    reconcile: Duration | None = Field(None, description="cadence of the reconcile flow (default 24h)")
+    orders: Duration | None = Field(None, description="cadence of the orders flow (default 15m)")
+    items: Duration | None = Field(None, description="cadence of the items flow (default 24h)")
+    stock_price: Duration | None = Field(None, description="cadence of the stock & price flow (default 15m)")
+    shipments: Duration | None = Field(None, description="cadence of the shipments flow (default 15m)")
+
+
+FlowName = Literal["settlements", "reconcile", "orders", "items", "stock_price", "shipments"]
 
 
 class ConnectionConfig(_Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-    marketplaces: list[str] = Field(min_length=1)
-    erp: Literal["m3", "acumatica"]
-    mode: Literal["summary", "invoice"] = "summary"
-    mapping: Path | None = None
-    split_by_period: bool = False
-    start: date | None = None  # go-live: no flow reads Amazon data from before this date
-    customer_mode: Literal["marketplace", "buyer"] = "marketplace"
-    flows: list[Literal["settlements", "reconcile", "orders", "items", "stock_price", "shipments"]] = Field(
-        default_factory=lambda: list(FLOWS)
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        description="the connection's name, as given to `ml-connector connect ... --name`",
     )
-    cadence: CadenceConfig = Field(default_factory=CadenceConfig)
-    m3: M3Table | None = None  # M3Settings fields (targets/m3/settings.py)
-    acumatica: AcumaticaTable | None = None  # AcumaticaSettings fields; url/tenant may come from `connect`
+    marketplaces: list[str] = Field(min_length=1, description="Amazon marketplace ids this connection syncs")
+    erp: Literal["m3", "acumatica"] = Field(description="the ERP: m3 or acumatica")
+    mode: Literal["summary", "invoice"] = Field(
+        "summary",
+        description="summary: settlements recognise revenue, orders are sales orders; "
+        "invoice: orders are invoices, settlements clear the receivable",
+    )
+    mapping: Annotated[Path | None, Field(strict=False)] = Field(
+        None, description="GL mapping file (relative to this file); default: the shipped typical chart"
+    )
+    split_by_period: bool = Field(
+        False, description="one journal per calendar month when a settlement spans a month end"
+    )
+    start: date | None = Field(
+        None, description="go-live date: no flow reads Amazon data from before it (default: 90 days back)"
+    )
+    customer_mode: Literal["marketplace", "buyer"] = Field(
+        "marketplace", description="one ERP customer per marketplace, or per buyer (needs buyer PII)"
+    )
+    flows: list[FlowName] = Field(
+        default_factory=lambda: list(FLOWS), description="the flows `sync all` and `run` run"
+    )
+    cadence: CadenceConfig = Field(default_factory=CadenceConfig, description="[connections.cadence] table")
+    m3: M3Table | None = Field(None, description="[connections.m3] table (erp = m3)")
+    acumatica: AcumaticaTable | None = Field(
+        None, description="[connections.acumatica] table (erp = acumatica)"
+    )
 
     @field_validator("marketplaces")
     @classmethod
@@ -134,7 +242,10 @@ class ConnectionConfig(_Strict):
 
         unknown = [m for m in value if m not in MARKETPLACES]
         if unknown:
-            raise ValueError(f"unknown Amazon marketplace id(s): {', '.join(unknown)}")
+            raise ValueError(
+                f"unknown Amazon marketplace id(s): {', '.join(unknown)} "
+                "(for example ATVPDKIKX0DER is Amazon.com, A1F83G8C2ARO7P Amazon.co.uk)"
+            )
         return value
 
     @model_validator(mode="after")
@@ -160,9 +271,16 @@ class ConnectionConfig(_Strict):
 
 
 class DeploymentConfig(_Strict):
-    store_url: str | None = None
-    time_scale: Annotated[float, Field(gt=0)] = 1.0
-    connections: list[ConnectionConfig] = Field(default_factory=list)
+    store_url: str | None = Field(
+        None,
+        description="[store] url: the database; default SQLite in the home (ML_CONNECTOR_DATABASE_URL wins)",
+    )
+    time_scale: Annotated[float, Field(gt=0, le=MAX_TIME_SCALE, allow_inf_nan=False)] = Field(
+        1.0, description="clients' clock speed; only for the sandboxes, whose time runs faster"
+    )
+    connections: list[ConnectionConfig] = Field(
+        default_factory=list, description="one [[connections]] table per connection"
+    )
 
     @model_validator(mode="after")
     def _unique_names(self) -> DeploymentConfig:
@@ -184,7 +302,7 @@ def default_config_path() -> Path:
     from ml_connector.engine.paths import config_file
 
     if os.environ.get(CONFIG_ENV):
-        return Path(os.environ[CONFIG_ENV])
+        return Path(os.environ[CONFIG_ENV]).expanduser()
     return config_file()
 
 
@@ -192,39 +310,89 @@ def load_config(path: Path | None = None) -> DeploymentConfig:
     """Read and validate the file; a ConfigurationError names the file, the line and the reason."""
     path = Path(path) if path else default_config_path()
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigurationError(
             f"{path}: no configuration file (run `ml-connector init` to write a commented example)"
         ) from None
+    except IsADirectoryError:
+        raise ConfigurationError(
+            f"{path} is a directory; give the configuration file (config.toml)"
+        ) from None
+    except OSError as exc:
+        raise ConfigurationError(f"{path}: cannot read it ({exc.strerror})") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigurationError(f"{path}:{line}: not UTF-8 text; save the file as UTF-8") from None
     return parse_config(text, source=str(path), base_dir=path.parent)
 
 
 def parse_config(text: str, *, source: str = "<config>", base_dir: Path | None = None) -> DeploymentConfig:
+    """Validate a configuration text; every problem is a ConfigurationError naming source and line."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigurationError(f"{source}: {exc}") from None
+        raise ConfigurationError(f"{source}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigurationError(f"{source}: nested too deeply to be a configuration file") from None
+    except ValueError as exc:  # e.g. an integer of thousands of digits
+        reason = "a number has thousands of digits" if "digits" in str(exc) else str(exc)[:120]
+        raise ConfigurationError(
+            f"{source}: a value cannot be read ({reason}); no setting takes such a value"
+        ) from None
+    if not raw.get("connections"):
+        raise ConfigurationError(
+            f"{source}: no connections: add a [[connections]] table "
+            "(`ml-connector config reference` lists every key; `ml-connector init` writes an example)"
+        )
     try:
-        config = DeploymentConfig.model_validate(_flatten_store(raw))
+        config = DeploymentConfig.model_validate(_flatten_store(raw, source))
     except ValidationError as exc:
         error = exc.errors()[0]
-        line = _line_of(text, error["loc"], raw)
+        loc = tuple(error["loc"])
+        cause = (error.get("ctx") or {}).get("error")
+        key_loc = (*loc, cause.key) if isinstance(cause, TableKeyError) else loc
+        line = _line_of(text, key_loc, missing=error["type"] == "missing")
         where = f"{source}:{line}" if line else source
-        field = ".".join(str(part) for part in error["loc"])
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise ConfigurationError(f"{where}: {field}: {error['msg']}{more}") from None
+        raise ConfigurationError(f"{where}: {_describe(error, loc)}{more}") from None
+    except RecursionError:
+        raise ConfigurationError(f"{source}: nested too deeply to be a configuration file") from None
+    except (ValueError, TypeError, OverflowError, ArithmeticError) as exc:
+        raise ConfigurationError(f"{source}: cannot be read as a configuration ({str(exc)[:160]})") from None
     if base_dir is not None:
         config = _resolve_paths(config, base_dir)
     return config
 
 
-def _flatten_store(raw: dict[str, Any]) -> dict[str, Any]:
+def _flatten_store(raw: dict[str, Any], source: str) -> dict[str, Any]:
     data = dict(raw)
-    store = data.pop("store", None) or {}
+    store = data.pop("store", None)
+    if store is None:
+        return data
+    if not isinstance(store, dict):
+        raise ConfigurationError(
+            f"{source}:{_top_line(raw, 'store')}: store must be a table: write [store] and, under it, "
+            'url = "postgresql+psycopg://user@host/db"'
+        )
+    unknown = sorted(set(store) - {"url"})
+    if unknown:
+        raise ConfigurationError(
+            f"{source}: unknown key {unknown[0]!r} in [store]{_did_you_mean(unknown[0], ['url'])}"
+        )
     if "url" in store:
+        if not isinstance(store["url"], str):
+            raise ConfigurationError(
+                f'{source}: [store] url must be text in quotes, as in "sqlite:////path/db"'
+            )
         data["store_url"] = store["url"]
     return data
+
+
+def _top_line(raw: dict[str, Any], key: str) -> int:
+    return 1
 
 
 def _resolve_paths(config: DeploymentConfig, base_dir: Path) -> DeploymentConfig:
@@ -237,39 +405,160 @@ def _resolve_paths(config: DeploymentConfig, base_dir: Path) -> DeploymentConfig
     return config.model_copy(update={"connections": connections})
 
 
-def _line_of(text: str, loc: tuple, raw: dict[str, Any]) -> int | None:
-    """Best effort: the line of the offending key, found by walking the TOML text in the order of
-    its tables. Only used to point a person at the right place."""
+# --- errors in the user's words ---------------------------------------------------------------------
+
+_MODELS: dict[str, type[BaseModel]] = {}
+
+
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    """The settings model a location points into (for "did you mean")."""
+    model: type[BaseModel] = DeploymentConfig
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return None
+        annotation = field.annotation
+        candidates = [annotation, *typing.get_args(annotation)]
+        nested = next(
+            (
+                c
+                for c in candidates
+                for c2 in [c, *typing.get_args(c)]
+                if isinstance(c2, type) and issubclass(c2, BaseModel)
+                for c in [c2]
+            ),
+            None,
+        )
+        if nested is None:
+            return None
+        model = nested
+    return model
+
+
+def _dotted(loc: tuple) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += ("." if text else "") + ("store.url" if part == "store_url" else str(part))
+    return text
+
+
+_WORDS = {
+    "bool_type": "must be true or false (no quotes)",
+    "bool_parsing": "must be true or false (no quotes)",
+    "int_type": "must be a whole number",
+    "float_type": "must be a number",
+    "finite_number": "must be a finite number",
+    "string_type": "must be text in quotes",
+    "list_type": 'must be a list, as in ["a", "b"]',
+    "dict_type": "must be a table",
+    "model_type": "must be a table",
+    "model_attributes_type": "must be a table",
+    "date_type": "must be a date, as in 2026-11-01 (no quotes)",
+    "date_parsing": "must be a date, as in 2026-11-01 (no quotes)",
+    "date_from_datetime_inexact": "must be a date without a time, as in 2026-11-01",
+    "path_type": "must be a file path in quotes",
+    "missing": "is missing",
+}
+
+
+def _describe(error: Mapping[str, Any], loc: tuple) -> str:
+    kind = error["type"]
+    field = _dotted(loc)
+    ctx = error.get("ctx") or {}
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        model = _model_at(loc)
+        known = [k for k in (model.model_fields if model else {}) if k != "store_url"]
+        if model is DeploymentConfig:
+            known.append("store")
+        return f"unknown key {key!r}{_did_you_mean(key, known)}"
+    if kind == "missing":
+        return f"{field} is missing"
+    if kind == "value_error":
+        return f"{field}: {ctx.get('error', error['msg'])}" if field else str(ctx.get("error", error["msg"]))
+    if kind == "literal_error":
+        return f"{field} must be one of {ctx.get('expected', '')}, not {error.get('input')!r}"[:300]
+    if kind == "too_short":
+        return f"{field} must not be empty"
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        limits = {
+            "greater_than": "above",
+            "greater_than_equal": "at least",
+            "less_than": "below",
+            "less_than_equal": "at most",
+        }
+        bound = next(iter(ctx.values()), "")
+        return f"{field} must be {limits[kind]} {bound}"
+    if kind == "string_pattern_mismatch":
+        return (
+            f"{field} must be letters, digits, '.', '_' and '-' (at most 64), starting with a letter or digit"
+        )
+    if kind in _WORDS:
+        return f"{field} {_WORDS[kind]}, not {error.get('input')!r}"[:300]
+    return f"{field}: {str(error['msg']).removeprefix('Value error, ')}"
+
+
+def _line_of(text: str, loc: tuple, *, missing: bool = False) -> int | None:
+    """The line of the offending key, found by walking the TOML text in the order of its tables.
+    Only used to point a person at the right place; a missing key points at its table's header."""
     lines = text.splitlines()
-    start = 0
+    header = re.compile(r"^\s*\[")
+    start, end = 0, len(lines)
+    keys = [str(part) for part in loc]
     if loc and loc[0] == "connections" and len(loc) > 1 and isinstance(loc[1], int):
         seen = -1
         for number, line in enumerate(lines):
-            if line.strip() == "[[connections]]":
+            if re.match(r"^\s*\[\[\s*connections\s*\]\]", line):
                 seen += 1
                 if seen == loc[1]:
                     start = number
+                elif seen == loc[1] + 1:
+                    end = number
                     break
         keys = [str(part) for part in loc[2:]]
+        if seen < loc[1]:
+            return None
+        if not keys or (missing and len(keys) == 1):
+            return start + 1
+        table_line = None
+        if len(keys) > 1:  # [connections.m3] / [connections.cadence] within this connection
+            for number in range(start, end):
+                if re.match(rf"^\s*\[\s*connections\.{re.escape(keys[0])}\s*\]", lines[number]):
+                    table_line = number
+                    break
+            if table_line is not None:
+                if missing:
+                    return table_line + 1
+                start = table_line
+        key = keys[-1] if table_line is not None or len(keys) == 1 else keys[0]
     else:
-        keys = [str(part) for part in loc]
-    for key in reversed(keys):
-        pattern = re.compile(rf"^\s*(\[\s*connections\.)?{re.escape(key)}\b")
-        for number in range(start, len(lines)):
-            if pattern.match(lines[number]) or re.match(
-                rf"^\s*\[connections\.{re.escape(key)}\]", lines[number]
-            ):
-                return number + 1
+        end = next((n for n, line in enumerate(lines) if header.match(line)), len(lines))
+        key = "url" if keys and keys[0] == "store_url" else (keys[-1] if keys else "")
+        if key == "url":
+            start, end = 0, len(lines)
+    pattern = re.compile(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=")
+    for number in range(start, end):
+        if pattern.match(lines[number]):
+            return number + 1
+    for number in range(start, end):  # an inline table: connections.m3 = {{ ... }}
+        if re.match(rf"^\s*{re.escape(key)}\b", lines[number]):
+            return number + 1
     return start + 1 if start else None
 
 
 EXAMPLE_CONFIG = """\
-# ml-connector deployment configuration.
+# ml-connector deployment configuration: every setting that is not a secret lives here.
+# Every key, its type, default and meaning: `ml-connector config reference` (docs/CONFIG.md).
 #
 # Secrets never go in this file. Each connection's credentials live encrypted in the store, saved with
-#   ml-connector connect amazon    --name NAME ...
+#   ml-connector connect amazon    --name NAME --region na --marketplace ATVPDKIKX0DER
 #   ml-connector connect m3        --name NAME --ionapi FILE
-#   ml-connector connect acumatica --name NAME --url URL ...
+#   ml-connector connect acumatica --name NAME --url URL --tenant TENANT
 # and this file refers to them by the connection's name.
 
 [store]
@@ -278,7 +567,7 @@ EXAMPLE_CONFIG = """\
 
 # One [[connections]] table per Amazon seller account + ERP target.
 [[connections]]
-name = "us-ca-m3"
+name = "my-shop-na"
 marketplaces = ["ATVPDKIKX0DER", "A2EUQ1WTGCTBG2"]   # Amazon.com and Amazon.ca
 erp = "m3"
 mode = "summary"              # summary: settlements recognise revenue; orders are sales orders only
@@ -298,19 +587,24 @@ shipments = "15m"
 [connections.m3]
 company = "100"
 division = "AAA"
+facility = "A01"
 warehouse = "100"
 customer_template = "AMZTEMPL"  # new marketplace customers are copied from this customer
+order_type = "AMZ"              # ORTP of the Amazon sales orders
 alias_type = 3                  # MMS025MI alias type (ALWT) and qualifier (ALWQ) holding Amazon SKUs
 alias_qualifier = "AMZS"
 # sku_map = { "A-SKU-LONGER-THAN-THE-ALIAS-FIELD" = "ITEM0001" }
 
 # [[connections]]
-# name = "uk-acumatica"
+# name = "my-shop-uk"
 # marketplaces = ["A1F83G8C2ARO7P"]
 # erp = "acumatica"
 # mode = "invoice"
-# [connections.acumatica]          # url, tenant and endpoint version come from `connect acumatica`
+# [connections.acumatica]          # url and tenant come from `connect acumatica`
+# endpoint_version = "24.200.001"
 # branch = "HQ"
+# base_currency = "GBP"             # prices in another currency are not sent to Amazon
+# warehouse = "WHOLESALE"
 # ar_control_accounts = ["11000"]   # never posted to by a settlement journal
 # invoice_settlement = "clearing"   # or "payment": how settlements clear the AR invoices
 """

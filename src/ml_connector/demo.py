@@ -143,7 +143,11 @@ REPLAY_WORDS = {
 
 def replayed_words(counts: Counter[str]) -> str:
     """'2 posted, 2 already in the ERP, 7 still failing': the replay's outcome in plain words."""
-    parts = [REPLAY_WORDS.get(state, "{n} " + state.replace("_", " ")).format(n=n) for state, n in sorted(counts.items()) if n]
+    parts = [
+        REPLAY_WORDS.get(state, "{n} " + state.replace("_", " ")).format(n=n)
+        for state, n in sorted(counts.items())
+        if n
+    ]
     return ", ".join(parts) or "nothing to replay"
 
 
@@ -165,7 +169,9 @@ def check_keep_dir(path: Path) -> Path:
             "writes there; give a new, empty directory"
         )
     if path.is_dir() and any(path.iterdir()):
-        holds = [name for name in ("config.toml", "master.key", paths.DATABASE_FILE) if (path / name).exists()]
+        holds = [
+            name for name in ("config.toml", "master.key", paths.DATABASE_FILE) if (path / name).exists()
+        ]
         what = f" (it holds {', '.join(holds)}: an ml-connector home)" if holds else ""
         raise ConfigurationError(
             f"--keep {path} is not empty{what}; the demo keeps its files only in a new or empty directory"
@@ -211,7 +217,9 @@ def run_demo(
             say(f"   {report.shipped_in_erp} orders delivered in M3; sku_map added for {', '.join(mapped)}")
             for outcome in replay_failed(store):
                 report.replayed[outcome.state] += 1
-            say(f"   replay --failed: {replayed_words(report.replayed)} (SKUs with no ERP item at all stay failed, named)")
+            say(
+                f"   replay --failed: {replayed_words(report.replayed)} (SKUs with no ERP item at all stay failed, named)"
+            )
 
             say("\n3. Every flow again: shipments confirmed, nothing posted twice")
             run_pass(deployment, store, report, say, progress)
@@ -224,7 +232,9 @@ def run_demo(
         for line in summary_lines(report, deployment):
             say(line)
         if home is not None:
-            say(f"  kept in                 {deployment.home} (config.toml, master.key, ml-connector.sqlite3)")
+            say(
+                f"  kept in                 {deployment.home} (config.toml, master.key, ml-connector.sqlite3)"
+            )
             say(f"  inspect it with         ml-connector --home {deployment.home} status")
     return report
 

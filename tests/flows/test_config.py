@@ -18,7 +18,7 @@ company = "100"
 def test_the_example_written_by_init_is_valid():
     config = parse_config(EXAMPLE_CONFIG)
     (connection,) = config.connections
-    assert connection.name == "us-ca-m3"
+    assert connection.name == "my-shop-na"
     assert connection.erp_settings["company"] == "100"
     assert connection.cadence_of("orders") == timedelta(minutes=15)
     assert connection.cadence_of("items") == timedelta(hours=24)  # default
@@ -43,10 +43,10 @@ def test_minimal_connection_gets_working_defaults():
     [
         (MINIMAL.replace('erp = "m3"', 'erp = "m3"\nmode = "cash"'), 6, "mode"),
         (MINIMAL.replace('"ATVPDKIKX0DER"', '"NOT-A-MARKETPLACE"'), 4, "unknown Amazon marketplace"),
-        (MINIMAL.replace('company = "100"', 'company = "ABCD"'), 6, "company must be"),
+        (MINIMAL.replace('company = "100"', 'company = "ABCD"'), 7, "company must be"),
         (MINIMAL + "\n[connections.cadence]\norders = 'often'\n", 10, "not a duration"),
         (MINIMAL.replace('erp = "m3"', 'erp = "acumatica"'), 2, "needs a [connections.acumatica] table"),
-        (MINIMAL + 'colour = "blue"\n', 6, "unknown key(s) in [connections.m3]: colour"),
+        (MINIMAL + 'colour = "blue"\n', 8, "connections[0].m3: unknown key 'colour'"),
     ],
 )
 def test_a_bad_file_is_rejected_with_the_line_and_the_reason(text, line, reason):
@@ -97,9 +97,9 @@ def test_the_example_erp_tables_build_the_targets_settings():
     active, commented = EXAMPLE_CONFIG.split("# [[connections]]")
     second = "\n".join(line.removeprefix("# ") for line in ("# [[connections]]" + commented).splitlines())
     config = parse_config(active + second)
-    m3 = config.connection("us-ca-m3")
+    m3 = config.connection("my-shop-na")
     assert M3Settings(**m3.erp_settings).alias_qualifier == "AMZS"
-    uk = config.connection("uk-acumatica")
+    uk = config.connection("my-shop-uk")
     settings = AcumaticaSettings.from_mapping(
         {"url": "https://erp.example.com", "tenant": "T", **uk.erp_settings}
     )

@@ -159,9 +159,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     try:
         result = app(args=list(argv) if argv is not None else None, standalone_mode=False)
         return result if isinstance(result, int) else 0
-    except (click.exceptions.Exit, typer.Exit) as exc:
+    except typer.Exit as exc:
         return int(exc.exit_code or 0)
-    except click.exceptions.Abort:
+    except typer.Abort:
         click.echo("error: interrupted", err=True)
         return EXIT_INTERRUPTED
     except click.ClickException as exc:
@@ -178,7 +178,9 @@ def run(argv: Sequence[str] | None = None) -> int:
             if where:
                 message += f"\n  details written to {where}"
         elif explained.internal:
-            message += "\n  run the command again with -v to write the details to the log file, and report them"
+            message += (
+                "\n  run the command again with -v to write the details to the log file, and report them"
+            )
         _say_error(message)
         return explained.code
 

@@ -76,9 +76,18 @@ def _errors() -> Iterator[None]:
         raise _fail(str(exc)) from None
 
 
-def _open_store():  # noqa: ANN202 - keeps SQLAlchemy off the import path of unrelated commands
+def _open_store(*, create: bool = False):  # noqa: ANN202 - keeps SQLAlchemy off unrelated commands
+    """The store; without ``create`` a default SQLite store that does not exist yet is an error
+    (reading commands never make one behind the user's back)."""
     from ml_connector.engine.store import Store
 
+    if not create and not os.environ.get(paths.DATABASE_URL_ENV) and not paths._configured_url():
+        path = paths.home() / paths.DATABASE_FILE
+        if not path.exists():
+            raise ConfigurationError(
+                f"no store yet at {path}: run `ml-connector init` first "
+                f"(or point {paths.DATABASE_URL_ENV} at an existing one)"
+            )
     return Store.open()
 
 
@@ -152,29 +161,38 @@ def _config_example() -> str:
 
 
 def init() -> None:
-    """Create the home directory, the master key file (mode 0600), the config file and the store."""
+    """Create the home directory, the master key file (mode 0600), the config file and the store.
+
+    A store that already holds credentials never gets a new key: restore the old one instead."""
     from ml_connector.engine import keys
     from ml_connector.engine.vault import MASTER_KEY_ENV
 
-    with _errors():
-        home = paths.ensure_home()
+    home = paths.ensure_home()
+    store = _open_store(create=True)
+    try:
+        where = store.engine.url.render_as_string(hide_password=True)
         if os.environ.get(MASTER_KEY_ENV):
+            from ml_connector.engine.vault import decode_key
+
+            decode_key(os.environ[MASTER_KEY_ENV], MASTER_KEY_ENV)
             typer.echo(f"master key: from {MASTER_KEY_ENV} (no key file written)")
         else:
+            if not paths.key_file().exists():
+                keys.refuse_new_key_for(store, where)
             path, created = keys.create_key_file()
             typer.echo(f"master key: {path} ({'created, mode 0600' if created else 'exists, kept'})")
             typer.echo("  back this file up: without it the stored credentials cannot be read")
-        config = paths.config_file()
-        if not config.exists():
-            config.parent.mkdir(parents=True, exist_ok=True)
-            config.write_text(_config_example(), encoding="utf-8")
-            typer.echo(f"config:     {config} (commented example written: edit it)")
-        else:
-            typer.echo(f"config:     {config} (exists, kept)")
-        store = _open_store()
-        typer.echo(f"store:      {store.engine.url.render_as_string(hide_password=True)} (migrated)")
+    finally:
         store.close()
-        typer.echo(f"home:       {home}")
+    config = paths.config_file()
+    if not config.exists():
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text(_config_example(), encoding="utf-8")
+        typer.echo(f"config:     {config} (commented example written: edit it)")
+    else:
+        typer.echo(f"config:     {config} (exists, kept)")
+    typer.echo(f"store:      {where} (migrated)")
+    typer.echo(f"home:       {home}")
 
 
 NO_CHECK = typer.Option(False, "--no-check", help="Store without checking the credentials once.")
@@ -238,7 +256,9 @@ def connect_m3(
 
     checks.check_name(name)
     if ionapi.is_dir():
-        raise ConfigurationError(f"--ionapi {ionapi} is a directory; give the .ionapi file downloaded from ION API")
+        raise ConfigurationError(
+            f"--ionapi {ionapi} is a directory; give the .ionapi file downloaded from ION API"
+        )
     try:
         document = load_ionapi(ionapi)
     except (UnicodeDecodeError, ValueError):
@@ -288,10 +308,17 @@ def connect_acumatica(
 
 
 def _save(name: str, erp: str | None, system: str, settings: dict[str, Any], secrets: dict[str, Any]) -> None:
-    from ml_connector.engine.vault import Vault
+    from ml_connector.engine.vault import MissingMasterKey, Vault
 
-    vault = Vault.load()  # before touching the store: no half-made connection without a key
-    store = _open_store()
+    try:
+        vault = Vault.load()  # before touching the store: no half-made connection without a key
+    except MissingMasterKey:
+        if _store_is_empty():
+            raise ConfigurationError(
+                "this installation has no master key yet: run `ml-connector init` first"
+            ) from None
+        raise
+    store = _open_store(create=True)
     try:
         store.ensure_connection(name, erp=erp, settings={system: settings})
         store.save_credentials(name, system, secrets, vault=vault)
@@ -300,6 +327,20 @@ def _save(name: str, erp: str | None, system: str, settings: dict[str, Any], sec
         store.close()
     typer.echo(f"connection {name}: {system} credentials stored encrypted (sets: {', '.join(systems)})")
     _say_next_step(name, erp)
+
+
+def _store_is_empty() -> bool:
+    """True when no store exists yet or it holds no credentials (a new installation)."""
+    from ml_connector.engine import keys
+
+    try:
+        store = _open_store()
+    except ConfigurationError:
+        return True
+    try:
+        return keys.stored_credential_count(store) == 0
+    finally:
+        store.close()
 
 
 def _say_next_step(name: str, erp: str | None) -> None:
@@ -313,7 +354,9 @@ def _say_next_step(name: str, erp: str | None) -> None:
         text = ""
     if f'"{name}"' in text:
         return
-    typer.echo(f"next: describe connection {name} in {path} (`ml-connector config reference` lists the keys):")
+    typer.echo(
+        f"next: describe connection {name} in {path} (`ml-connector config reference` lists the keys):"
+    )
     erp_line = f'erp = "{erp}"' if erp else 'erp = "m3"  # or "acumatica"'
     typer.echo(f'  [[connections]]\n  name = "{name}"\n  marketplaces = ["ATVPDKIKX0DER"]\n  {erp_line}')
 
@@ -500,6 +543,11 @@ def rotate_key() -> None:
             store.close()
     typer.echo(f"re-encrypted {rotation.reencrypted} credential sets under key {rotation.key_id}")
     typer.echo(f"the new key is in {rotation.where}")
+    if rotation.backup:
+        typer.echo(
+            f"the old key is kept in {rotation.backup} (it reads backups of the store made before now)"
+        )
+    typer.echo("back up the new key now: without it the stored credentials cannot be read")
 
 
 def register(app: typer.Typer) -> None:

@@ -77,7 +77,9 @@ def serve(
         typer.echo("\nConnect to them (in another shell; each line as it is):")
         for line in connect_commands(urls):
             typer.echo(f"  {line}")
-        typer.echo("\nThen put this in config.toml (`ml-connector config path` says where), and run `ml-connector ping`:")
+        typer.echo(
+            "\nThen put this in config.toml (`ml-connector config path` says where), and run `ml-connector ping`:"
+        )
         typer.echo(config_snippet(urls, time_scale))
         typer.echo("Serving until Ctrl-C.")
         stop = threading.Event()

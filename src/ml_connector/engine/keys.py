@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ml_connector.engine import paths
@@ -35,6 +36,29 @@ class Rotation:
     reencrypted: int
     key_id: str
     where: str  # where the new key now lives
+    backup: str | None = None  # where the old key was kept (key file rotations)
+
+
+def stored_credential_count(store: Store) -> int:
+    """How many credential sets the store holds (what a new master key could never read)."""
+    return sum(len(store.credential_systems(c.name)) for c in store.connections())
+
+
+def refuse_new_key_for(store: Store, where: str) -> None:
+    """`init` must never make a new key for a store whose credentials need the old one."""
+    count = stored_credential_count(store)
+    if count:
+        path = paths.key_file()
+        raise ConfigurationError(
+            f"the store at {where} holds {count} credential set(s) encrypted under a master key that is "
+            f"not here: restore master.key from your backup to {path} (or set {MASTER_KEY_ENV}); "
+            "init does not make a new key, which could never read them"
+        )
+
+
+def backup_name(path: Path, now: datetime | None = None) -> Path:
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")
+    return path.with_name(f"{path.name}.{stamp}.old")
 
 
 def rotate(store: Store) -> Rotation:
@@ -63,9 +87,11 @@ def rotate(store: Store) -> Rotation:
         store.reencrypt_all(Vault.load(), Vault.load())
         os.replace(pending, path)
     old = Vault.load()
+    backup = backup_name(path)
+    write_key_file(backup, old.key)  # the old key, dated, 0600: restores any backup of the store taken before
     new_key = generate_key()
     write_key_file(pending, new_key)
     new = Vault(new_key, source=str(path))
     count = store.reencrypt_all(old, new)
     os.replace(pending, path)
-    return Rotation(count, new.key_id, str(path))
+    return Rotation(count, new.key_id, str(path), backup=str(backup))

@@ -68,5 +68,18 @@ def key_file() -> Path:
 
 
 def config_file() -> Path:
+    """``ML_CONNECTOR_CONFIG``; else ``config.toml`` in an explicit ``ML_CONNECTOR_HOME``; else the
+    platform's user config directory, falling back to the data directory where earlier versions
+    wrote it (so an existing installation keeps its file)."""
     explicit = os.environ.get(CONFIG_ENV)
-    return Path(explicit).expanduser() if explicit else home() / CONFIG_FILE
+    if explicit:
+        return Path(explicit).expanduser()
+    if os.environ.get(HOME_ENV):
+        return home() / CONFIG_FILE
+    import platformdirs
+
+    preferred = Path(platformdirs.user_config_dir("ml-connector", appauthor=False)) / CONFIG_FILE
+    legacy = home() / CONFIG_FILE
+    if not preferred.exists() and legacy.exists():
+        return legacy
+    return preferred

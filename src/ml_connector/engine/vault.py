@@ -73,6 +73,23 @@ def write_key_file(path: Path, key: bytes) -> None:
     os.replace(tmp, path)
 
 
+class MissingMasterKey(ConfigurationError):
+    """No key in the environment and no key file: restore it, never replace it (that would orphan
+    every credential encrypted under it)."""
+
+
+def check_private(path: Path) -> None:
+    """Refuse a key file others can read: the key opens every stored credential."""
+    if os.name == "nt":  # pragma: no cover - POSIX modes mean nothing there
+        return
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise ConfigurationError(
+            f"{path} can be read by other users (mode {mode:04o}): run `chmod 600 {path}`, "
+            "and consider rotating the key (`ml-connector vault rotate-key`) if others had access"
+        )
+
+
 class Vault:
     """Encrypts and decrypts credential sets with the current key; decrypts with any known key."""
 
@@ -90,10 +107,18 @@ class Vault:
             return cls(decode_key(env, MASTER_KEY_ENV), source=MASTER_KEY_ENV)
         path = paths.key_file()
         if not path.exists():
-            raise ConfigurationError(
-                f"no master key: set {MASTER_KEY_ENV} or run `ml-connector init` to create {path}"
+            raise MissingMasterKey(
+                f"no master key at {path}: restore master.key from your backup to {path.parent} "
+                f"(or set {MASTER_KEY_ENV}); the stored credentials can only be read with that key"
             )
-        key = decode_key(path.read_text(encoding="ascii"), str(path))
+        if path.is_dir():
+            raise ConfigurationError(f"{path} is a directory, not the master key file")
+        check_private(path)
+        try:
+            text = path.read_text(encoding="ascii")
+        except UnicodeDecodeError:
+            text = ""
+        key = decode_key(text, str(path))
         pending = path.with_name(path.name + ".new")
         older: list[bytes] = []
         if pending.exists():  # an interrupted rotation: both keys may be in use

@@ -31,7 +31,9 @@ def check_name(name: str) -> str:
 
 def check_region(region: str) -> str:
     if region not in REGIONS:
-        raise ConfigurationError(f"--region {region!r} is not an SP-API region; use one of {', '.join(REGIONS)}")
+        raise ConfigurationError(
+            f"--region {region!r} is not an SP-API region; use one of {', '.join(REGIONS)}"
+        )
     return region
 
 
@@ -75,7 +77,9 @@ def _quick(clock: Clock) -> RetryPolicy:
     return RetryPolicy(attempts=2, base=0.5, cap=2.0, clock=clock)
 
 
-def check_amazon(settings: dict[str, Any], secrets: dict[str, str], *, clock: Clock = SYSTEM_CLOCK) -> list[str]:
+def check_amazon(
+    settings: dict[str, Any], secrets: dict[str, str], *, clock: Clock = SYSTEM_CLOCK
+) -> list[str]:
     """The LWA exchange and getMarketplaceParticipations; the marketplaces the account holds."""
     from ml_connector.sources.amazon.client import SpApiClient
 
@@ -101,7 +105,9 @@ def check_m3(ionapi: Any, *, clock: Clock = SYSTEM_CLOCK) -> None:
             pass  # the grant worked; a refused revoke does not make the credentials wrong
 
 
-def check_acumatica(settings: dict[str, Any], secrets: dict[str, str], *, clock: Clock = SYSTEM_CLOCK) -> list[str]:
+def check_acumatica(
+    settings: dict[str, Any], secrets: dict[str, str], *, clock: Clock = SYSTEM_CLOCK
+) -> list[str]:
     """The endpoint version offered, then one sign-in that is signed out again."""
     from ml_connector.targets.acumatica.settings import AcumaticaCredentials, AcumaticaSettings
     from ml_connector.targets.acumatica.target import AcumaticaTarget

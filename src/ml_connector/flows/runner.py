@@ -68,7 +68,7 @@ def run_flow(
         log.warning("%s %s: %s", connection.name, flow, exc)
         summary = FlowSummary(flow, connection.name)
         summary.count("run_failed")
-        summary.notes.append(f"{type(exc).__name__}: {exc}")
+        summary.notes.append(str(exc))  # the error's own words; class names are not for the screen
         return summary
 
 

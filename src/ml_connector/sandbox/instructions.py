@@ -19,7 +19,11 @@ def _amazon_secrets() -> str:
 
     creds = SandboxCredentials()
     return json.dumps(
-        {"client_id": creds.client_id, "client_secret": creds.client_secret, "refresh_token": creds.refresh_token}
+        {
+            "client_id": creds.client_id,
+            "client_secret": creds.client_secret,
+            "refresh_token": creds.refresh_token,
+        }
     )
 
 
