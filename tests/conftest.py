@@ -126,3 +126,38 @@ def _run_forked(function, *args) -> int:
 def run_forked():
     """Crash tests: a child process to SIGKILL at a protocol step, then start again."""
     return _run_forked
+
+
+@pytest.fixture
+def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    """The real CLI in-process, through its error boundary (`cli.app.run`), as a user runs it:
+    ``run_cli("status", input=..., env={...})`` -> a result with exit_code, stdout, stderr, output."""
+    import io
+    import sys
+    from types import SimpleNamespace
+
+    from ml_connector.cli.app import run
+
+    def invoke(*args: str, input: str | None = None, env: dict[str, str | None] | None = None):
+        saved = {name: os.environ.get(name) for name in (env or {})}
+        for name, value in (env or {}).items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        saved.update({n: os.environ.get(n) for n in ("ML_CONNECTOR_HOME", "ML_CONNECTOR_CONFIG", "NO_COLOR")
+                      if n not in saved})  # fmt: skip
+        monkeypatch.setattr(sys, "stdin", io.StringIO(input or ""))
+        capsys.readouterr()
+        try:
+            code = run(list(args))
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+        out, err = capsys.readouterr()
+        return SimpleNamespace(exit_code=code, stdout=out, stderr=err, output=out + err)
+
+    return invoke

@@ -19,7 +19,6 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from ml_connector.engine import paths
 from ml_connector.engine.redact import install_log_redaction, register_secrets
@@ -364,119 +363,246 @@ def _say_next_step(name: str, erp: str | None) -> None:
 # --- reading the store --------------------------------------------------------------------------
 
 
-def connections() -> None:
+JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document (docs/CLI.md) instead of a table.")
+CONNECTION_OPTION = typer.Option(None, "--connection", "-c", help="Only this connection.")
+STATE_WORDS = {"found_existing": "already in the ERP"}
+
+
+def _known_connection(store: Any, name: str | None) -> None:
+    """An unknown --connection is refused with the names that exist (never an empty table)."""
+    if name is None:
+        return
+    names = [c.name for c in store.connections()]
+    if name not in names:
+        raise ConfigurationError(
+            f"no connection named {name!r}; the connections are {', '.join(names) or 'none yet'}"
+        )
+
+
+def connections(as_json: bool = JSON_OPTION) -> None:
     """List connections: their Amazon account, their ERP, and which credential sets are stored."""
-    with _errors():
-        store = _open_store()
-        try:
-            rows = [(c, store.credential_systems(c.name)) for c in store.connections()]
-        finally:
-            store.close()
+    from ml_connector.cli.output import print_json, print_table
+
+    store = _open_store()
+    try:
+        rows = [(c, store.credential_systems(c.name)) for c in store.connections()]
+    finally:
+        store.close()
+    if as_json:
+        print_json(
+            "connections",
+            {
+                "connections": [
+                    {
+                        "name": conn.name,
+                        "erp": conn.erp,
+                        "amazon": {k: v for k, v in (conn.settings.get("amazon") or {}).items()},
+                        "erp_identity": {
+                            k: v for k, v in (conn.settings.get(conn.erp) or {}).items() if k in IDENTITY_KEYS
+                        },
+                        "credentials": systems,
+                    }
+                    for conn, systems in rows
+                ]
+            },
+        )
+        return
     if not rows:
         typer.echo("no connections yet: run `ml-connector connect amazon --name NAME`")
         return
-    table = Table("name", "amazon", "ERP", "ERP settings", "credentials")
+    table = []
     for conn, systems in rows:
         amazon = conn.settings.get("amazon") or {}
-        amazon_text = (
-            f"{amazon.get('region', '?')} {' '.join(amazon.get('marketplaces') or [])}".strip()
-            if amazon
-            else "-"
+        amazon_text = " ".join(
+            part
+            for part in (
+                amazon.get("region"),
+                amazon.get("sandbox_url") and f"sandbox {amazon['sandbox_url']}",
+            )
+            if part
         )
-        erp_settings = conn.settings.get(conn.erp) or {}
-        erp_text = " ".join(f"{k}={v}" for k, v in erp_settings.items())
-        table.add_row(conn.name, amazon_text, conn.erp, erp_text or "-", ", ".join(systems) or "none")
-    _console().print(table)
+        identity = conn.settings.get(conn.erp) or {}
+        erp_text = " ".join(f"{k}={v}" for k, v in identity.items() if k in IDENTITY_KEYS)
+        table.append((conn.name, amazon_text or "-", conn.erp, erp_text or "-", ", ".join(systems) or "none"))
+    print_table(("name", "amazon", "ERP", "ERP identity", "credentials"), table)
+
+
+# What `connections` shows of an ERP's stored settings: where the credentials work, never a secret.
+IDENTITY_KEYS = ("url", "tenant", "ti", "iu")
 
 
 def status(
-    connection: str | None = typer.Option(None, "--connection", help="Only this connection."),
+    connection: str | None = CONNECTION_OPTION,
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Per connection and flow: the last run, and how many records are posted, failed and pending."""
+    from ml_connector.cli.output import print_json, print_table
     from ml_connector.engine.journey import when
 
-    with _errors():
-        store = _open_store()
-        try:
-            rows = store.status(connection)
-            names = [c.name for c in store.connections() if not connection or c.name == connection]
-        finally:
-            store.close()
-    table = Table()
-    for column in ("connection", "flow", "last run", "run state", "posted", "failed", "pending"):
-        table.add_column(column, no_wrap=True)
-    for row in rows:
-        table.add_row(
-            row.connection,
-            row.flow,
-            when(row.last_run_started),
-            row.last_run_state or "-",
-            str(row.posted),
-            str(row.failed),
-            str(row.pending),
+    store = _open_store()
+    try:
+        _known_connection(store, connection)
+        rows = store.status(connection)
+        names = [c.name for c in store.connections() if not connection or c.name == connection]
+    finally:
+        store.close()
+    idle = sorted(set(names) - {r.connection for r in rows})
+    if as_json:
+        print_json(
+            "status",
+            {
+                "flows": [
+                    {
+                        "connection": r.connection,
+                        "flow": r.flow,
+                        "last_run_started": r.last_run_started,
+                        "last_run_state": r.last_run_state,
+                        "posted": r.posted,
+                        "failed": r.failed,
+                        "pending": r.pending,
+                    }
+                    for r in rows
+                ],
+                "connections_without_runs": idle,
+            },
         )
-    for name in sorted(set(names) - {r.connection for r in rows}):
-        table.add_row(name, "-", "never", "-", "0", "0", "0")
-    _console().print(table)
-    if any(r.failed for r in rows):
-        typer.echo("see failures with `ml-connector records --state failed`, then `ml-connector audit ID`")
+    else:
+        table = [
+            (
+                r.connection,
+                r.flow,
+                when(r.last_run_started),
+                r.last_run_state or "-",
+                r.posted,
+                r.failed,
+                r.pending,
+            )
+            for r in rows
+        ]
+        table += [(name, "-", "never", "-", 0, 0, 0) for name in idle]
+        print_table(("connection", "flow", "last run", "run state", "posted", "failed", "pending"), table)
+        if any(r.failed for r in rows):
+            typer.echo(
+                "see failures with `ml-connector records --state failed`, then `ml-connector audit ID`",
+                err=True,
+            )
 
 
 def records(
     state: str | None = typer.Option(None, "--state", help="pending, posted, found_existing or failed."),
-    connection: str | None = typer.Option(None, "--connection", help="Only this connection."),
+    connection: str | None = CONNECTION_OPTION,
     flow: str | None = typer.Option(None, "--flow", help="Only this flow."),
-    limit: int = typer.Option(200, "--limit", help="At most this many (oldest first)."),
+    limit: int = typer.Option(200, "--limit", min=1, help="At most this many (oldest first)."),
+    offset: int = typer.Option(0, "--offset", min=0, help="Skip this many first (the next page)."),
+    as_json: bool = JSON_OPTION,
 ) -> None:
-    """List records with their key, state, ERP id and error."""
+    """List records with their key, state, ERP id and the full error, a page at a time."""
+    from ml_connector.cli.output import print_json, print_table
+    from ml_connector.config import FLOWS
     from ml_connector.engine.store import STATES
 
-    with _errors():
-        if state and state not in STATES:
-            raise ConfigurationError(f"--state must be one of {', '.join(STATES)}")
-        store = _open_store()
-        try:
-            names = {c.id: c.name for c in store.connections()}
-            rows = store.records(connection=connection, state=state, flow=flow, limit=limit)
-        finally:
-            store.close()
-    if not rows:
-        typer.echo("no records" + (f" in state {state}" if state else ""))
-        return
-    table = Table()
-    for column in ("id", "connection", "flow", "kind", "key", "state", "ERP id", "tries"):
-        table.add_column(column, no_wrap=True)  # keys are copied into `audit`: never broken
-    table.add_column("error", overflow="fold", min_width=20)
-    for r in rows:
-        error = (r.error or "")[:80]
-        table.add_row(
-            str(r.id),
-            names[r.connection_id],
-            r.flow,
-            r.kind,
-            r.key,
-            r.state,
-            r.erp_id or "-",
-            str(r.attempts),
-            error,
+    if state and state not in STATES:
+        raise ConfigurationError(f"--state {state!r}: the states are {', '.join(STATES)}")
+    if flow and flow not in FLOWS:
+        raise ConfigurationError(f"--flow {flow!r}: the flows are {', '.join(FLOWS)}")
+    store = _open_store()
+    try:
+        _known_connection(store, connection)
+        names = {c.id: c.name for c in store.connections()}
+        matching = store.records(connection=connection, state=state, flow=flow)
+    finally:
+        store.close()
+    total = len(matching)
+    rows = matching[offset : offset + limit]
+    if as_json:
+        print_json(
+            "records",
+            {
+                "total": total,
+                "offset": offset,
+                "limit": limit,
+                "records": [
+                    {
+                        "id": r.id,
+                        "connection": names[r.connection_id],
+                        "flow": r.flow,
+                        "kind": r.kind,
+                        "key": r.key,
+                        "state": r.state,
+                        "erp_id": r.erp_id,
+                        "attempts": r.attempts,
+                        "error": r.error,
+                        "updated_at": r.updated_at,
+                    }
+                    for r in rows
+                ],
+            },
         )
-    _console().print(table)
+        return
+    if not rows:
+        typer.echo(
+            "no records" + (f" in state {state}" if state else "") + (f" past {offset}" if offset else "")
+        )
+        return
+    print_table(
+        ("id", "connection", "flow", "kind", "key", "state", "ERP id", "tries", "error"),
+        (
+            (r.id, names[r.connection_id], r.flow, r.kind, r.key, r.state, r.erp_id, r.attempts, r.error)
+            for r in rows
+        ),
+    )
+    if len(rows) < total:
+        more = f"; the next page: --offset {offset + len(rows)}" if offset + len(rows) < total else ""
+        typer.echo(
+            f"showing {offset + 1}-{offset + len(rows)} of {total} records (oldest first){more}", err=True
+        )
 
 
 def audit(
     record: str = typer.Argument(..., help="The record's id (from `records`) or its key."),
-    connection: str | None = typer.Option(None, "--connection", help="Where the key is ambiguous."),
+    connection: str | None = typer.Option(None, "--connection", "-c", help="Where the key is ambiguous."),
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """A record's whole journey: fetched, transformed, posted or failed (with the ERP's words), replayed."""
+    from ml_connector.cli.output import print_json
     from ml_connector.engine.journey import format_journey
 
-    with _errors():
-        store = _open_store()
-        try:
-            rec = _one_record(store, record, connection)
-            text = format_journey(rec, store.connection_name(rec.connection_id), store.audit_trail(rec.id))
-        finally:
-            store.close()
+    store = _open_store()
+    try:
+        _known_connection(store, connection)
+        rec = _one_record(store, record, connection)
+        name = store.connection_name(rec.connection_id)
+        trail = store.audit_trail(rec.id)
+        text = format_journey(rec, name, trail)
+    finally:
+        store.close()
+    if as_json:
+        print_json(
+            "audit",
+            {
+                "record": {
+                    "id": rec.id,
+                    "connection": name,
+                    "flow": rec.flow,
+                    "kind": rec.kind,
+                    "key": rec.key,
+                    "state": rec.state,
+                    "erp_id": rec.erp_id,
+                    "error": rec.error,
+                },
+                "events": [
+                    {
+                        "at": e.at,
+                        "event": e.event,
+                        "message": e.message,
+                        "actor": e.actor,
+                        "payload": e.payload,
+                    }
+                    for e in trail
+                ],
+            },
+        )
+        return
     typer.echo(text)
 
 
@@ -496,7 +622,7 @@ def replay(
     pending: bool = typer.Option(
         False, "--pending", help="With --failed: also records left pending by a crash."
     ),
-    connection: str | None = typer.Option(None, "--connection", help="Only this connection."),
+    connection: str | None = CONNECTION_OPTION,
 ) -> None:
     """Send failed records through the posting protocol again, once their cause is fixed."""
     from ml_connector.engine import replay as replaying
@@ -507,6 +633,7 @@ def replay(
         replaying.load_rebuilders()
         store = _open_store()
         try:
+            _known_connection(store, connection)
             if record:
                 outcomes = [replaying.replay_record(store, _one_record(store, record, connection).id)]
             else:
@@ -522,7 +649,9 @@ def replay(
             typer.echo(f"#{o.record_id} {o.key}: skipped, {o.skipped}")
             ok = ok and "already" in (o.skipped or "")
         elif o.result.ok:
-            typer.echo(f"#{o.record_id} {o.key}: {o.result.state}, ERP id {o.result.erp_id}")
+            typer.echo(
+                f"#{o.record_id} {o.key}: {STATE_WORDS.get(o.result.state, o.result.state)}, ERP id {o.result.erp_id}"
+            )
         else:
             ok = False
             typer.echo(f"#{o.record_id} {o.key}: still {o.result.state}: {o.result.error}")
