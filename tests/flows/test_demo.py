@@ -7,6 +7,9 @@ def test_the_demo_runs_every_flow_and_posts_nothing_twice(tmp_path):
     lines: list[str] = []
     report = run_demo(lines.append, home=tmp_path / "demo")
     text = "\n".join(lines)
+    # the home is named only because it is kept, and only at the end, where it stays
+    assert [line for line in lines if str(tmp_path / "demo") in line][0].startswith("  kept in")
+    assert "replay --failed: {" not in text and "found_existing" not in text  # words, not a Python dict
 
     assert report.duplicates == []
     assert report.total("settlements", "posted") >= 6

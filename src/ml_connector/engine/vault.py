@@ -46,9 +46,8 @@ def decode_key(text: str, origin: str) -> bytes:
         key = b""
     if len(key) != 32:
         raise ConfigurationError(
-            f"the master key in {origin} is not 32 bytes of URL-safe base64; "
-            "run `ml-connector init` to create a key file, or generate one with "
-            "python -c 'import os,base64;print(base64.urlsafe_b64encode(os.urandom(32)).decode())'"
+            f"the master key in {origin} is not 32 bytes of URL-safe base64 (damaged, or not a key): "
+            "restore it from your backup; a new key could not read the credentials stored under the old one"
         )
     return key
 
