@@ -30,6 +30,7 @@ connect_app = typer.Typer(
     help="Connect an Amazon seller account or an ERP to a named connection.", no_args_is_help=True
 )
 vault_app = typer.Typer(help="The credential vault.", no_args_is_help=True)
+connection_app = typer.Typer(help="Manage one connection (remove it).", no_args_is_help=True)
 
 
 @dataclass(frozen=True)
@@ -319,7 +320,7 @@ def _save(name: str, erp: str | None, system: str, settings: dict[str, Any], sec
         raise
     store = _open_store(create=True)
     try:
-        store.ensure_connection(name, erp=erp, settings={system: settings})
+        store.ensure_connection(name, erp=erp, settings={system: settings, "removed": None})
         store.save_credentials(name, system, secrets, vault=vault)
         systems = store.credential_systems(name)
     finally:
@@ -659,6 +660,39 @@ def replay(
         raise typer.Exit(1)
 
 
+@connection_app.command("remove")
+def connection_remove(
+    name: str = typer.Argument(..., help="The connection to remove."),
+    keep_records: bool = typer.Option(
+        False, "--keep-records", help="Remove credentials and cursors; keep its records and audit trail."
+    ),
+    purge_records: bool = typer.Option(
+        False, "--purge-records", help="Remove everything of it, records and audit trail included."
+    ),
+) -> None:
+    """Remove a connection (made by mistake, or retired). Say what happens to its records."""
+    from ml_connector.engine.removal import remove_connection
+
+    if keep_records == purge_records:
+        raise ConfigurationError(
+            f"say what happens to the records of {name!r}: --keep-records (credentials and cursors go, "
+            "records and audit trail stay) or --purge-records (everything goes)"
+        )
+    store = _open_store()
+    try:
+        removal = remove_connection(store, name, purge_records=purge_records)
+    finally:
+        store.close()
+    if removal.purged:
+        typer.echo(f"connection {name} removed with its {removal.records} record(s) and their audit trail")
+    else:
+        typer.echo(
+            f"connection {name} removed: credentials and cursors deleted, {removal.records} record(s) kept "
+            f"(`ml-connector records -c {name}`)"
+        )
+    typer.echo("remove its [[connections]] table from the configuration too, if it has one")
+
+
 @vault_app.command("rotate-key")
 def rotate_key() -> None:
     """Re-encrypt every stored credential under a new master key."""
@@ -689,4 +723,5 @@ def register(app: typer.Typer) -> None:
     app.command()(audit)
     app.command()(replay)
     app.add_typer(vault_app, name="vault")
+    app.add_typer(connection_app, name="connection")
     app.command("rotate-key", hidden=True)(rotate_key)
