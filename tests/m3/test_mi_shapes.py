@@ -10,7 +10,18 @@ import pytest
 from ml_connector.sandbox.m3.metadata import SHIPPED, extract, load
 from ml_connector.targets.m3.responses import MiConfigurationError, MiError, parse_body
 
-REFERENCE = Path("/work/shared/reference/infor/metadata")
+# The reference lives beside the checkout (shared/reference next to it), wherever that is.
+REFERENCE = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference" / "infor" / "metadata"
+
+
+@pytest.fixture(autouse=False)
+def reference() -> Path:
+    """Fails, never skips, when the reference metadata is missing: the check would prove nothing."""
+    assert REFERENCE.is_dir(), (
+        f"the M3 MI reference metadata is missing at {REFERENCE.resolve()}: check out shared/reference "
+        "beside this checkout"
+    )
+    return REFERENCE
 
 
 def test_v2_records_are_trimmed():
@@ -102,14 +113,14 @@ def test_v1_success_error_and_partial_list():
     assert parse_body(partial, "CRS610MI")[0].error is not None  # no half-read lists
 
 
-@pytest.mark.skipif(not REFERENCE.is_dir(), reason="shared reference metadata not present")
+@pytest.mark.usefixtures("reference")
 def test_shipped_metadata_matches_the_reference():
     import json
 
     assert json.loads(SHIPPED.read_text()) == json.loads(json.dumps(extract(REFERENCE)))
 
 
-@pytest.mark.skipif(not REFERENCE.is_dir(), reason="shared reference metadata not present")
+@pytest.mark.usefixtures("reference")
 def test_every_field_the_adapter_sends_exists_in_the_reference():
     """The adapter's inputs, transaction by transaction, against the official MI field lists."""
     import json
@@ -168,7 +179,7 @@ def test_every_field_the_adapter_sends_exists_in_the_reference():
     assert catalog.get("OIS100MI", "AddBatchLine").mandatory == ("ORNO", "ITNO")
 
 
-@pytest.mark.skipif(not REFERENCE.is_dir(), reason="shared reference metadata not present")
+@pytest.mark.usefixtures("reference")
 def test_every_field_the_adapter_reads_is_an_output_in_the_reference():
     import json
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from datetime import UTC, datetime
@@ -28,8 +29,16 @@ def _since(text: str | None) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _print(summary) -> None:  # noqa: ANN001 - a flows.context.FlowSummary (imported lazily: start-up time)
-    typer.echo(summary.line())
+def _stamp() -> str:
+    return datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _print_stamped(summary) -> None:  # noqa: ANN001 - `run` is read as a log: every line has its time
+    _print(summary, prefix=_stamp() + " ")
+
+
+def _print(summary, prefix: str = "") -> None:  # noqa: ANN001 - a flows.context.FlowSummary (imported lazily)
+    typer.echo(prefix + summary.line())
     for note in summary.notes[:20]:
         typer.echo(f"  - {note}")
     if len(summary.notes) > 20:
@@ -41,6 +50,9 @@ def sync(
     connection: str | None = typer.Option(None, "--connection", "-c", help="Only this connection."),
     since: str | None = typer.Option(
         None, "--since", help="Start from this date instead of the stored cursor (re-reads; never re-posts)."
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print one JSON document (docs/CLI.md) instead of lines."
     ),
 ) -> None:
     """Run one flow (or all of them) once for every connection, then print a line per run.
@@ -62,13 +74,31 @@ def sync(
                 flows=None if flow == "all" else [flow],
                 connection=connection,
                 since=_since(since),
-                progress=RichProgress,
-                on_summary=_print,
+                progress=None if as_json or os.environ.get("ML_CONNECTOR_QUIET") else RichProgress,
+                on_summary=None if as_json else _print,
             )
         finally:
             store.close()
     except MlConnectorError as exc:
         raise _fail(str(exc)) from None
+    if as_json:
+        from ml_connector.cli.output import print_json
+
+        print_json(
+            "sync",
+            {
+                "runs": [
+                    {
+                        "connection": s.connection,
+                        "flow": s.flow,
+                        "summary": s.line().split(": ", 1)[-1],
+                        "counts": dict(s.counts),
+                        "notes": list(s.notes),
+                    }
+                    for s in summaries
+                ]
+            },
+        )
     if any(s.counts.get("failed") or s.counts.get("run_failed") for s in summaries):
         raise typer.Exit(1)
 
@@ -83,19 +113,27 @@ def run(
     from ml_connector.flows.runner import run_forever
 
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+
+    def _stop(*_: object) -> None:
+        if not stop.is_set():  # said at once, on stderr: the flow in progress still finishes
+            typer.echo(f"{_stamp()} stop requested: stopping after the current flow", err=True)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
     try:
         config = load_config()
         store = Store.open(config.store_url)
         try:
-            typer.echo(f"running {len(config.connections)} connection(s); stop with Ctrl-C or SIGTERM")
-            runs = run_forever(store, config, stop, connection=connection, on_summary=_print)
+            typer.echo(
+                f"{_stamp()} running {len(config.connections)} connection(s); stop with Ctrl-C or SIGTERM"
+            )
+            runs = run_forever(store, config, stop, connection=connection, on_summary=_print_stamped)
         finally:
             store.close()
     except MlConnectorError as exc:
         raise _fail(str(exc)) from None
-    typer.echo(f"stopped after {runs} flow run(s)")
+    typer.echo(f"{_stamp()} stopped after {runs} flow run(s)")
 
 
 def ping(

@@ -60,21 +60,65 @@ class FlowSummary:
         self.counts[outcome] += n
 
     def line(self) -> str:
-        order = (
-            "posted",
-            "found_existing",
-            "updated",
-            "confirmed",
-            "mapped",
-            "unmapped",
-            "failed",
-            "pending",
+        """The run in plain words: every count says what it counts ("7 canceled orders skipped")."""
+        parts = [_count_words(self.flow, key, n) for key, n in _ordered(self.counts) if n]
+        journals = sum(
+            len(f.get("journals") or ()) for f in self.facts.get("settlements", []) if isinstance(f, dict)
         )
-        parts = [f"{self.counts[k]} {k.replace('_', ' ')}" for k in order if self.counts.get(k)]
-        parts += [
-            f"{n} {k.replace('_', ' ')}" for k, n in sorted(self.counts.items()) if k not in order and n
-        ]
-        return f"{self.flow:12} {self.connection}: {', '.join(parts) or 'nothing to do'}"
+        if self.flow == "settlements" and journals:
+            parts.append(f"{journals} journal(s) in the ERP for them")
+        return f"{self.flow:12} {self.connection}: {', '.join(parts) or 'nothing new'}"
+
+
+# What each count means, per flow: {n} is the number. Unknown keys fall back to their own name.
+COUNT_WORDS: dict[str, str] = {
+    "posted": "{n} {noun} posted",
+    "found_existing": "{n} {noun} already in the ERP (found, not sent again)",
+    "already_posted": "{n} {noun} already posted (by an earlier run)",
+    "updated": "{n} {noun} updated",
+    "unchanged": "{n} {noun} already up to date",
+    "confirmed": "{n} shipments confirmed to Amazon",
+    "already_confirmed": "{n} shipments already confirmed on Amazon",
+    "mapped": "{n} SKUs matched to ERP items",
+    "mapped_by_asin": "{n} of them matched by ASIN",
+    "unmapped": "{n} SKUs with no ERP item",
+    "no_listing": "{n} ERP items with no Amazon listing",
+    "other_marketplace": "{n} settlements of other marketplaces left to their connection",
+    "tied": "{n} settlements tie out",
+    "already_tied": "{n} settlements tied out earlier",
+    "with_differences": "{n} settlements with differences",
+    "canceled_after_posting": "{n} orders canceled on Amazon after posting (flagged for a person)",
+    "failed": "{n} failed (`ml-connector records --state failed`)",
+    "pending": "{n} left for the next run (the ERP did not answer)",
+    "run_failed": "the run could not start",
+    "skipped_lease_held": "skipped: another run of this flow is in progress",
+}
+FLOW_COUNT_WORDS: dict[tuple[str, str], str] = {
+    ("orders", "skipped"): "{n} canceled orders skipped",
+    ("orders", "waiting"): "{n} orders still Pending on Amazon (posted once they are paid)",
+    ("shipments", "skipped"): "{n} Amazon-fulfilled orders skipped (Amazon ships them)",
+    ("shipments", "waiting"): "{n} shipments without a tracking number yet",
+    ("stock_price", "waiting"): "{n} updates sent in a feed Amazon is still processing",
+}
+FLOW_NOUNS = {
+    "orders": "orders",
+    "settlements": "settlements",
+    "items": "SKUs",
+    "stock_price": "listings",
+    "shipments": "shipments",
+    "reconcile": "settlements",
+}
+_ORDER = tuple(COUNT_WORDS)
+
+
+def _ordered(counts: dict[str, int]) -> list[tuple[str, int]]:
+    known = [(k, counts[k]) for k in _ORDER if k in counts]
+    return known + sorted((k, n) for k, n in counts.items() if k not in COUNT_WORDS)
+
+
+def _count_words(flow: str, key: str, n: int) -> str:
+    template = FLOW_COUNT_WORDS.get((flow, key)) or COUNT_WORDS.get(key) or "{n} " + key.replace("_", " ")
+    return template.format(n=n, noun=FLOW_NOUNS.get(flow, "records"))
 
 
 @dataclass

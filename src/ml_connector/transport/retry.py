@@ -90,11 +90,12 @@ def send_with_retry(
     for attempt in range(policy.attempts):
         response: httpx.Response | None = None
         error: BaseException | None = None
+        request = build_request()
         try:
-            response = client.send(build_request())
+            response = client.send(request)
         except TRANSIENT_EXCEPTIONS as exc:
             error = exc
-            last_problem = f"{type(exc).__name__}"
+            last_problem = unreachable_words(exc, request)
         else:
             if not transient(response):
                 return response
@@ -108,3 +109,15 @@ def send_with_retry(
         log.info("%s: %s, retry %d in %.2fs", describe, last_problem, attempt + 1, wait)
         policy.clock.sleep(wait)
     raise TransientError(f"{describe} still failing after {policy.attempts} attempts ({last_problem})")
+
+
+def unreachable_words(exc: BaseException, request: httpx.Request) -> str:
+    """A transport failure in words that name the host and the fix (never a class name)."""
+    where = f"{request.url.scheme}://{request.url.host}" + (
+        f":{request.url.port}" if request.url.port else ""
+    )
+    if isinstance(exc, httpx.ConnectError):
+        return f"cannot connect to {where}: check the URL, the network, proxy and firewall of this machine"
+    if isinstance(exc, httpx.TimeoutException):
+        return f"{where} did not answer in time"
+    return f"the connection to {where} was dropped"
