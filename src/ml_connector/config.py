@@ -227,9 +227,12 @@ class ConnectionConfig(_Strict):
         "marketplace", description="one ERP customer per marketplace, or per buyer (needs buyer PII)"
     )
     flows: list[FlowName] = Field(
-        default_factory=lambda: list(FLOWS), description="the flows `sync all` and `run` run"
+        default_factory=lambda: list(FLOWS),  # type: ignore[arg-type]  # FLOWS holds exactly the FlowName values
+        description="the flows `sync all` and `run` run",
     )
-    cadence: CadenceConfig = Field(default_factory=CadenceConfig, description="[connections.cadence] table")
+    cadence: CadenceConfig = Field(
+        default_factory=lambda: CadenceConfig(), description="[connections.cadence] table"
+    )
     m3: M3Table | None = Field(None, description="[connections.m3] table (erp = m3)")
     acumatica: AcumaticaTable | None = Field(
         None, description="[connections.acumatica] table (erp = acumatica)"

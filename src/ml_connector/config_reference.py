@@ -153,8 +153,8 @@ def _dataclass_rows(cls: type, *, skip: tuple[str, ...] = ()) -> list[tuple[str,
             continue
         if f.default is not MISSING:
             default = "-" if f.default is None else _literal(f.default)
-        elif f.default_factory is not MISSING:  # type: ignore[misc]
-            default = _literal(f.default_factory())  # type: ignore[misc]
+        elif f.default_factory is not MISSING:
+            default = _literal(f.default_factory())
         else:
             default = "required"
         meaning = comments.get(f.name) or MEANINGS.get(f"{cls.__name__}.{f.name}", "")
