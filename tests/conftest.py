@@ -161,3 +161,19 @@ def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str])
         return SimpleNamespace(exit_code=code, stdout=out, stderr=err, output=out + err)
 
     return invoke
+
+
+# Modules whose tests are long end to end runs (whole deployments, killed processes): marked `slow`
+# here so that `python -m pytest -m "not slow"` gives a quick loop; CI runs everything.
+SLOW_MODULES = (
+    "tests/flows/test_chaos.py",
+    "tests/engine/test_crash.py",
+    "tests/acumatica/test_acumatica_crash.py",
+    "tests/flows/test_cli_run.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if any(item.nodeid.startswith(module) for module in SLOW_MODULES):
+            item.add_marker(pytest.mark.slow)

@@ -206,6 +206,7 @@ SUBPROCESS_CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("argv", "env", "words"), SUBPROCESS_CASES)
 def test_bad_invocations_in_a_real_process(tmp_path: Path, argv, env, words) -> None:
     home = tmp_path / "home"

@@ -1,6 +1,10 @@
 """`ml-connector demo` in the suite: the whole job on the sandboxes, and nothing posted twice."""
 
+import pytest
+
 from ml_connector.demo import run_demo
+
+pytestmark = pytest.mark.slow
 
 
 def test_the_demo_runs_every_flow_and_posts_nothing_twice(tmp_path):
