@@ -17,6 +17,7 @@ import httpx
 
 from ml_connector.errors import TransientError
 from ml_connector.transport.clock import SYSTEM_CLOCK, Clock
+from ml_connector.transport.waits import announce
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,7 @@ def send_with_retry(
             before_retry(attempt, response, error)
         wait = policy.backoff(attempt, retry_after_seconds(response) if response is not None else None)
         log.info("%s: %s, retry %d in %.2fs", describe, last_problem, attempt + 1, wait)
+        announce(f"{describe}: {last_problem}; retry {attempt + 1} of {policy.attempts - 1}", wait)
         policy.clock.sleep(wait)
     raise TransientError(f"{describe} still failing after {policy.attempts} attempts ({last_problem})")
 

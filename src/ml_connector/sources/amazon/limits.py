@@ -63,7 +63,9 @@ class AdaptiveBucket:
     RECOVERY = 1.25  # rate multiplier per success, up to the ceiling
     FLOOR = 1 / 8  # never below this share of the ceiling
 
-    def __init__(self, plan: UsagePlan, *, clock: Clock, margin: float = 0.97) -> None:
+    def __init__(self, plan: UsagePlan, *, clock: Clock, margin: float = 0.97, name: str = "") -> None:
+        self.name = name  # the SP-API operation, for "waiting for Amazon's rate limit on NAME"
+        self._clock = clock
         self.margin = margin
         self.ceiling = plan.rate * margin
         self.bucket = TokenBucket(self.ceiling, plan.burst, clock=clock)
@@ -74,7 +76,13 @@ class AdaptiveBucket:
         return self.bucket.rate
 
     def acquire(self) -> float:
-        return self.bucket.acquire()
+        wait = self.bucket.reserve()
+        if wait > 0:
+            from ml_connector.transport.waits import announce
+
+            announce(f"Amazon rate limit for {self.name or 'this operation'}", wait)
+            self._clock.sleep(wait)
+        return wait
 
     def throttled(self) -> None:
         """Amazon's bucket is empty: empty ours too, and refill it more slowly for a while."""
@@ -112,7 +120,9 @@ class RateLimiter:
         with self._lock:
             if operation not in self._buckets:
                 plan = USAGE_PLANS.get(operation, UsagePlan(0.5, 10))
-                self._buckets[operation] = AdaptiveBucket(plan, clock=self._clock, margin=self._margin)
+                self._buckets[operation] = AdaptiveBucket(
+                    plan, clock=self._clock, margin=self._margin, name=operation
+                )
             return self._buckets[operation]
 
 
