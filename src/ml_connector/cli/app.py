@@ -185,8 +185,29 @@ def run(argv: Sequence[str] | None = None) -> int:
         return explained.code
 
 
+class _Words(logging.Formatter):
+    """stderr log lines as people read them: "warning: ..." (the logger's name only with -v)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        where = f" [{record.name}]" if _Options.verbose else ""
+        return f"{record.levelname.lower()}{where}: {record.getMessage()}"
+
+
+class _NotTheSummaries(logging.Filter):
+    """The runner logs each failed run, which the command already prints as its summary line:
+    on stderr that would say everything twice (shown with -v)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return (
+            _Options.verbose or record.name != "ml_connector.flows.runner" or record.levelno >= logging.ERROR
+        )
+
+
 def main() -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(_Words())
+    handler.addFilter(_NotTheSummaries())
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
     code = run()
     try:
         sys.stdout.flush()

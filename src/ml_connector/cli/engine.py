@@ -366,7 +366,7 @@ def _say_next_step(name: str, erp: str | None) -> None:
 
 JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document (docs/CLI.md) instead of a table.")
 CONNECTION_OPTION = typer.Option(None, "--connection", "-c", help="Only this connection.")
-STATE_WORDS = {"found_existing": "already in the ERP"}
+STATE_WORDS = {"found_existing": "found in ERP"}  # the screen's word; --json keeps the state's name
 
 
 def _known_connection(store: Any, name: str | None) -> None:
@@ -548,7 +548,17 @@ def records(
     print_table(
         ("id", "connection", "flow", "kind", "key", "state", "ERP id", "tries", "error"),
         (
-            (r.id, names[r.connection_id], r.flow, r.kind, r.key, r.state, r.erp_id, r.attempts, r.error)
+            (
+                r.id,
+                names[r.connection_id],
+                r.flow,
+                r.kind,
+                r.key,
+                STATE_WORDS.get(r.state, r.state),
+                r.erp_id,
+                r.attempts,
+                r.error,
+            )
             for r in rows
         ),
     )
