@@ -37,7 +37,9 @@ SECRETS = {
         "sask": "KNOWNSASK777",
     },
 }
-CONTROL = "PLAINCONTROL777"  # stored unencrypted on purpose
+CONTROL = "PLAINCONTROL777"  # stored unencrypted on purpose (the .ionapi's public app name)
+IONAPI_PUBLIC = {"ti": "TENANT", "iu": "https://ion.example", "pu": "https://sso.example/TENANT/as/",
+                 "ot": "token.oauth2", "cn": CONTROL}  # fmt: skip
 
 
 def all_secret_values() -> list[str]:
@@ -56,7 +58,7 @@ def test_no_secret_in_database_files_logs_or_output(
     engine_cli.register(app)
     runner = CliRunner()
     ionapi = tmp_path / "svc.ionapi"
-    ionapi.write_text(json.dumps({**SECRETS["m3"], "ti": "TENANT", "iu": "https://ion.example"}))
+    ionapi.write_text(json.dumps({**SECRETS["m3"], **IONAPI_PUBLIC}))
     acumatica_stdin = "\n".join(f"{k}={v}" for k, v in SECRETS["acumatica"].items())
 
     outputs = []
@@ -66,10 +68,10 @@ def test_no_secret_in_database_files_logs_or_output(
             for args, kwargs in (
                 (["init"], {}),
                 (
-                    ["connect", "amazon", "--name", "shop", "--marketplace", CONTROL],
+                    ["connect", "amazon", "--name", "shop", "--no-check"],
                     {"env": SECRETS["amazon"]},
                 ),
-                (["connect", "m3", "--name", "shop", "--ionapi", str(ionapi)], {}),
+                (["connect", "m3", "--name", "shop", "--ionapi", str(ionapi), "--no-check"], {}),
                 (
                     [
                         "connect",
@@ -83,6 +85,7 @@ def test_no_secret_in_database_files_logs_or_output(
                         "--endpoint-version",
                         "24.200.001",
                         "--secrets-stdin",
+                        "--no-check",
                     ],
                     {"input": acumatica_stdin},
                 ),  # fmt: skip
@@ -129,10 +132,10 @@ def test_no_secret_in_any_postgresql_table(
     engine_cli.register(app)
     runner = CliRunner()
     ionapi = tmp_path / "svc.ionapi"
-    ionapi.write_text(json.dumps({**SECRETS["m3"], "ti": "TENANT", "iu": "https://ion.example"}))
+    ionapi.write_text(json.dumps({**SECRETS["m3"], **IONAPI_PUBLIC}))
     for args, kwargs in (
-        (["connect", "amazon", "--name", "shop", "--marketplace", CONTROL], {"env": SECRETS["amazon"]}),
-        (["connect", "m3", "--name", "shop", "--ionapi", str(ionapi)], {}),
+        (["connect", "amazon", "--name", "shop", "--no-check"], {"env": SECRETS["amazon"]}),
+        (["connect", "m3", "--name", "shop", "--ionapi", str(ionapi), "--no-check"], {}),
     ):
         result = runner.invoke(app, args, **kwargs)
         assert result.exit_code == 0, result.output

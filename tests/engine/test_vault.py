@@ -43,7 +43,7 @@ def test_key_file_is_created_0600_and_never_overwritten(
     monkeypatch: pytest.MonkeyPatch, ml_home: Path
 ) -> None:
     monkeypatch.delenv("ML_CONNECTOR_MASTER_KEY")
-    with pytest.raises(ConfigurationError, match="ml-connector init"):
+    with pytest.raises(ConfigurationError, match="restore master.key from your backup"):
         Vault.load()
     path, created = keys.create_key_file()
     assert created and stat.S_IMODE(path.stat().st_mode) == 0o600

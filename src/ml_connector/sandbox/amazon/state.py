@@ -36,7 +36,7 @@ SELLER_ID = "A3SANDBOXSELLER"
 
 @dataclass(frozen=True)
 class SandboxCredentials:
-    """What the sandbox's LWA accepts (also what `ml-connector connect amazon --sandbox` stores)."""
+    """What the sandbox's LWA accepts (printed by `ml-connector sandbox serve` for `connect amazon --sandbox-url`)."""
 
     client_id: str = "amzn1.application-oa2-client.sandbox0000000000000000"
     client_secret: str = field(default="amzn1.oa2-cs.v1.sandbox-secret", repr=False)
