@@ -46,7 +46,11 @@ def _called_by_client() -> set[str]:
             func = node.func
             callee = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
             first = node.args[0]
-            if callee in {"_get", "call"} and isinstance(first, ast.Constant) and isinstance(first.value, str):
+            if (
+                callee in {"_get", "call"}
+                and isinstance(first, ast.Constant)
+                and isinstance(first.value, str)
+            ):
                 names.add(first.value)
     return names
 

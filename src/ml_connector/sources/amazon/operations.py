@@ -52,9 +52,7 @@ OPERATIONS: dict[str, Operation] = _ops(
     Operation("searchOrders", "orders_2026-01-01.json", "GET", "/orders/2026-01-01/orders"),
     Operation("getOrder", "orders_2026-01-01.json", "GET", "/orders/2026-01-01/orders/{orderId}"),
     # Orders v0: the fallback only (documented in DESIGN.md), removed on 2027-03-27.
-    Operation(
-        "getOrdersV0", "ordersV0.json", "GET", "/orders/v0/orders", ORDERS_V0_REMOVAL, "searchOrders"
-    ),
+    Operation("getOrdersV0", "ordersV0.json", "GET", "/orders/v0/orders", ORDERS_V0_REMOVAL, "searchOrders"),
     Operation(
         "getOrderV0", "ordersV0.json", "GET", "/orders/v0/orders/{orderId}", ORDERS_V0_REMOVAL, "getOrder"
     ),
@@ -82,9 +80,7 @@ OPERATIONS: dict[str, Operation] = _ops(
         ORDERS_V0_REMOVAL,
         "getOrder",
     ),
-    Operation(
-        "confirmShipment", "ordersV0.json", "POST", "/orders/v0/orders/{orderId}/shipmentConfirmation"
-    ),
+    Operation("confirmShipment", "ordersV0.json", "POST", "/orders/v0/orders/{orderId}/shipmentConfirmation"),
     Operation("listFinancialEventGroups", "financesV0.json", "GET", "/finances/v0/financialEventGroups"),
     Operation(
         "listFinancialEventsByGroupId",
@@ -117,7 +113,10 @@ OPERATIONS: dict[str, Operation] = _ops(
         "getFeedDocument", "feeds_2021-06-30.json", "GET", "/feeds/2021-06-30/documents/{feedDocumentId}"
     ),
     Operation(
-        "getListingsItem", "listingsItems_2021-08-01.json", "GET", "/listings/2021-08-01/items/{sellerId}/{sku}"
+        "getListingsItem",
+        "listingsItems_2021-08-01.json",
+        "GET",
+        "/listings/2021-08-01/items/{sellerId}/{sku}",
     ),
     Operation(
         "patchListingsItem",
