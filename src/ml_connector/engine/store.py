@@ -30,6 +30,7 @@ from ml_connector.engine.models import (
     Connection,
     Credential,
     Cursor,
+    Lease,
     RawDocument,
     Record,
     Run,
@@ -51,6 +52,16 @@ class Claim:
 
     record: Record
     claimed: bool
+
+
+@dataclass(frozen=True)
+class LatestRun:
+    """The newest run of one (connection, flow) pair, for the schedule."""
+
+    state: str
+    started_at: datetime
+    finished_at: datetime | None
+    lease_held: bool  # a live run holds the pair's lease (a dead one's has expired)
 
 
 @dataclass(frozen=True)
@@ -545,6 +556,30 @@ class Store:
                     .values(state=state, finished_at=self.now(), message=message)
                 )
                 lease.release(s, name, owner)
+
+    def latest_runs(self) -> dict[tuple[str, str], LatestRun]:
+        """The newest run of every (connection, flow) pair, and whether a live worker holds its lease.
+
+        One indexed query over the newest run id per pair, whatever the number of old runs."""
+        now = self.now()
+        with self.session() as s:
+            newest = (
+                select(func.max(Run.id).label("id")).group_by(Run.connection_id, Run.flow).subquery()
+            )
+            rows = s.execute(
+                select(Connection.name, Run.flow, Run.state, Run.started_at, Run.finished_at)
+                .join(newest, newest.c.id == Run.id)
+                .join(Connection, Connection.id == Run.connection_id)
+            ).all()
+            held = {
+                name
+                for name, expires in s.execute(select(Lease.name, Lease.expires_at).where(Lease.name.like("run:%")))
+                if expires >= now
+            }
+        return {
+            (name, flow): LatestRun(state, started, finished, f"run:{name}:{flow}" in held)
+            for name, flow, state, started, finished in rows
+        }
 
     def status(self, connection: str | None = None) -> list[FlowStatus]:
         """Per connection and flow: the last run and how many records are posted, failed, pending."""
