@@ -70,7 +70,8 @@ def setup(sqlite_url):
 
 def _executor(store, config, **kw):
     context = RecordingContext(store, config, **kw)
-    return QueueExecutor(None, context, connector=InMemoryConnector()), context
+    steady = RetryPolicy(attempts=4, base=60.0, rng=lambda: 1.0)  # a retry a minute later, always
+    return QueueExecutor(None, context, connector=InMemoryConnector(), retry=steady), context
 
 
 def _work(executor: QueueExecutor) -> None:
@@ -114,7 +115,9 @@ def test_pairs_follow_the_dependency_order(setup):
 def test_a_transient_run_failure_is_retried_and_a_permanent_one_is_not(setup):
     store, config = setup
     executor, context = _executor(
-        store, config, fail={"us:orders": TransientError("Amazon unreachable"), "uk:orders": PermanentError("bug")}
+        store,
+        config,
+        fail={"us:orders": TransientError("Amazon unreachable"), "uk:orders": PermanentError("bug")},
     )
     with executor.app.open():
         executor.defer_all(config)

@@ -563,9 +563,7 @@ class Store:
         One indexed query over the newest run id per pair, whatever the number of old runs."""
         now = self.now()
         with self.session() as s:
-            newest = (
-                select(func.max(Run.id).label("id")).group_by(Run.connection_id, Run.flow).subquery()
-            )
+            newest = select(func.max(Run.id).label("id")).group_by(Run.connection_id, Run.flow).subquery()
             rows = s.execute(
                 select(Connection.name, Run.flow, Run.state, Run.started_at, Run.finished_at)
                 .join(newest, newest.c.id == Run.id)
@@ -573,7 +571,9 @@ class Store:
             ).all()
             held = {
                 name
-                for name, expires in s.execute(select(Lease.name, Lease.expires_at).where(Lease.name.like("run:%")))
+                for name, expires in s.execute(
+                    select(Lease.name, Lease.expires_at).where(Lease.name.like("run:%"))
+                )
                 if expires >= now
             }
         return {

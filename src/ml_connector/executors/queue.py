@@ -91,7 +91,9 @@ class ProjectBackoff(procrastinate.BaseRetryStrategy):
     def __init__(self, policy: RetryPolicy) -> None:
         self.policy = policy
 
-    def get_retry_decision(self, *, exception: BaseException, job: procrastinate.jobs.Job) -> RetryDecision | None:
+    def get_retry_decision(
+        self, *, exception: BaseException, job: procrastinate.jobs.Job
+    ) -> RetryDecision | None:
         if not isinstance(exception, TransientError) or job.attempts + 1 >= RUN_ATTEMPTS:
             return None
         return RetryDecision(retry_in={"seconds": self.policy.backoff(job.attempts)})
@@ -121,7 +123,9 @@ class QueueExecutor:
         self.run_pair = self.app.task(name=RUN_TASK, queue=QUEUE, retry=backoff)(self._run_pair)
         dispatch = self.app.task(name=DISPATCH_TASK, queue=QUEUE, queueing_lock=DISPATCH_TASK)(self._dispatch)
         self.app.periodic(cron=f"* * * * * */{dispatch_every}", periodic_id="tick")(dispatch)
-        stalled = self.app.task(name=STALLED_TASK, queue=QUEUE, queueing_lock=STALLED_TASK)(self._retry_stalled)
+        stalled = self.app.task(name=STALLED_TASK, queue=QUEUE, queueing_lock=STALLED_TASK)(
+            self._retry_stalled
+        )
         self.app.periodic(cron="* * * * * */10", periodic_id="tick")(stalled)
 
     # --- jobs ----------------------------------------------------------------------------------
@@ -165,7 +169,9 @@ class QueueExecutor:
         except AlreadyEnqueued:
             return None
 
-    def defer_all(self, config: DeploymentConfig, *, connection: str | None = None, flows: list[str] | None = None) -> list[int]:
+    def defer_all(
+        self, config: DeploymentConfig, *, connection: str | None = None, flows: list[str] | None = None
+    ) -> list[int]:
         """`sync --queue`: one job per requested pair (or the one already waiting)."""
         ids = []
         for pair in pairs(config, connection):

@@ -29,7 +29,9 @@ class DuePair:
 
 def pairs(config: DeploymentConfig, connection: str | None = None) -> list[DuePair]:
     """Every (connection, flow) pair in dependency order, connection by connection."""
-    return [DuePair(conn, flow) for conn in connections_of(config, connection) for flow in flows_of(conn, None)]
+    return [
+        DuePair(conn, flow) for conn in connections_of(config, connection) for flow in flows_of(conn, None)
+    ]
 
 
 def real_cadence(config: DeploymentConfig, connection: ConnectionConfig, flow: str) -> timedelta:
@@ -46,14 +48,17 @@ def due_pairs(
         last = latest.get((pair.connection.name, pair.flow))
         if last is None or (last.finished_at is None and not last.lease_held):
             due.append(pair)  # never ran, or its worker died mid-run (the lease lapsed)
-        elif last.finished_at is not None and last.finished_at + real_cadence(
-            config, pair.connection, pair.flow
-        ) <= now:
+        elif (
+            last.finished_at is not None
+            and last.finished_at + real_cadence(config, pair.connection, pair.flow) <= now
+        ):
             due.append(pair)
     return due
 
 
-def next_due(store: Store, config: DeploymentConfig, now: datetime, *, connection: str | None = None) -> float:
+def next_due(
+    store: Store, config: DeploymentConfig, now: datetime, *, connection: str | None = None
+) -> float:
     """Seconds (real) until the next pair is due; 0 when one is due now."""
     latest = store.latest_runs()
     waits = []
