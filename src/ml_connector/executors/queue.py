@@ -139,13 +139,27 @@ class QueueExecutor:
         return self._need_context().run(connection, flow)
 
     def _dispatch(self, timestamp: int) -> int:
-        """Defer every due pair; a pair already waiting is left alone (its queueing lock)."""
+        """Defer every due pair that has no job waiting or running.
+
+        The active jobs are read before the schedule: a job fetched but not yet recorded as a run
+        still counts, so a pair is never queued a second time for the due time it is being run for."""
         ctx = self._need_context()
+        active = self.active_locks()
         deferred = 0
         for pair in due_pairs(ctx.store, ctx.config, ctx.store.now()):
-            if self.defer(pair) is not None:
+            if pair.lock not in active and self.defer(pair) is not None:
                 deferred += 1
         return deferred
+
+    def active_locks(self) -> set[str]:
+        """The pairs with a run job waiting or in progress."""
+        manager = self.app.job_manager
+        return {
+            job.lock
+            for status in ("todo", "doing")
+            for job in manager.list_jobs(queue=QUEUE, task=RUN_TASK, status=status)
+            if job.lock
+        }
 
     async def _retry_stalled(self, timestamp: int) -> int:
         """Jobs of a worker that stopped sending heartbeats go back to the queue for another."""
