@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import uuid
 import zlib
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from sqlalchemy import Engine, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from ml_connector.engine import lease, migrate, paths
+from ml_connector.engine.buckets import SharedBuckets
 from ml_connector.engine.dialect import insert_ignore, make_engine
 from ml_connector.engine.models import (
     ERPS,
@@ -81,6 +83,8 @@ class Store:
         self.engine = engine
         self.clock = clock
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._shared_buckets: dict[float, SharedBuckets] = {}
+        self._buckets_lock = threading.Lock()
 
     @classmethod
     def open(cls, url: str | None = None, *, clock: Clock = SYSTEM_CLOCK, migrate_to: str = "head") -> Store:
@@ -92,6 +96,16 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def shared_buckets(self, scale: float) -> SharedBuckets | None:
+        """Rate limits every worker of this store paces against (PostgreSQL); None on SQLite, whose
+        single process keeps its buckets in memory."""
+        if self.engine.dialect.name != "postgresql":
+            return None
+        with self._buckets_lock:
+            if scale not in self._shared_buckets:
+                self._shared_buckets[scale] = SharedBuckets(self.engine, scale=scale)
+            return self._shared_buckets[scale]
 
     def __enter__(self) -> Store:
         return self
