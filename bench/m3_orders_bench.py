@@ -10,6 +10,8 @@ peak. Run: python bench/m3_orders_bench.py [--sizes 1000,4000,8000]
 from __future__ import annotations
 
 import argparse
+import contextlib
+import subprocess
 import sys
 import tempfile
 import time
@@ -18,6 +20,8 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
+
 from ml_connector.engine.posting import PostingEngine
 from ml_connector.engine.store import Store
 from ml_connector.model.documents import CustomerDocument, SalesDocument, SalesLine
@@ -25,8 +29,7 @@ from ml_connector.model.money import Money
 from ml_connector.model.orders import Address
 from ml_connector.sandbox.catalog import products
 from ml_connector.sandbox.m3 import world as tenant
-from ml_connector.sandbox.m3.app import create_app, ionapi_document
-from ml_connector.sandbox.server import serve_in_thread
+from ml_connector.sandbox.m3.app import ionapi_document
 from ml_connector.targets.m3 import M3Settings, M3Target, parse_ionapi
 from ml_connector.transport.clock import Clock
 from ml_connector.transport.retry import RetryPolicy
@@ -69,24 +72,47 @@ def _order(n: int, customer: str, items: list) -> SalesDocument:
     )
 
 
+SERVE = """
+import sys, threading
+from ml_connector.sandbox.m3.app import create_app
+from ml_connector.sandbox.server import serve_in_thread
+from ml_connector.transport.clock import Clock
+server = serve_in_thread(create_app(clock=Clock(float(sys.argv[1])), rate_per_second=1e6, burst=1e6), name="m3")
+print(server.url, flush=True)
+sys.stdin.read()  # until the bench closes our stdin
+server.stop()
+"""
+
+
+def _stats(url: str) -> tuple[int, int, int]:
+    """(MI transactions, answer bytes, requests) as the sandbox counted them."""
+    data = httpx.get(f"{url}/_sandbox/m3/stats").json()
+    return sum(data["transactions"].values()), data["answer_bytes"], data["requests"]
+
+
 def measure(count: int) -> dict:
+    """One first sync of ``count`` orders into a fresh tenant served by another process, so that the
+    peak memory measured here is the client's (and its store's) alone."""
     clock = Clock(SCALE)
-    app = create_app(clock=clock, rate_per_second=1e6, burst=1e6)
-    sandbox = app.state.sandbox
     items = [p for p in products() if p.m3_item and len(p.sku) <= 30][:2]
-    with serve_in_thread(app, name="m3-bench") as server, tempfile.TemporaryDirectory() as home:
+    farm = subprocess.Popen(
+        [sys.executable, "-c", SERVE, str(SCALE)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    url = farm.stdout.readline().strip()
+    with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory() as home:
+        stack.callback(farm.wait)
+        stack.callback(farm.stdin.close)
         store = Store.open(f"sqlite:///{Path(home) / 'bench.sqlite3'}")
         store.ensure_connection("bench", erp="m3")
         target = M3Target(
-            parse_ionapi(ionapi_document(server.url)),
+            parse_ionapi(ionapi_document(url)),
             _settings(),
             clock=clock,
             retry=RetryPolicy(attempts=4, base=0.5, cap=4.0, clock=clock),
         )
         engine = PostingEngine(store, "bench", flow="orders")
         customer = engine.post(CustomerDocument("AMAZON-US", "Amazon Amazon.com", "USD", "US"), target)
-        requests_before = app.state.faults.requests
-        tx_before, bytes_before = sum(sandbox.transactions.values()), sandbox.answer_bytes
+        tx_before, bytes_before, requests_before = _stats(url)
         tracemalloc.start()
         started = time.perf_counter()
         for n in range(count):
@@ -96,13 +122,14 @@ def measure(count: int) -> dict:
         elapsed = time.perf_counter() - started
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
+        tx_after, bytes_after, requests_after = _stats(url)
         target.close()
         store.close()
     return {
         "orders": count,
-        "mi_per_order": (sum(sandbox.transactions.values()) - tx_before) / count,
-        "bytes_per_order": (sandbox.answer_bytes - bytes_before) / count,
-        "requests_per_order": (app.state.faults.requests - requests_before) / count,
+        "mi_per_order": (tx_after - tx_before) / count,
+        "bytes_per_order": (bytes_after - bytes_before) / count,
+        "requests_per_order": (requests_after - requests_before) / count,
         "ms_per_order": elapsed * 1000 / count,
         "peak_mb": peak / 1e6,
     }

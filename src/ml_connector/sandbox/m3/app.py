@@ -128,6 +128,10 @@ class M3Sandbox:
     def vouchers(self) -> list[dict]:
         return self.world.posted_vouchers()
 
+    def stats(self) -> dict:
+        """What the benchmarks read from a sandbox in another process."""
+        return {"transactions": dict(self.transactions), "answer_bytes": self.answer_bytes}
+
     def orders(self) -> list[dict]:
         return self.world.posted_orders()
 
@@ -296,7 +300,12 @@ def create_app(
 
     async def view(request: Request) -> Response:
         what = request.path_params["what"]
-        views = {"vouchers": sandbox.vouchers, "orders": sandbox.orders, "customers": sandbox.customers}
+        views = {
+            "vouchers": sandbox.vouchers,
+            "orders": sandbox.orders,
+            "customers": sandbox.customers,
+            "stats": lambda: sandbox.stats() | {"requests": plan.requests},
+        }
         if what not in views:
             return JSONResponse({"error": f"no view {what}"}, 404)
         return JSONResponse(views[what]())
