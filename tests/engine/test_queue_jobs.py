@@ -71,7 +71,8 @@ def setup(sqlite_url):
 def _executor(store, config, **kw):
     context = RecordingContext(store, config, **kw)
     steady = RetryPolicy(attempts=4, base=60.0, rng=lambda: 1.0)  # a retry a minute later, always
-    return QueueExecutor(None, context, connector=InMemoryConnector(), retry=steady), context
+    executor = QueueExecutor(None, context, connector=InMemoryConnector(), retry=steady, periodic=False)
+    return executor, context
 
 
 def _work(executor: QueueExecutor) -> None:
@@ -94,17 +95,33 @@ def test_one_waiting_job_per_pair(setup):
         assert [(j["lock"], j["queueing_lock"]) for j in jobs] == [("us:orders", "us:orders")]
 
 
-def test_dispatch_queues_every_due_pair_once(setup):
+def test_dispatch_queues_each_due_pair_once_in_the_dependency_order(setup):
     store, config = setup
     executor, context = _executor(store, config)
-    with executor.app.open():
-        assert executor._dispatch(0) == 3  # nothing ran yet: every pair is due
-        assert executor._dispatch(1) == 0  # all three still waiting
-    _work(executor)
-    assert sorted(context.ran) == ["uk:orders", "us:orders", "us:settlements"]
+
+    async def scenario() -> list[int]:
+        dispatched = []
+        async with executor.app.open_async():
+            work = dict(queues=[QUEUE], wait=False, install_signal_handlers=False)
+            dispatched.append(await asyncio.to_thread(executor._dispatch, 0))
+            dispatched.append(await asyncio.to_thread(executor._dispatch, 1))
+            await executor.app.run_worker_async(**work)
+            dispatched.append(await asyncio.to_thread(executor._dispatch, 2))
+            await executor.app.run_worker_async(**work)
+        return dispatched
+
+    # us:orders and uk:orders first (us:settlements waits for us:orders); nothing is queued twice;
+    # once us:orders has run, its settlements
+    assert asyncio.run(scenario()) == [2, 0, 1]
+    assert sorted(context.ran[:2]) == ["uk:orders", "us:orders"] and context.ran[2:] == ["us:settlements"]
     assert due_pairs(store, config, store.now()) == []  # each ran just now
     later = store.now() + timedelta(minutes=15) / config.time_scale + timedelta(seconds=1)
     assert [p.lock for p in due_pairs(store, config, later)] == ["us:orders", "uk:orders"]
+
+
+def test_a_pair_with_a_job_at_work_is_not_due(setup):
+    store, config = setup
+    assert [p.lock for p in due_pairs(store, config, store.now(), active={"us:orders"})] == ["uk:orders"]
 
 
 def test_pairs_follow_the_dependency_order(setup):

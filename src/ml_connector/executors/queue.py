@@ -110,6 +110,7 @@ class QueueExecutor:
         dispatch_every: int = 5,
         retry: RetryPolicy | None = None,
         connector: procrastinate.connector.BaseConnector | None = None,  # tests: InMemoryConnector
+        periodic: bool = True,  # tests of the job layer dispatch by hand
     ) -> None:
         if not 1 <= dispatch_every <= 59:
             raise ConfigurationError("dispatch_every is a number of seconds from 1 to 59")
@@ -122,11 +123,12 @@ class QueueExecutor:
         backoff = ProjectBackoff(retry or RetryPolicy(attempts=RUN_ATTEMPTS, base=2.0, cap=60.0))
         self.run_pair = self.app.task(name=RUN_TASK, queue=QUEUE, retry=backoff)(self._run_pair)
         dispatch = self.app.task(name=DISPATCH_TASK, queue=QUEUE, queueing_lock=DISPATCH_TASK)(self._dispatch)
-        self.app.periodic(cron=f"* * * * * */{dispatch_every}", periodic_id="tick")(dispatch)
         stalled = self.app.task(name=STALLED_TASK, queue=QUEUE, queueing_lock=STALLED_TASK)(
             self._retry_stalled
         )
-        self.app.periodic(cron="* * * * * */10", periodic_id="tick")(stalled)
+        if periodic:
+            self.app.periodic(cron=f"* * * * * */{dispatch_every}", periodic_id="tick")(dispatch)
+            self.app.periodic(cron="* * * * * */10", periodic_id="tick")(stalled)
 
     # --- jobs ----------------------------------------------------------------------------------
 
@@ -139,15 +141,16 @@ class QueueExecutor:
         return self._need_context().run(connection, flow)
 
     def _dispatch(self, timestamp: int) -> int:
-        """Defer every due pair that has no job waiting or running.
+        """Defer every due pair that has no job waiting or running (nor an earlier flow of its
+        connection: the dependency order of `sync`).
 
         The active jobs are read before the schedule: a job fetched but not yet recorded as a run
         still counts, so a pair is never queued a second time for the due time it is being run for."""
         ctx = self._need_context()
         active = self.active_locks()
         deferred = 0
-        for pair in due_pairs(ctx.store, ctx.config, ctx.store.now()):
-            if pair.lock not in active and self.defer(pair) is not None:
+        for pair in due_pairs(ctx.store, ctx.config, ctx.store.now(), active=active):
+            if self.defer(pair) is not None:
                 deferred += 1
         return deferred
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ml_connector.config import ConnectionConfig, DeploymentConfig
-from ml_connector.engine.store import Store
+from ml_connector.engine.store import LatestRun, Store
 from ml_connector.flows.runner import connections_of, flows_of
 
 
@@ -39,21 +39,43 @@ def real_cadence(config: DeploymentConfig, connection: ConnectionConfig, flow: s
 
 
 def due_pairs(
-    store: Store, config: DeploymentConfig, now: datetime, *, connection: str | None = None
+    store: Store,
+    config: DeploymentConfig,
+    now: datetime,
+    *,
+    connection: str | None = None,
+    active: frozenset[str] | set[str] = frozenset(),
 ) -> list[DuePair]:
-    """The pairs whose last run ended at least one cadence ago, or that never ran."""
+    """The pairs to start now: due (never ran, their worker died, or a cadence has passed since their
+    last run ended) and not held back by their connection's earlier flows.
+
+    Within a connection the flows keep their dependency order (items before orders, orders before
+    shipments and settlements, reconcile last), as `sync` runs them: a pair waits while an earlier flow
+    of its connection is due, waiting in the queue or running (``active``: locks of queued or running
+    jobs). Connections never wait for each other."""
     latest = store.latest_runs()
     due = []
-    for pair in pairs(config, connection):
-        last = latest.get((pair.connection.name, pair.flow))
-        if last is None or (last.finished_at is None and not last.lease_held):
-            due.append(pair)  # never ran, or its worker died mid-run (the lease lapsed)
-        elif (
-            last.finished_at is not None
-            and last.finished_at + real_cadence(config, pair.connection, pair.flow) <= now
-        ):
-            due.append(pair)
+    for conn in connections_of(config, connection):
+        for flow in flows_of(conn, None):
+            pair = DuePair(conn, flow)
+            last = latest.get((conn.name, flow))
+            running = pair.lock in active or (
+                last is not None and last.finished_at is None and last.lease_held
+            )
+            if running:
+                break  # this flow is at work: the later ones of this connection wait for it
+            if _is_due(config, pair, last, now):
+                due.append(pair)
+                break  # the later flows start once this one has run
     return due
+
+
+def _is_due(config: DeploymentConfig, pair: DuePair, last: LatestRun | None, now: datetime) -> bool:
+    if last is None or (last.finished_at is None and not last.lease_held):
+        return True  # never ran, or its worker died mid-run (the lease lapsed)
+    if last.finished_at is None:
+        return False
+    return last.finished_at + real_cadence(config, pair.connection, pair.flow) <= now
 
 
 def next_due(
