@@ -35,7 +35,7 @@ def test_401_in_the_middle_of_a_run_renews_once_and_loses_nothing(m3):
     target.post(journal)
     assert target.tokens.grants == 2
     assert len(m3.sandbox.vouchers()) == 1 and len(m3.sandbox.customers()) == 1
-    m3.faults.rate_expire_token = 1.0  # every presented token rejected: renewal cannot help
+    m3.sandbox.gateway.app_disabled = True  # every presented token rejected: renewal cannot help
     with pytest.raises(AuthenticationError, match="freshly issued token"):
         target.find(journal)
     target.close()

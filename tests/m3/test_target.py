@@ -219,10 +219,10 @@ def test_order_entered_confirmed_and_found_by_cuor(m3):
     calls, requests = sum(target.mi.transactions.values()), target.mi.requests
     assert target.find(document) is None
     number = target.post(document)
-    # find: LstBatchHead + LstHead; post: AddBatchHead, then AddBatchAddress + 2 AddBatchLine in one
-    # bulk request, then Confirm
+    # find: EXPORTMI.Select on OXHEAD and OOHEAD by CUOR in one bulk request; post: AddBatchHead,
+    # then AddBatchAddress + 2 AddBatchLine in one bulk request, then Confirm
     assert sum(target.mi.transactions.values()) - calls == 2 + 1 + 1 + 2 + 1
-    assert target.mi.requests - requests == 2 + 3
+    assert target.mi.requests - requests == 1 + 3
     assert target.find(document) == number
     [order] = m3.sandbox.orders()
     assert order["head"]["CUOR"] == "114-1234567-7654321" and order["head"]["ORNO"] == number
@@ -231,6 +231,40 @@ def test_order_entered_confirmed_and_found_by_cuor(m3):
     assert order["lines"][0]["SAPR"] == str(products()[0].price("ATVPDKIKX0DER"))
     batch = next(iter(m3.sandbox.world.batch_orders.values()))
     assert batch.address["CUNM"] == "Jane Buyer" and batch.address["ECAR"] == "WA"
+
+
+def test_finding_an_order_costs_the_same_however_many_orders_m3_holds(m3):
+    """By key through EXPORTMI: the answer to find does not grow with the orders already in M3."""
+    target = m3.target()
+    customer = target.post(customer_doc())
+
+    def find_cost(key: str) -> tuple[int, int]:
+        before = (m3.sandbox.answer_bytes, sum(m3.sandbox.transactions.values()))
+        assert target.find(order_doc(key, customer)) is None
+        return m3.sandbox.answer_bytes - before[0], sum(m3.sandbox.transactions.values()) - before[1]
+
+    empty = find_cost("114-9999999-0000000")
+    for n in range(30):
+        target.post(order_doc(f"114-{n:07d}-1111111", customer))
+    assert find_cost("114-9999999-0000001") == empty
+    target.close()
+
+
+def test_a_tenant_that_locks_exportmi_falls_back_to_listing(m3, caplog):
+    m3.sandbox.world.exportmi_allowed = False
+    target = m3.target()
+    customer = target.post(customer_doc())
+    document = order_doc("114-1234567-7654399", customer)
+    with caplog.at_level("WARNING"):
+        assert target.find(document) is None
+    assert "does not allow EXPORTMI" in caplog.text
+    number = target.post(document)
+    assert target.find(document) == number
+    assert m3.sandbox.transactions["OIS100MI.LstHead"] >= 1
+    listing = m3.target(order_lookup="listing")
+    assert listing.find(document) == number
+    target.close()
+    listing.close()
 
 
 def test_a_refused_confirmation_surfaces_m3s_reasons_and_is_entered_again_after_the_fix(m3):

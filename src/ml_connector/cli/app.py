@@ -58,6 +58,7 @@ COMMAND_MODULES = (
     "ml_connector.cli.reconcile",
     "ml_connector.cli.demo",
     "ml_connector.cli.configuration",
+    "ml_connector.cli.worker",
 )
 
 for _module in COMMAND_MODULES:

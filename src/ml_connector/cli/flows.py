@@ -144,7 +144,7 @@ def ping(
     Amazon: token exchange and marketplace participations; M3: ION token and a cheap MI call;
     Acumatica: endpoint version and a sign-in that is signed out again. Exit code 1 on any problem."""
     from ml_connector.engine.store import Store
-    from ml_connector.flows.ping import ping_connection
+    from ml_connector.flows.ping import ping_connection, ping_warnings
     from ml_connector.flows.runner import connections_of
 
     console = Console(highlight=False, soft_wrap=True)
@@ -161,6 +161,8 @@ def ping(
                             console.print(f"[red]✗[/red] {conn.name} {system}: {issue}")
                     else:
                         console.print(f"[green]✓[/green] {conn.name} {system}: ok")
+                for warning in ping_warnings(conn):
+                    console.print(f"[yellow]![/yellow] {conn.name} amazon: {warning}")
         finally:
             store.close()
     except MlConnectorError as exc:

@@ -12,6 +12,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine
 
+from ml_connector.engine import queue_schema
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -30,6 +32,8 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
             connection.exec_driver_sql("SELECT pg_advisory_xact_lock(7316201)")
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+        if revision == "head":
+            queue_schema.ensure(connection)  # procrastinate's tables, for the workers (PostgreSQL only)
 
 
 def downgrade(engine: Engine, revision: str) -> None:

@@ -13,7 +13,9 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     DateTime,
+    Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -161,10 +163,27 @@ class Lease(Base):
     acquired_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class RateBucket(Base):
+    """One SP-API (or ERP) rate limit shared by every worker of a PostgreSQL store.
+
+    ``stamp`` is the database server's clock (epoch seconds) at the last take, so processes that
+    started at different times agree on how much the bucket has refilled."""
+
+    __tablename__ = "rate_buckets"
+
+    name: Mapped[str] = mapped_column(String(300), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    rate: Mapped[float] = mapped_column(Float)
+    ceiling: Mapped[float] = mapped_column(Float)
+    burst: Mapped[float] = mapped_column(Float)
+    stamp: Mapped[float] = mapped_column(Float)
+
+
 class Run(Base):
     """One run of one flow on one connection, for ``status``."""
 
     __tablename__ = "runs"
+    __table_args__ = (Index("ix_runs_connection_flow", "connection_id", "flow", "id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     connection_id: Mapped[int] = mapped_column(ForeignKey("connections.id"), index=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import uuid
 import zlib
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from sqlalchemy import Engine, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from ml_connector.engine import lease, migrate, paths
+from ml_connector.engine.buckets import SharedBuckets
 from ml_connector.engine.dialect import insert_ignore, make_engine
 from ml_connector.engine.models import (
     ERPS,
@@ -30,6 +32,7 @@ from ml_connector.engine.models import (
     Connection,
     Credential,
     Cursor,
+    Lease,
     RawDocument,
     Record,
     Run,
@@ -54,6 +57,16 @@ class Claim:
 
 
 @dataclass(frozen=True)
+class LatestRun:
+    """The newest run of one (connection, flow) pair, for the schedule."""
+
+    state: str
+    started_at: datetime
+    finished_at: datetime | None
+    lease_held: bool  # a live run holds the pair's lease (a dead one's has expired)
+
+
+@dataclass(frozen=True)
 class FlowStatus:
     connection: str
     flow: str
@@ -70,6 +83,8 @@ class Store:
         self.engine = engine
         self.clock = clock
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._shared_buckets: dict[float, SharedBuckets] = {}
+        self._buckets_lock = threading.Lock()
 
     @classmethod
     def open(cls, url: str | None = None, *, clock: Clock = SYSTEM_CLOCK, migrate_to: str = "head") -> Store:
@@ -81,6 +96,16 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def shared_buckets(self, scale: float) -> SharedBuckets | None:
+        """Rate limits every worker of this store paces against (PostgreSQL); None on SQLite, whose
+        single process keeps its buckets in memory."""
+        if self.engine.dialect.name != "postgresql":
+            return None
+        with self._buckets_lock:
+            if scale not in self._shared_buckets:
+                self._shared_buckets[scale] = SharedBuckets(self.engine, scale=scale)
+            return self._shared_buckets[scale]
 
     def __enter__(self) -> Store:
         return self
@@ -545,6 +570,30 @@ class Store:
                     .values(state=state, finished_at=self.now(), message=message)
                 )
                 lease.release(s, name, owner)
+
+    def latest_runs(self) -> dict[tuple[str, str], LatestRun]:
+        """The newest run of every (connection, flow) pair, and whether a live worker holds its lease.
+
+        One indexed query over the newest run id per pair, whatever the number of old runs."""
+        now = self.now()
+        with self.session() as s:
+            newest = select(func.max(Run.id).label("id")).group_by(Run.connection_id, Run.flow).subquery()
+            rows = s.execute(
+                select(Connection.name, Run.flow, Run.state, Run.started_at, Run.finished_at)
+                .join(newest, newest.c.id == Run.id)
+                .join(Connection, Connection.id == Run.connection_id)
+            ).all()
+            held = {
+                name
+                for name, expires in s.execute(
+                    select(Lease.name, Lease.expires_at).where(Lease.name.like("run:%"))
+                )
+                if expires >= now
+            }
+        return {
+            (name, flow): LatestRun(state, started, finished, f"run:{name}:{flow}" in held)
+            for name, flow, state, started, finished in rows
+        }
 
     def status(self, connection: str | None = None) -> list[FlowStatus]:
         """Per connection and flow: the last run and how many records are posted, failed, pending."""

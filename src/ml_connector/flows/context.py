@@ -187,7 +187,11 @@ def build_amazon(store: Store, name: str, *, clock: Clock, retry: RetryPolicy | 
         )
     secrets = store.load_credentials(name, "amazon")
     return SpApiClient.from_connection(
-        stored_settings(store, name, "amazon"), secrets, clock=clock, retry=retry
+        stored_settings(store, name, "amazon"),
+        secrets,
+        clock=clock,
+        retry=retry,
+        shared_limits=store.shared_buckets(clock.scale),
     )
 
 

@@ -67,6 +67,8 @@ class Gateway:
     token_lifetime: float
     throttle: TokenBucket
     tokens: dict[str, float] = field(default_factory=dict)  # access token -> expiry (clock.monotonic)
+    used: set[str] = field(default_factory=set)  # tokens presented at least once
+    app_disabled: bool = False  # the authorized app deactivated in ION: every token is refused
     grants: int = 0
     revoked: int = 0
     throttled: int = 0
@@ -81,6 +83,14 @@ class Gateway:
         expiry = self.tokens.get(token)
         return expiry is not None and self.clock.monotonic() < expiry
 
+    def expire(self, token: str) -> bool:
+        """An injected expiry: the token dies now, as one can underneath a client. A token never used
+        before is fresh from the token endpoint and does not expire on its first call."""
+        if token not in self.used:
+            return False
+        self.tokens.pop(token, None)
+        return True
+
     def expire_all(self) -> None:
         self.tokens.clear()
 
@@ -93,6 +103,16 @@ class M3Sandbox:
     # "PROGRAM.Transaction" -> how many times to run it and then lose the reply (a gateway 504
     # after M3 did the work: the case where resending a non-idempotent Add makes a duplicate)
     lose_replies: Counter = field(default_factory=Counter, repr=False)
+    # What the benchmarks quote: MI transactions run ("PROGRAM.Transaction" -> count) and the bytes
+    # of the MI answers sent back.
+    transactions: Counter = field(default_factory=Counter, repr=False)
+    answer_bytes: int = 0
+
+    def answered(self, program: str, names: list[str], response: Response) -> Response:
+        for name in names:
+            self.transactions[f"{program}.{name}"] += 1
+        self.answer_bytes += len(response.body)
+        return response
 
     def reply_lost(self, program: str, transactions: list[str]) -> bool:
         for name in transactions:
@@ -107,6 +127,10 @@ class M3Sandbox:
 
     def vouchers(self) -> list[dict]:
         return self.world.posted_vouchers()
+
+    def stats(self) -> dict:
+        """What the benchmarks read from a sandbox in another process."""
+        return {"transactions": dict(self.transactions), "answer_bytes": self.answer_bytes}
 
     def orders(self) -> list[dict]:
         return self.world.posted_orders()
@@ -185,10 +209,12 @@ def create_app(
             return PlainTextResponse("Not Found", 404)
         header = request.headers.get("authorization", "")
         presented = header[7:] if header.lower().startswith("bearer ") else ""
-        if not gateway.valid(presented) or getattr(request.state, "force_token_expired", False):
+        forced = getattr(request.state, "force_token_expired", False) and gateway.expire(presented)
+        if gateway.app_disabled or forced or not gateway.valid(presented):
             return JSONResponse(
                 {"error": "invalid_token", "error_description": "The access token is expired or invalid"}, 401
             )
+        gateway.used.add(presented)
         if not gateway.throttle.try_take():
             gateway.throttled += 1
             return Response(THROTTLE_BODY, 429, media_type="application/json")
@@ -214,10 +240,13 @@ def create_app(
         try:
             rows = execute(world, catalog, program, transaction, fields, options)
         except MiFault as fault:
-            return JSONResponse(v1_body(None, program, transaction, None, fault))
+            return sandbox.answered(
+                program, [transaction], JSONResponse(v1_body(None, program, transaction, None, fault))
+            )
         if sandbox.reply_lost(program, [transaction]):
             return GATEWAY_TIMEOUT()
-        return JSONResponse(v1_body(catalog.get(program, transaction), program, transaction, rows, None))
+        body = v1_body(catalog.get(program, transaction), program, transaction, rows, None)
+        return sandbox.answered(program, [transaction], JSONResponse(body))
 
     async def execute_v2(request: Request) -> Response:
         refused = admit(request)
@@ -228,14 +257,16 @@ def create_app(
         try:
             rows = execute(world, catalog, program, transaction, fields, options)
         except MiFault as fault:
-            return JSONResponse(v2_envelope([v2_result(transaction, None, fault)]), 400)
+            refused = JSONResponse(v2_envelope([v2_result(transaction, None, fault)]), 400)
+            return sandbox.answered(program, [transaction], refused)
         if sandbox.reply_lost(program, [transaction]):
             return GATEWAY_TIMEOUT()
         pad = None
         if options.get("righttrim", "true").lower() == "false":
             tx = catalog.get(program, transaction)
             pad = {name: length for name, _, length in tx.outputs} if tx else None
-        return JSONResponse(v2_envelope([v2_result(transaction, rows, None, pad)]))
+        answer = JSONResponse(v2_envelope([v2_result(transaction, rows, None, pad)]))
+        return sandbox.answered(program, [transaction], answer)
 
     async def execute_bulk(request: Request) -> Response:
         refused = admit(request)
@@ -262,13 +293,19 @@ def create_app(
                 results.append(v2_result(name, execute(world, catalog, program, name, record, options), None))
             except MiFault as fault:
                 results.append(v2_result(name, None, fault))
-        if sandbox.reply_lost(program, [str(t.get("transaction", "")) for t in transactions]):
+        names = [str(t.get("transaction", "")) for t in transactions]
+        if sandbox.reply_lost(program, names):
             return GATEWAY_TIMEOUT()
-        return JSONResponse(v2_envelope(results))
+        return sandbox.answered(program, names, JSONResponse(v2_envelope(results)))
 
     async def view(request: Request) -> Response:
         what = request.path_params["what"]
-        views = {"vouchers": sandbox.vouchers, "orders": sandbox.orders, "customers": sandbox.customers}
+        views = {
+            "vouchers": sandbox.vouchers,
+            "orders": sandbox.orders,
+            "customers": sandbox.customers,
+            "stats": lambda: sandbox.stats() | {"requests": plan.requests},
+        }
         if what not in views:
             return JSONResponse({"error": f"no view {what}"}, 404)
         return JSONResponse(views[what]())

@@ -15,6 +15,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
 from ml_connector.sandbox.catalog import products
+from ml_connector.sandbox.m3 import export
 from ml_connector.transport.clock import Clock
 
 COMPANY = "100"
@@ -118,6 +119,7 @@ class M3World:
                 name: Decimal(0) for name in ("STQT", "QUQT", "RJQT", "ALQT", "REQT", "PLQT", "ORQT")
             } | {"STQT": Decimal(product.on_hand)}
         self.interfaces = {GL_INTERFACE}
+        self.exportmi_allowed = True  # tenants may lock EXPORTMI ("Not allowed")
         self.chart_of_accounts: set[str] | None = None  # None: every well-formed account is valid
         self.blocked_accounts: set[str] = set()
         self.gl_batches: dict[tuple[str, str], GlBatch] = {}
@@ -515,6 +517,21 @@ class M3World:
 
     def OIS100MI__GetHead(self, f: Row) -> list[Row]:
         return [self._order(f["ORNO"])["head"]]
+
+    def export_tables(self) -> dict:
+        """The tables EXPORTMI can read in this tenant (sandbox/m3/export.py)."""
+        return {
+            "OOHEAD": lambda: (export.prefixed("OA", o["head"], COMPANY) for o in self.orders.values()),
+            "OXHEAD": lambda: (export.prefixed("OA", b.head, COMPANY) for b in self.batch_orders.values()),
+        }
+
+    def EXPORTMI__Select(self, f: Row) -> list[Row]:
+        if not self.exportmi_allowed:
+            raise MiFault("Not allowed", error_type="ServerReturnedNOK")
+        try:
+            return export.select(self.export_tables(), f["QERY"], f.get("SEPC") or ";")
+        except export.QueryError as exc:
+            raise MiFault(str(exc), field="QERY") from None
 
     def OIS100MI__LstHead(self, f: Row) -> list[Row]:
         return [o["head"] for _, o in sorted(self.orders.items()) if o["head"]["CUNO"] == f["CUNO"]]

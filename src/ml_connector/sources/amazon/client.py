@@ -19,7 +19,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -40,6 +40,9 @@ from ml_connector.sources.amazon.resources import (
 from ml_connector.sources.amazon.transport import SpApiTransport, encode_json, parse_json
 from ml_connector.transport.clock import SYSTEM_CLOCK, Clock
 from ml_connector.transport.retry import RetryPolicy, send_with_retry
+
+if TYPE_CHECKING:
+    from ml_connector.engine.buckets import SharedBuckets
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +90,7 @@ class SpApiClient:
         retry: RetryPolicy | None = None,
         http: httpx.Client | None = None,
         timeout: float = 30.0,
+        shared_limits: SharedBuckets | None = None,  # a PostgreSQL store's buckets: pace with every worker
     ) -> None:
         self.seller_id = seller_id
         self.clock = clock
@@ -103,7 +107,7 @@ class SpApiClient:
             limiter=None,
         )
         self.transport.limiter = limiter_for(
-            f"{self.transport.base_url}|{seller_id}|{credentials.client_id}", clock
+            f"{self.transport.base_url}|{seller_id}|{credentials.client_id}", clock, shared_limits
         )
         self.watermark: datetime | None = None  # the last echoed lastUpdatedBefore (next run's start)
         self._rdt_cache: dict[tuple, tuple[str, float]] = {}
@@ -111,7 +115,13 @@ class SpApiClient:
 
     @classmethod
     def from_connection(
-        cls, settings: dict, secrets: dict, *, clock: Clock = SYSTEM_CLOCK, retry: RetryPolicy | None = None
+        cls,
+        settings: dict,
+        secrets: dict,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        retry: RetryPolicy | None = None,
+        shared_limits: SharedBuckets | None = None,
     ) -> SpApiClient:
         """A client for a stored connection (`ml-connector connect amazon`): settings ``region``,
         optional ``sandbox_url`` and ``seller_id``; secrets ``client_id``, ``client_secret``,
@@ -128,6 +138,7 @@ class SpApiClient:
             lwa_url=sandbox_url.rstrip("/") + "/auth/o2/token" if sandbox_url else LWA_TOKEN_URL,
             clock=clock,
             retry=retry,
+            shared_limits=shared_limits,
         )
 
     # -- plumbing ---------------------------------------------------------------------------------

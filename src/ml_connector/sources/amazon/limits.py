@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ml_connector.transport.clock import SYSTEM_CLOCK, Clock
 from ml_connector.transport.ratelimit import TokenBucket
+
+if TYPE_CHECKING:
+    from ml_connector.engine.buckets import SharedBuckets
 
 
 @dataclass(frozen=True)
@@ -107,34 +111,122 @@ class AdaptiveBucket:
                     self.bucket.set_rate(ceiling)
 
 
-class RateLimiter:
-    """The buckets of one client (one seller): created on first use of an operation."""
+class SharedAdaptiveBucket:
+    """An AdaptiveBucket whose tokens and rate live in the store, shared by every worker process.
 
-    def __init__(self, *, clock: Clock = SYSTEM_CLOCK, margin: float = 0.97) -> None:
+    Same behaviour (pace under the plan, halve on a 429, recover per success, follow
+    ``x-amzn-RateLimit-Limit``), one database round trip per take; a success costs another only while
+    the rate is below its ceiling."""
+
+    def __init__(
+        self,
+        shared: SharedBuckets,
+        name: str,
+        plan: UsagePlan,
+        *,
+        clock: Clock,
+        margin: float,
+        operation: str = "",
+    ) -> None:
+        self.shared, self.name, self.plan = shared, name, plan
+        self.operation = operation  # for "waiting for Amazon's rate limit on OPERATION"
+        self.margin = margin
+        self._clock = clock
+        self._rate = plan.rate * margin
+        self._ceiling = self._rate
+
+    @property
+    def rate(self) -> float:
+        return self._rate
+
+    def acquire(self) -> float:
+        take = self.shared.take(self.name, rate=self.plan.rate * self.margin, burst=self.plan.burst)
+        self._rate, self._ceiling = take.rate, take.ceiling
+        if take.wait > 0:
+            from ml_connector.transport.waits import announce
+
+            announce(f"Amazon rate limit for {self.operation or 'this operation'}", take.wait)
+            self._clock.sleep(take.wait)
+        return take.wait
+
+    def throttled(self) -> None:
+        rate = self.shared.throttled(self.name, backoff=AdaptiveBucket.BACKOFF, floor=AdaptiveBucket.FLOOR)
+        if rate is not None:
+            self._rate = rate
+
+    def succeeded(self) -> None:
+        if self._rate < self._ceiling:
+            rate = self.shared.recover(self.name, recovery=AdaptiveBucket.RECOVERY)
+            if rate is not None:
+                self._rate = rate
+
+    def observe_limit(self, limit: float) -> None:
+        ceiling = limit * self.margin
+        if ceiling > 0 and abs(ceiling - self._ceiling) > 1e-9:
+            rate = self.shared.set_ceiling(self.name, ceiling)
+            self._ceiling = ceiling
+            if rate is not None:
+                self._rate = rate
+
+
+class RateLimiter:
+    """The buckets of one client (one seller): created on first use of an operation.
+
+    With ``shared`` (a PostgreSQL store's buckets) they live in the store under ``key``, so every
+    worker of the deployment paces the seller's calls together; otherwise in this process."""
+
+    def __init__(
+        self,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        margin: float = 0.97,
+        shared: SharedBuckets | None = None,
+        key: str = "",
+    ) -> None:
         self._clock = clock
         self._margin = margin
-        self._buckets: dict[str, AdaptiveBucket] = {}
+        self._shared = shared
+        self._key = key
+        self._buckets: dict[str, AdaptiveBucket | SharedAdaptiveBucket] = {}
         self._lock = threading.Lock()
 
-    def bucket(self, operation: str) -> AdaptiveBucket:
+    def bucket(self, operation: str) -> AdaptiveBucket | SharedAdaptiveBucket:
         with self._lock:
             if operation not in self._buckets:
                 plan = USAGE_PLANS.get(operation, UsagePlan(0.5, 10))
-                self._buckets[operation] = AdaptiveBucket(
-                    plan, clock=self._clock, margin=self._margin, name=operation
-                )
+                if self._shared is not None:
+                    self._buckets[operation] = SharedAdaptiveBucket(
+                        self._shared,
+                        f"amazon|{self._key}|{operation}",
+                        plan,
+                        clock=self._clock,
+                        margin=self._margin,
+                        operation=operation,
+                    )
+                else:
+                    self._buckets[operation] = AdaptiveBucket(
+                        plan, clock=self._clock, margin=self._margin, name=operation
+                    )
             return self._buckets[operation]
 
 
-_SHARED: dict[tuple[str, int], RateLimiter] = {}
+_SHARED: dict[tuple[str, int, int], RateLimiter] = {}
 _SHARED_LOCK = threading.Lock()
 
 
-def limiter_for(seller_key: str, clock: Clock) -> RateLimiter:
+def limiter_for(seller_key: str, clock: Clock, shared: SharedBuckets | None = None) -> RateLimiter:
     """The one RateLimiter of a seller (and app) in this process: Amazon counts every call of
-    that seller against the same buckets, so every client of that seller must share them."""
+    that seller against the same buckets, so every client of that seller must share them (and, with
+    ``shared``, every worker of the deployment too)."""
     with _SHARED_LOCK:
-        key = (seller_key, id(clock))
+        key = (seller_key, id(clock), id(shared))
         if key not in _SHARED:
-            _SHARED[key] = RateLimiter(clock=clock)
+            _SHARED[key] = RateLimiter(clock=clock, shared=shared, key=hashed(seller_key))
         return _SHARED[key]
+
+
+def hashed(seller_key: str) -> str:
+    """A stable, short bucket name for a seller (the key holds the client id: never store it plain)."""
+    import hashlib
+
+    return hashlib.sha256(seller_key.encode()).hexdigest()[:32]

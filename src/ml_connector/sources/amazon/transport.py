@@ -20,6 +20,7 @@ import httpx
 from ml_connector.errors import AuthenticationError, PermanentError
 from ml_connector.sources.amazon.auth import LwaAuth
 from ml_connector.sources.amazon.limits import RateLimiter
+from ml_connector.sources.amazon.operations import note_call
 from ml_connector.transport.clock import Clock
 from ml_connector.transport.retry import RetryPolicy, is_transient, send_with_retry
 
@@ -60,6 +61,7 @@ class SpApiTransport:
         token: TokenSource | None = None,
     ) -> httpx.Response:
         """Send one SP-API operation and return its 2xx response (else raise)."""
+        note_call(operation)  # an operation Amazon is removing says so, once per process
         bucket = self.limiter.bucket(operation)
         token_source = token or self.auth.access_token
         query = {k: _param(v) for k, v in (params or {}).items() if v is not None}

@@ -8,6 +8,8 @@ entered again, so there is never more than one order per Amazon order id.
 
 from __future__ import annotations
 
+import logging
+
 from ml_connector.errors import ConfigurationError, PermanentError
 from ml_connector.model.documents import SalesDocument
 from ml_connector.targets.m3.customers import fit
@@ -15,7 +17,14 @@ from ml_connector.targets.m3.mi import MiClient
 from ml_connector.targets.m3.responses import MiError
 from ml_connector.targets.m3.settings import M3Settings
 
+log = logging.getLogger(__name__)
+
 CUOR_LENGTH = 20
+
+
+def _fields(record: dict[str, str]) -> list[str]:
+    """One EXPORTMI row: the REPL field, split at the separator we asked for."""
+    return [part.strip() for part in record.get("REPL", "").split(";")]
 
 
 class OrderPoster:
@@ -23,22 +32,67 @@ class OrderPoster:
         self._mi = mi
         self._settings = settings
         self._seen_batches: dict[str, list[dict[str, str]]] = {}  # key -> batch heads find() just read
+        self._exportmi_refused = False
 
     def _batch_heads(self, customer: str) -> list[dict[str, str]]:
         return self._mi.call(
-            "OIS100MI", "LstBatchHead", {"CONO": self._settings.company, "CUNO": customer}, maxrecs=0
+            "OIS100MI",
+            "LstBatchHead",
+            {"CONO": self._settings.company, "CUNO": customer},
+            maxrecs=0,
+            returncols=("ORNO", "CUOR", "ORNR"),
+        )
+
+    def _by_key(self, key: str) -> tuple[list[dict[str, str]], list[dict[str, str]]] | None:
+        """(batch heads, order heads) holding CUOR = key, read by key through EXPORTMI: two selects in
+        one request, whatever the number of orders in M3. None where the tenant does not allow it."""
+        if self._settings.order_lookup != "exportmi" or self._exportmi_refused:
+            return None
+        quoted = key.replace("'", "''")
+        selects = [
+            (
+                "Select",
+                {"QERY": f"OAORNO, OACUOR, OAORNR from OXHEAD where OACUOR = '{quoted}'", "SEPC": ";"},
+            ),
+            ("Select", {"QERY": f"OAORNO, OACUOR from OOHEAD where OACUOR = '{quoted}'", "SEPC": ";"}),
+        ]
+        batch, heads = self._mi.bulk("EXPORTMI", selects)
+        for result in (batch, heads):
+            if result.error is not None:
+                if "not allowed" in result.error.target_message.lower():
+                    self._exportmi_refused = True
+                    log.warning(
+                        "M3 does not allow EXPORTMI for this user: orders are found by listing the "
+                        "customer's orders (slower as M3 fills; allow EXPORTMI on OOHEAD and OXHEAD)"
+                    )
+                    return None
+                result.raise_for_error()
+        return (
+            [dict(zip(("ORNO", "CUOR", "ORNR"), _fields(r), strict=False)) for r in batch.records],
+            [dict(zip(("ORNO", "CUOR"), _fields(r), strict=False)) for r in heads.records],
         )
 
     def find(self, document: SalesDocument) -> str | None:
-        batch = [row for row in self._batch_heads(document.customer_id) if row.get("CUOR") == document.key]
+        found = self._by_key(document.key)
+        if found is None:  # the listing: every order of the customer, only the columns we read
+            batch_rows = self._batch_heads(document.customer_id)
+            head_rows = None
+        else:
+            batch_rows, head_rows = found
+        batch = [row for row in batch_rows if row.get("CUOR") == document.key]
         for row in batch:
             if row.get("ORNR"):
                 return row["ORNR"]
         self._seen_batches = {document.key: batch}  # post() right after find() need not list again
-        heads = self._mi.call(
-            "OIS100MI", "LstHead", {"CONO": self._settings.company, "CUNO": document.customer_id}, maxrecs=0
-        )
-        for row in heads:
+        if head_rows is None:
+            head_rows = self._mi.call(
+                "OIS100MI",
+                "LstHead",
+                {"CONO": self._settings.company, "CUNO": document.customer_id},
+                maxrecs=0,
+                returncols=("ORNO", "CUOR"),
+            )
+        for row in head_rows:
             if row.get("CUOR") == document.key:
                 return row["ORNO"]
         return None
@@ -51,7 +105,10 @@ class OrderPoster:
         self._validate(document)
         company = self._settings.company
         seen = self._seen_batches.pop(document.key, None)
-        batch = seen if seen is not None else self._batch_heads(document.customer_id)
+        if seen is None:
+            found = self._by_key(document.key)
+            seen = found[0] if found is not None else self._batch_heads(document.customer_id)
+        batch = seen
         for row in batch:  # leftovers of an interrupted or refused entry
             if row.get("CUOR") == document.key and not row.get("ORNR"):
                 self._mi.call("OIS100MI", "DelBatchHead", {"CONO": company, "ORNO": row["ORNO"]})

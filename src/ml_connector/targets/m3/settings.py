@@ -31,6 +31,9 @@ class M3Settings:
     journal_find_window_days: int = 0  # widen the GLS200MI search around the posting date
     journal_lookup_days: int = 120  # reconcile: how far back to look for a journal not seen this run
     customer_key_field: Literal["YREF", "YRE2"] = "YREF"  # where the customer document key is written
+    # How an order is found by its Amazon id: "exportmi" reads OOHEAD/OXHEAD by CUOR (flat cost per
+    # order); "listing" lists the customer's orders (for tenants that lock EXPORTMI; grows with M3).
+    order_lookup: Literal["exportmi", "listing"] = "exportmi"
     order_customers: tuple[str, ...] = ()  # CUNOs whose orders shipments are read from (default: keyed ones)
     available_to_sell: str = "AV01"  # a GetItmWhsBal field, or e.g. "STQT-ALQT-REQT"
     max_concurrent: int = 4  # MI calls in flight per tenant
@@ -53,6 +56,8 @@ class M3Settings:
             ) from None
         if self.customer_key_field not in ("YREF", "YRE2"):
             raise ConfigurationError("M3 customer_key_field must be YREF or YRE2")
+        if self.order_lookup not in ("exportmi", "listing"):
+            raise ConfigurationError('M3 order_lookup must be "exportmi" or "listing"')
         if self.api_version not in ("v1", "v2"):
             raise ConfigurationError("M3 api_version must be v1 or v2")
         if self.max_concurrent < 1:

@@ -1,0 +1,34 @@
+"""Rate-limit buckets shared by every worker of a PostgreSQL store, and the index the schedule reads.
+
+Revision ID: 0009
+Revises: 0001
+Create Date: 2026-12-01
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0009"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "rate_buckets",
+        sa.Column("name", sa.String(300), primary_key=True),
+        sa.Column("tokens", sa.Float(), nullable=False),
+        sa.Column("rate", sa.Float(), nullable=False),
+        sa.Column("ceiling", sa.Float(), nullable=False),
+        sa.Column("burst", sa.Float(), nullable=False),
+        sa.Column("stamp", sa.Float(), nullable=False),
+    )
+    op.create_index("ix_runs_connection_flow", "runs", ["connection_id", "flow", "id"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_runs_connection_flow", table_name="runs")
+    op.drop_table("rate_buckets")

@@ -1,0 +1,218 @@
+"""procrastinate on the store's PostgreSQL: many workers, on many machines, share every seller's work.
+
+Every (connection, flow) run is one job of the task ``ml_connector.run_pair`` with ``lock`` and
+``queueing_lock`` = ``connection:flow``: procrastinate never starts two jobs with the same lock, and
+never queues a second one while one waits, so a pair runs at most once at a time anywhere and has at
+most one run waiting. A periodic ``dispatch`` job (one per tick across all workers: procrastinate
+records each periodic defer under a unique key) defers every pair the schedule says is due. A worker
+that dies stops sending heartbeats; ``retry_stalled`` hands its jobs to another worker, and the
+posting protocol's fenced claims guard every write the dead one may have begun.
+
+procrastinate's own tables live in the store's database, installed by the store's migrations, so
+``ml-connector init`` / ``Store.open`` stay the only set-up.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import procrastinate
+from procrastinate import RetryDecision
+from procrastinate.exceptions import AlreadyEnqueued
+from sqlalchemy.engine import make_url
+
+from ml_connector.config import DeploymentConfig
+from ml_connector.engine.store import Store
+from ml_connector.errors import ConfigurationError, TransientError
+from ml_connector.executors.schedule import DuePair, due_pairs, pairs
+from ml_connector.flows.context import FlowSummary
+from ml_connector.flows.runner import run_flow
+from ml_connector.transport.clock import Clock
+from ml_connector.transport.retry import RetryPolicy
+
+log = logging.getLogger(__name__)
+
+RUN_TASK = "ml_connector.run_pair"
+DISPATCH_TASK = "ml_connector.dispatch"
+STALLED_TASK = "ml_connector.retry_stalled"
+QUEUE = "flows"
+RUN_ATTEMPTS = 4  # a run that failed for a passing reason (Amazon or the ERP unreachable) tries again
+
+
+def is_postgres(url: str) -> bool:
+    return make_url(url).get_backend_name() == "postgresql"
+
+
+def conninfo(store_url: str) -> str:
+    """The store's SQLAlchemy URL as the libpq connection string procrastinate's psycopg pool wants."""
+    url = make_url(store_url)
+    if url.get_backend_name() != "postgresql":
+        raise ConfigurationError(
+            "workers share their queue through PostgreSQL: set ML_CONNECTOR_DATABASE_URL (or [store] url) "
+            "to a postgresql:// URL; with the embedded SQLite store run `ml-connector run` instead"
+        )
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+class RunFailedTransiently(TransientError):
+    """A run that could not do its work for a passing reason; procrastinate retries the job."""
+
+
+@dataclass
+class WorkerContext:
+    """What the jobs of one worker process share: the store, the configuration, the clock."""
+
+    store: Store
+    config: DeploymentConfig
+    clock: Clock
+    on_summary: Callable[[FlowSummary], None] | None = None
+    heartbeat_timeout: float = 90.0  # real seconds without a heartbeat before a worker counts as dead
+    summaries: list[FlowSummary] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def run(self, connection: str, flow: str) -> dict[str, Any]:
+        summary = run_flow(self.store, self.config.connection(connection), flow, clock=self.clock)
+        with self._lock:
+            self.summaries.append(summary)
+        if self.on_summary:
+            self.on_summary(summary)
+        if summary.counts.get("run_failed") and summary.facts.get("transient"):
+            raise RunFailedTransiently(summary.notes[-1] if summary.notes else f"{flow} on {connection}")
+        return dict(summary.counts)
+
+
+class ProjectBackoff(procrastinate.BaseRetryStrategy):
+    """The project's one retry policy (full-jitter exponential backoff), applied to whole runs."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self.policy = policy
+
+    def get_retry_decision(
+        self, *, exception: BaseException, job: procrastinate.jobs.Job
+    ) -> RetryDecision | None:
+        if not isinstance(exception, TransientError) or job.attempts + 1 >= RUN_ATTEMPTS:
+            return None
+        return RetryDecision(retry_in={"seconds": self.policy.backoff(job.attempts)})
+
+
+class QueueExecutor:
+    """Builds the procrastinate app for one store and defers, dispatches and runs its jobs."""
+
+    def __init__(
+        self,
+        store_url: str | None,
+        context: WorkerContext | None = None,
+        *,
+        dispatch_every: int = 5,
+        retry: RetryPolicy | None = None,
+        connector: procrastinate.connector.BaseConnector | None = None,  # tests: InMemoryConnector
+        periodic: bool = True,  # tests of the job layer dispatch by hand
+    ) -> None:
+        if not 1 <= dispatch_every <= 59:
+            raise ConfigurationError("dispatch_every is a number of seconds from 1 to 59")
+        if connector is None:
+            if store_url is None:
+                raise ConfigurationError("the queue needs the store's PostgreSQL URL")
+            connector = procrastinate.PsycopgConnector(conninfo=conninfo(store_url))
+        self.context = context
+        self.app = procrastinate.App(connector=connector)
+        backoff = ProjectBackoff(retry or RetryPolicy(attempts=RUN_ATTEMPTS, base=2.0, cap=60.0))
+        self.run_pair = self.app.task(name=RUN_TASK, queue=QUEUE, retry=backoff)(self._run_pair)
+        dispatch = self.app.task(name=DISPATCH_TASK, queue=QUEUE, queueing_lock=DISPATCH_TASK)(self._dispatch)
+        stalled = self.app.task(name=STALLED_TASK, queue=QUEUE, queueing_lock=STALLED_TASK)(
+            self._retry_stalled
+        )
+        if periodic:
+            self.app.periodic(cron=f"* * * * * */{dispatch_every}", periodic_id="tick")(dispatch)
+            self.app.periodic(cron="* * * * * */10", periodic_id="tick")(stalled)
+
+    # --- jobs ----------------------------------------------------------------------------------
+
+    def _need_context(self) -> WorkerContext:
+        if self.context is None:
+            raise ConfigurationError("this process defers jobs only; start `ml-connector worker` to run them")
+        return self.context
+
+    def _run_pair(self, connection: str, flow: str) -> dict[str, Any]:
+        return self._need_context().run(connection, flow)
+
+    def _dispatch(self, timestamp: int) -> int:
+        """Defer every due pair that has no job waiting or running (nor an earlier flow of its
+        connection: the dependency order of `sync`).
+
+        The active jobs are read before the schedule: a job fetched but not yet recorded as a run
+        still counts, so a pair is never queued a second time for the due time it is being run for."""
+        ctx = self._need_context()
+        active = self.active_locks()
+        deferred = 0
+        for pair in due_pairs(ctx.store, ctx.config, ctx.store.now(), active=active):
+            if self.defer(pair) is not None:
+                deferred += 1
+        return deferred
+
+    def active_locks(self) -> set[str]:
+        """The pairs with a run job waiting or in progress."""
+        manager = self.app.job_manager
+        return {
+            job.lock
+            for status in ("todo", "doing")
+            for job in manager.list_jobs(queue=QUEUE, task=RUN_TASK, status=status)
+            if job.lock
+        }
+
+    async def _retry_stalled(self, timestamp: int) -> int:
+        """Jobs of a worker that stopped sending heartbeats go back to the queue for another."""
+        ctx = self._need_context()
+        stalled = await self.app.job_manager.get_stalled_jobs(
+            queue=QUEUE, task_name=RUN_TASK, seconds_since_heartbeat=ctx.heartbeat_timeout
+        )
+        for job in stalled:
+            log.warning("job %s (%s) was left by a dead worker; queued again", job.id, job.lock)
+            await self.app.job_manager.retry_job(job)
+        return len(list(stalled))
+
+    # --- deferring -------------------------------------------------------------------------------
+
+    def defer(self, pair: DuePair) -> int | None:
+        """Queue one run of the pair; None when one is already waiting."""
+        try:
+            return self.run_pair.configure(lock=pair.lock, queueing_lock=pair.lock).defer(
+                connection=pair.connection.name, flow=pair.flow
+            )
+        except AlreadyEnqueued:
+            return None
+
+    def defer_all(
+        self, config: DeploymentConfig, *, connection: str | None = None, flows: list[str] | None = None
+    ) -> list[int]:
+        """`sync --queue`: one job per requested pair (or the one already waiting)."""
+        ids = []
+        for pair in pairs(config, connection):
+            if flows and pair.flow not in flows:
+                continue
+            job = self.defer(pair)
+            if job is None:
+                waiting = self.app.job_manager.list_jobs(queueing_lock=pair.lock, status="todo")
+                ids.extend(j.id for j in waiting if j.id is not None)
+            else:
+                ids.append(job)
+        return ids
+
+    # --- working --------------------------------------------------------------------------------
+
+    def work(self, *, concurrency: int = 1, wait: bool = True, install_signal_handlers: bool = True) -> None:
+        """Run a worker until stopped (SIGTERM/SIGINT finish the jobs in progress first)."""
+        ctx = self._need_context()
+        self.app.run_worker(
+            queues=[QUEUE],
+            concurrency=concurrency,
+            wait=wait,
+            install_signal_handlers=install_signal_handlers,
+            update_heartbeat_interval=max(1.0, ctx.heartbeat_timeout / 6),
+            stalled_worker_timeout=ctx.heartbeat_timeout,
+            name="ml-connector",
+        )

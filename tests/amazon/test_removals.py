@@ -1,0 +1,114 @@
+"""The guard against Amazon's removals: Amazon's own models say what is deprecated, and nothing the
+client calls may be deprecated without a removal date and a replacement on the default path.
+
+The models are the shipped official ones (tests/amazon/models, copied from shared/reference). The
+client's operations are read from its source: every operation name it passes to the transport."""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+
+from ml_connector.sources.amazon import operations
+from ml_connector.sources.amazon.operations import FLOW_OPERATIONS, OPERATIONS
+
+MODELS = Path(__file__).parent / "models"
+SOURCES = Path(operations.__file__).parent
+SRC = SOURCES.parents[1]
+TESTS = Path(__file__).parents[1]
+
+
+def _model_operations() -> dict[tuple[str, str, str], dict]:
+    """(model file, METHOD, path) -> the operation object, over every shipped model."""
+    found = {}
+    for path in MODELS.glob("*.json"):
+        model = json.loads(path.read_text())
+        for route, methods in (model.get("paths") or {}).items():
+            for method, op in methods.items():
+                if isinstance(op, dict) and "operationId" in op:
+                    found[(path.name, method.upper(), route)] = op
+    return found
+
+
+MODEL = _model_operations()
+
+
+def _called_by_client() -> set[str]:
+    """Every operation name a source module passes to ``_get(...)`` or ``transport.call(...)``."""
+    names = set()
+    for path in SOURCES.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call) or not node.args:
+                continue
+            func = node.func
+            callee = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            first = node.args[0]
+            if (
+                callee in {"_get", "call"}
+                and isinstance(first, ast.Constant)
+                and isinstance(first.value, str)
+            ):
+                names.add(first.value)
+    return names
+
+
+def test_every_operation_the_client_calls_is_in_the_table():
+    called = _called_by_client()
+    assert len(called) >= 20, called  # the reader found the calls (a refactor must keep it working)
+    assert called - set(OPERATIONS) == set(), "add these to sources/amazon/operations.py"
+
+
+@pytest.mark.parametrize("name", sorted(OPERATIONS))
+def test_each_operation_is_amazons_own(name):
+    op = OPERATIONS[name]
+    model = MODEL.get((op.model, op.method, op.path))
+    assert model is not None, f"{name}: {op.method} {op.path} is not in {op.model}"
+    assert model["operationId"] == op.operation_id
+
+
+@pytest.mark.parametrize("name", sorted(OPERATIONS))
+def test_nothing_deprecated_without_a_removal_date_and_a_tested_replacement(name):
+    op = OPERATIONS[name]
+    deprecated = bool(MODEL[(op.model, op.method, op.path)].get("deprecated"))
+    if deprecated:
+        assert op.removal is not None, f"Amazon's model marks {name} deprecated: give its removal date"
+    if op.removal is None:
+        return
+    assert op.replacement, f"{name} is removed on {op.removal}: name the operation that replaces it"
+    replacement = OPERATIONS[op.replacement]
+    assert replacement.removal is None, f"{name}'s replacement {op.replacement} is being removed too"
+    assert not MODEL[(replacement.model, replacement.method, replacement.path)].get("deprecated")
+    assert op.replacement in _called_by_client(), f"the client never calls {op.replacement}"
+    served = (SRC / "sandbox" / "amazon" / "app.py").read_text()
+    assert f'"{op.replacement}"' in served, f"the sandbox does not serve {op.replacement}: untested"
+
+
+def test_the_flows_default_paths_use_nothing_amazon_is_removing():
+    for flow, names in FLOW_OPERATIONS.items():
+        removed = sorted(n for n in names if OPERATIONS[n].removal is not None)
+        assert removed == [], f"the {flow} flow still calls {removed}"
+
+
+def test_ping_names_a_removal_with_its_date(monkeypatch):
+    from ml_connector.flows.ping import ping_warnings
+
+    class Conn:
+        flows = ["orders", "settlements"]
+
+    assert ping_warnings(Conn()) == []  # the default paths
+    monkeypatch.setitem(FLOW_OPERATIONS, "orders", frozenset({"getOrdersV0", "getOrder"}))
+    (warning,) = ping_warnings(Conn())
+    assert "getOrdersV0" in warning and "2027-03-27" in warning and "searchOrders" in warning
+
+
+def test_a_removed_operation_is_logged_once_when_called(caplog):
+    operations._warned.discard("getOrdersV0")
+    with caplog.at_level("WARNING", logger="ml_connector.sources.amazon.operations"):
+        operations.note_call("getOrdersV0")
+        operations.note_call("getOrdersV0")
+        operations.note_call("searchOrders")
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 1 and "2027-03-27" in messages[0]
