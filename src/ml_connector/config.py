@@ -28,10 +28,11 @@ from pydantic import (
 from ml_connector.errors import ConfigurationError
 
 CONFIG_ENV = "ML_CONNECTOR_CONFIG"
-FLOWS = ("settlements", "reconcile", "orders", "items", "stock_price", "shipments")
+FLOWS = ("settlements", "reconcile", "orders", "items", "stock_price", "shipments", "deferrals")
 DEFAULT_CADENCE = {
     "settlements": "24h",
     "reconcile": "24h",
+    "deferrals": "24h",
     "orders": "15m",
     "items": "24h",
     "stock_price": "15m",
@@ -109,6 +110,7 @@ class CadenceConfig(_Strict):
     items: Duration | None = None
     stock_price: Duration | None = None
     shipments: Duration | None = None
+    deferrals: Duration | None = None
 
 
 class ConnectionConfig(_Strict):

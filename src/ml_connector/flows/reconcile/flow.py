@@ -1,0 +1,50 @@
+"""The scheduled reconcile flow: every stored settlement that has not tied yet, and the month ends."""
+
+from __future__ import annotations
+
+from ml_connector.flows.context import FlowContext, FlowSummary
+from ml_connector.flows.reconcile.gather import reconcile, reconcile_month_ends, settlement_ids
+
+FLOW = "reconcile"
+
+
+def tied_before(ctx: FlowContext, settlement_id: str) -> bool:
+    record = ctx.store.find_record(ctx.name, "settlement", settlement_id)
+    if record is None:
+        return False
+    events = [e for e in ctx.store.audit_trail(record.id) if e.event == "reconciled"]
+    return bool(events) and bool((events[-1].payload or {}).get("ties"))
+
+
+def run(ctx: FlowContext) -> FlowSummary:
+    """The scheduled tie-out: every stored settlement that has not tied yet (a settlement that tied
+    once is not read again; `ml-connector reconcile` re-checks any of them on demand), then the
+    ledger's reserve and deferred balances against Amazon's at each month end."""
+    summary = FlowSummary(FLOW, ctx.name)
+    stored = settlement_ids(ctx)
+    todo = [sid for sid in stored if not tied_before(ctx, sid)]
+    summary.count("already_tied", len(stored) - len(todo))
+    results = reconcile(ctx, todo) if todo else []
+    for result in results:
+        summary.count("tied" if result.ties else "with_differences")
+        summary.notes.extend(diff.line() for diff in result.differences)
+        # On the settlement's own trail, never creating a record (reconcile posts nothing).
+        record = ctx.store.find_record(ctx.name, "settlement", result.settlement_id)
+        if record is not None:
+            ctx.store.add_event(
+                record.id,
+                "reconciled",
+                message="ties" if result.ties else f"{len(result.differences)} difference(s)",
+                payload={"ties": result.ties, "differences": [d.as_dict() for d in result.differences]},
+                actor=FLOW,
+            )
+    months = reconcile_month_ends(ctx) if stored else []
+    for month in months:
+        summary.count("month_ends_tied" if month.ties else "month_ends_with_differences")
+        summary.notes.extend(diff.line() for diff in month.differences)
+    summary.facts["reconcile"] = [r.as_dict() for r in results]
+    summary.facts["month_ends"] = [m.as_dict() for m in months]
+    summary.facts["differences"] = sum(len(r.differences) for r in results) + sum(
+        len(m.differences) for m in months
+    )
+    return summary
