@@ -158,7 +158,8 @@ def run(ctx: FlowContext) -> FlowSummary:
             ctx.progress.advance()
             continue
         settlement_id = header.settlement_id
-        ctx.store.keep_raw_document(ctx.name, RAW_KIND, settlement_id, data) and keep_report_sums(ctx.store, ctx.name, settlement_id, data)
+        if ctx.store.keep_raw_document(ctx.name, RAW_KIND, settlement_id, data):
+            keep_report_sums(ctx.store, ctx.name, settlement_id, data)  # what reconcile reads
         existing = ctx.store.find_record(ctx.name, "settlement", settlement_id)
         if existing is not None and existing.state in DONE:
             summary.count("already_posted")

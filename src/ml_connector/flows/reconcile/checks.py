@@ -7,6 +7,7 @@ balances with Amazon's at a month end.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, timedelta
 from decimal import Decimal
 
 from ml_connector.flows.reconcile.model import (
@@ -161,9 +162,16 @@ def check_summary(result: TieOut, summary: Money | None, asked: bool) -> list[Di
                        result.report_total, summary)]  # fmt: skip
 
 
-def check_payout(result: TieOut, payout: AmazonPayout | None, asked: bool) -> list[Difference]:
+IN_FLIGHT = ("STARTED", "IN_TRANSIT")
+TRANSFER_DAYS = 5  # a bank transfer still in flight after this many days is a difference
+
+
+def check_payout(
+    result: TieOut, payout: AmazonPayout | None, asked: bool, today: date | None = None
+) -> list[Difference]:
     """The deposit against Transfers listPayouts: a positive settlement is PAID for its total, a
-    negative or zero one has NO_PAYOUT; any other status (FAILED, CANCELLED, still IN_TRANSIT) is named."""
+    negative or zero one has NO_PAYOUT; FAILED or CANCELLED is named, and so is a transfer still
+    STARTED / IN_TRANSIT five days after it was created (before that it is noted as in flight)."""
     if not asked:
         return []
     sid, total = result.settlement_id, result.report_total
@@ -182,6 +190,15 @@ def check_payout(result: TieOut, payout: AmazonPayout | None, asked: bool) -> li
         if payout.status != NO_PAYOUT or (payout.amount is not None and payout.amount.amount):
             diffs.append(Difference(sid, "payout", f"payout {payout.payout_id} is {payout.status} for a settlement of "
                                     f"{total}: no payout was expected", None, payout.amount, date=when))  # fmt: skip
+        return diffs
+    young = (
+        today
+        and payout.created
+        and today - date.fromisoformat(payout.created) <= timedelta(days=TRANSFER_DAYS)
+    )
+    if payout.status in IN_FLIGHT and young:
+        result.notes.append(f"payout {payout.payout_id} (trace {payout.trace_id}) is {payout.status}: "
+                            "the deposit is not in the bank yet")  # fmt: skip
         return diffs
     if payout.status != PAID:
         why = f" ({payout.failure_reason})" if payout.failure_reason else ""
@@ -209,6 +226,7 @@ def tie_out(
     summary_asked: bool = False,
     payout: AmazonPayout | None = None,
     payout_asked: bool = False,
+    today: date | None = None,
 ) -> TieOut:
     """Compare one settlement's figures and list every difference.
 
@@ -245,7 +263,7 @@ def tie_out(
     if receivables is not None:
         diffs += check_invoices(result, receivables, invoices or {})
     diffs += check_summary(result, summary, summary_asked)
-    diffs += check_payout(result, payout, payout_asked)
+    diffs += check_payout(result, payout, payout_asked, today)
     result.differences = [d if d.date else _dated(d, result.deposit_date) for d in diffs]
     return result
 

@@ -125,10 +125,10 @@ def amazon_payouts(
     ctx: FlowContext, headers: Sequence[Settlement], notes: list[str]
 ) -> dict[str, AmazonPayout] | None:
     """One paged listPayouts over the deposit dates of the settlements: settlement id -> payout."""
-    dates = [h.deposit_date or h.end for h in headers]
+    dates = [h.end for h in headers]  # a payout is created when its settlement closes
     if not dates:
         return {}
-    before = min(max(dates) + timedelta(days=3), ctx.clock.now())
+    before = min(max(h.deposit_date or h.end for h in headers) + timedelta(days=3), ctx.clock.now())
     try:
         payouts = list(
             amazon_figures.list_payouts(
@@ -220,6 +220,7 @@ def reconcile_settlement(
         summary_asked=summary_asked,
         payout=(payouts or {}).get(settlement_id),
         payout_asked=payouts is not None,
+        today=ctx.clock.now().date(),
     )
     result.notes.extend(notes)
     return result

@@ -243,19 +243,25 @@ async def list_summary(request: Request, state, token) -> dict:
 # -- payouts ---------------------------------------------------------------------------------------
 
 
+def payout_created(settlement: SandboxSettlement) -> datetime:
+    return settlement.end + timedelta(hours=1)
+
+
 def payout_of(settlement: SandboxSettlement, now: datetime, planted: Planted) -> dict:
-    """The transfer of one settlement: PAID a day after the deposit date (IN_TRANSIT before),
-    NO_PAYOUT when the seller owes Amazon."""
+    """The transfer of one settlement: started when the settlement closes, IN_TRANSIT until the
+    deposit date, PAID from then; NO_PAYOUT when the seller owes Amazon."""
     cur = settlement.marketplace.currency
     plant = planted.payouts.get(settlement.settlement_id, {})
     amount = settlement.total + plant.get("amount", Decimal(0))
-    created = settlement.deposit_date
+    created = payout_created(settlement)
     if amount <= 0:
         history = [("NO_PAYOUT", created)]
     else:
-        history = [("STARTED", created), ("IN_TRANSIT", created + timedelta(hours=6))]
-        if created + timedelta(days=1) <= now:
-            history.append(("PAID", created + timedelta(days=1)))
+        history = [("STARTED", created)]
+        if created + timedelta(hours=6) <= now:
+            history.append(("IN_TRANSIT", created + timedelta(hours=6)))
+        if settlement.deposit_date <= now:
+            history.append(("PAID", settlement.deposit_date))
     if plant.get("status"):
         history.append((plant["status"], history[-1][1] + timedelta(hours=1)))
     data: dict = {
@@ -297,15 +303,15 @@ async def list_payouts(request: Request, state, token) -> dict:
         s
         for s in state.world.settlements
         if s.closed
-        and s.deposit_date <= now
-        and (after is None or s.deposit_date >= after)
-        and (before is None or s.deposit_date < before)
+        and payout_created(s) <= now
+        and (after is None or payout_created(s) >= after)
+        and (before is None or payout_created(s) < before)
         and (not markets or s.marketplace.marketplace_id in markets)
         and (payout_id is None or f"PO{s.settlement_id}" == payout_id)
     ]
     if payout_id and not chosen:
         raise ApiError(404, "NotFound", f"Payout {payout_id} was not found.")
-    chosen.sort(key=lambda s: (s.deposit_date, s.settlement_id), reverse=True)  # most recent first
+    chosen.sort(key=lambda s: (payout_created(s), s.settlement_id), reverse=True)  # most recent first
     payload: dict = {
         "payouts": [payout_of(s, now, state.planted) for s in chosen[offset : offset + PAYOUT_PAGE]]
     }

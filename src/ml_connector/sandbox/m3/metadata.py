@@ -37,6 +37,7 @@ SERVED: dict[str, tuple[str, ...]] = {
     "MMS025MI": ("GetItem", "LstAlias", "LstAliasViaCat", "AddAlias"),
     "MMS200MI": ("Get", "GetItmWhsBal", "LstItmByItm"),
     "MWS410MI": ("GetHead",),
+    "OIS350MI": ("LstAllInvByCO",),
 }
 
 # Input fields whose length the reference does not give (no output field of that name), or gives
