@@ -289,7 +289,15 @@ def run(ctx: FlowContext) -> FlowSummary:
             summary.count(result.outcome)
             if result.error:
                 summary.notes.append(f"{month.key}: {result.error}")
-            facts.append({**month.as_dict(), "state": result.state, "erp_id": result.erp_id})
+            facts.append(
+                {
+                    **month.as_dict(),
+                    "state": result.state,
+                    "erp_id": result.erp_id,
+                    "already": result.already,
+                    "account": ctx.mapping.accounts.get(ACCOUNT),
+                }
+            )
     return summary
 
 
