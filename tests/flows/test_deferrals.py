@@ -230,3 +230,39 @@ def test_plan_months_accrues_once_and_reverses_in_the_month_of_release():
     assert months["2026-10"].balance == Money.of("12.00", "USD")
     assert ids(months["2026-11"].reversed) == ["c"] and months["2026-11"].accrued == []
     assert months["2026-11"].balance == Money.of("7.00", "USD")
+
+
+def test_each_settlement_lists_the_deferred_transactions_it_paid(deployment, store, monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from ml_connector.cli.app import app
+
+    _run(deployment, store, settlements)
+    booked = _run(deployment, store, deferrals)
+    released = {
+        r["transaction_id"]: r
+        for f in booked.facts["deferrals"]
+        for r in f["rows"]
+        if r["status"] == "DEFERRED_RELEASED"
+    }
+    summary = _run(deployment, store, reconcile)
+    paid = {
+        r["transaction_id"]: f["settlement_id"]
+        for f in summary.facts["reconcile"]
+        for r in f["deferred_released"]
+    }
+    assert paid and set(paid) <= set(released)
+    world = {s.settlement_id: s for s in deployment.state("amazon").world.settlements}
+    for tid, sid in paid.items():  # the release is an event of that very settlement
+        assert any(e.deferred_id == tid for e in world[sid].events if e.deferral)
+    # The same list as CSV beside the settlement's journal preview.
+    sid = next(iter(paid.values()))
+    path = tmp_path / f"{sid}.txt"
+    path.write_bytes(store.raw_document(M3_CONNECTION, "settlement_report", sid))
+    monkeypatch.setenv("ML_CONNECTOR_HOME", str(deployment.home))
+    monkeypatch.setenv("ML_CONNECTOR_CONFIG", str(deployment.config_path))
+    result = CliRunner().invoke(app, ["settlement", "show", str(path), "--deferrals"])
+    assert result.exit_code == 0, result.output
+    header = ",".join(deferrals.CSV_COLUMNS)
+    csv_part = result.output[result.output.index(header) :].strip().splitlines()
+    assert {line.split(",")[2] for line in csv_part[1:]} == {t for t, s in paid.items() if s == sid}

@@ -339,3 +339,61 @@ def _rebuild(store: Store, record, source) -> tuple[JournalDocument, ClosingTarg
 
 
 register_rebuilder(KIND, _rebuild)
+
+
+# -- the transactions behind a settlement ----------------------------------------------------------
+
+CSV_COLUMNS = (
+    "period", "role", "transaction_id", "order_id", "marketplace_id", "status", "reason", "earned", "maturity",
+    "release_transaction_id", "amount", "currency",
+)  # fmt: skip
+
+
+def released_in(
+    store: Store, settlement: Settlement, order_ids: Iterable[str], connection: str | None = None
+) -> list[dict[str, Any]]:
+    """The deferred transactions a settlement paid: released (maturity) within its period, for an
+    order it holds, as the deferrals journals recorded them (one row each, role ``released``)."""
+    orders = {o for o in order_ids if o}
+    start, end = settlement.start - timedelta(days=1), settlement.end + timedelta(days=1)
+    rows: dict[str, dict[str, Any]] = {}
+    for record in store.records(connection=connection, flow=FLOW):
+        for row in (record.source or {}).get("rows", []) if record.kind == KIND else ():
+            maturity = datetime.fromisoformat(row["maturity"]) if row.get("maturity") else None
+            if (
+                row["status"] == "DEFERRED_RELEASED"
+                and row["order_id"] in orders
+                and row["currency"] == settlement.currency
+                and maturity is not None
+                and start <= maturity < end
+            ):
+                rows[row["transaction_id"]] = {**row, "role": "released"}
+    return sorted(rows.values(), key=lambda r: (r["maturity"], r["transaction_id"]))
+
+
+def rows_csv(rows: Iterable[dict[str, Any]]) -> str:
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.DictWriter(out, CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def released_csv(report_bytes: bytes) -> str:
+    """`settlement show --deferrals`: the CSV of the deferred transactions this report paid, from
+    the store of the configured deployment (empty, with its header, when none are recorded)."""
+    from ml_connector.config import load_config
+    from ml_connector.errors import MlConnectorError
+    from ml_connector.flows.reconcile.sums import sum_report
+
+    stored = sum_report(report_bytes)
+    try:
+        url = load_config().store_url
+    except MlConnectorError:
+        url = None
+    with Store.open(url) as store:
+        orders = {key[0] for key in stored.keys}
+        return rows_csv(released_in(store, stored.settlement, orders))

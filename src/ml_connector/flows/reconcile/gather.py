@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from ml_connector.errors import MlConnectorError, PermanentError
+from ml_connector.flows import deferrals
 from ml_connector.flows.context import FlowContext
 from ml_connector.flows.reconcile.checks import check_month_end, tie_out
 from ml_connector.flows.reconcile.model import (
@@ -222,6 +223,7 @@ def reconcile_settlement(
         payout_asked=payouts is not None,
         today=ctx.clock.now().date(),
     )
+    result.deferred_released = deferrals.released_in(ctx.store, settlement, sums.by_order, ctx.name)
     result.notes.extend(notes)
     return result
 
@@ -309,7 +311,6 @@ def reconcile_month_ends(ctx: FlowContext, periods: Sequence[str] | None = None)
     """At each month end, per marketplace: the reserve the stored settlements leave held and the
     deferred balance the deferrals journals booked, against Amazon's listBalances (one call per
     month end). The transactions behind the deferred figure come with it."""
-    from ml_connector.flows import deferrals
     from ml_connector.flows.deferrals import month_bounds, month_end
 
     reports = {sid: stored_report(ctx, sid) for sid in settlement_ids(ctx)}

@@ -191,6 +191,7 @@ class TieOut:
     payout: AmazonPayout | None = None  # Transfers listPayouts: the deposit as Amazon made it
     amazon_balance: Money | None = None  # what Amazon owes the seller after this settlement (h4's column)
     deposit_date: str | None = None
+    deferred_released: list[dict[str, Any]] = field(default_factory=list)  # deferred transactions it paid
     journals: dict[str, PostedJournal] = field(default_factory=dict)
     orders: list[OrderTie] = field(default_factory=list)
     differences: list[Difference] = field(default_factory=list)
@@ -216,6 +217,7 @@ class TieOut:
             "payout": self.payout.as_dict() if self.payout else None,
             "amazon_balance": _s(self.amazon_balance),
             "deposit_date": self.deposit_date,
+            "deferred_released": list(self.deferred_released),
             "journals": {
                 ref: {
                     "state": j.state,
