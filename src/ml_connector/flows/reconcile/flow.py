@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
 from ml_connector.flows.context import FlowContext, FlowSummary
-from ml_connector.flows.reconcile.gather import reconcile, reconcile_month_ends, settlement_ids
+from ml_connector.flows.reconcile.gather import (
+    month_ends,
+    reconcile,
+    reconcile_month_ends,
+    settlement_ids,
+    stored_report,
+)
 
 FLOW = "reconcile"
 
@@ -14,6 +22,16 @@ def tied_before(ctx: FlowContext, settlement_id: str) -> bool:
         return False
     events = [e for e in ctx.store.audit_trail(record.id) if e.event == "reconciled"]
     return bool(events) and bool((events[-1].payload or {}).get("ties"))
+
+
+def _tied_months(ctx: FlowContext) -> set[str]:
+    """Month ends that tied once (the scheduled flow does not ask Amazon about them again)."""
+    stored = ctx.store.get_cursor(ctx.name, FLOW)
+    return set(json.loads(stored).get("month_ends_tied", [])) if stored else set()
+
+
+def _headers(ctx: FlowContext, ids: list[str]):  # noqa: ANN202 - Settlement headers
+    return [stored_report(ctx, sid).settlement for sid in ids]
 
 
 def run(ctx: FlowContext) -> FlowSummary:
@@ -38,7 +56,19 @@ def run(ctx: FlowContext) -> FlowSummary:
                 payload={"ties": result.ties, "differences": [d.as_dict() for d in result.differences]},
                 actor=FLOW,
             )
-    months = reconcile_month_ends(ctx) if stored else []
+    tied_months = _tied_months(ctx)
+    months = []
+    if stored:
+        periods = [p for p in month_ends(ctx, _headers(ctx, stored)) if p not in tied_months]
+        months = reconcile_month_ends(ctx, periods) if periods else []
+    summary.count("month_ends_already_tied", len(tied_months))
+    by_period: dict[str, bool] = {}
+    for month in months:
+        complete = month.ties and not any("not compared" in note for note in month.notes)
+        by_period[month.period] = by_period.get(month.period, True) and complete  # checked in full
+    newly = sorted(p for p, ties in by_period.items() if ties)
+    if newly:
+        ctx.store.set_cursor(ctx.name, FLOW, json.dumps({"month_ends_tied": sorted({*tied_months, *newly})}))
     for month in months:
         summary.count("month_ends_tied" if month.ties else "month_ends_with_differences")
         summary.notes.extend(diff.line() for diff in month.differences)
