@@ -393,7 +393,7 @@ def released_csv(report_bytes: bytes) -> str:
     try:
         url = load_config().store_url
     except MlConnectorError:
-        url = None
+        return rows_csv([])  # no deployment configured: nothing recorded to list
     with Store.open(url) as store:
         orders = {key[0] for key in stored.keys}
         return rows_csv(released_in(store, stored.settlement, orders))
