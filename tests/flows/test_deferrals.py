@@ -10,6 +10,9 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from ml_connector.flows import deferrals, reconcile, settlements
 from ml_connector.flows.context import open_context
 from ml_connector.model import Money
@@ -266,3 +269,42 @@ def test_each_settlement_lists_the_deferred_transactions_it_paid(deployment, sto
     header = ",".join(deferrals.CSV_COLUMNS)
     csv_part = result.output[result.output.index(header) :].strip().splitlines()
     assert {line.split(",")[2] for line in csv_part[1:]} == {t for t, s in paid.items() if s == sid}
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 120),  # earned, days after 2026-07-01
+            st.integers(1, 45),  # days to maturity
+            st.booleans(),  # released (else still held)
+            st.integers(1, 99999),  # cents
+        ),
+        max_size=25,
+    )
+)
+def test_the_deferred_balance_rolls_forward_month_by_month(specs):
+    origin = datetime(2026, 7, 1, tzinfo=UTC)
+    txs = [
+        DeferredTransaction(
+            f"T{n}", "DEFERRED_RELEASED" if released else "DEFERRED", "B2B",
+            origin + timedelta(days=earned, hours=5), origin + timedelta(days=earned + days, hours=5),
+            Money(Decimal(cents) / 100, "USD"), US, f"O{n}", None,
+        )
+        for n, (earned, days, released, cents) in enumerate(specs)
+    ]  # fmt: skip
+    periods = deferrals.periods_between("2026-08", "2026-12")
+    months = {m.period: m for m in deferrals.plan_months(txs, US, periods, "2026-08")}
+    previous = Money.zero("USD")
+    for period in periods:
+        month = months.get(period) or deferrals.MonthDeferrals(US, "USD", period)
+        end = deferrals.month_bounds(period)[1]
+        held = [t for t in txs if t.earned < end and (not t.released or t.maturity >= end)]
+        assert month.balance == Money(sum((t.total.amount for t in held), Decimal(0)), "USD")
+        assert month.balance == previous + month.accrued_total - month.reversed_total
+        previous = month.balance
+    # Each transaction is accrued at most once and reversed at most once, never before its accrual.
+    accrued = Counter(t.transaction_id for m in months.values() for t in m.accrued)
+    reversed_ = Counter(t.transaction_id for m in months.values() for t in m.reversed)
+    assert max(accrued.values(), default=1) == 1 and max(reversed_.values(), default=1) == 1
+    assert set(reversed_) <= set(accrued)
