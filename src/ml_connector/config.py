@@ -32,10 +32,11 @@ from pydantic import (
 from ml_connector.errors import ConfigurationError
 
 CONFIG_ENV = "ML_CONNECTOR_CONFIG"
-FLOWS = ("settlements", "reconcile", "orders", "items", "stock_price", "shipments")
+FLOWS = ("settlements", "reconcile", "orders", "items", "stock_price", "shipments", "deferrals")
 DEFAULT_CADENCE = {
     "settlements": "24h",
     "reconcile": "24h",
+    "deferrals": "24h",
     "orders": "15m",
     "items": "24h",
     "stock_price": "15m",
@@ -197,9 +198,10 @@ class CadenceConfig(_Strict):
     items: Duration | None = Field(None, description="cadence of the items flow (default 24h)")
     stock_price: Duration | None = Field(None, description="cadence of the stock & price flow (default 15m)")
     shipments: Duration | None = Field(None, description="cadence of the shipments flow (default 15m)")
+    deferrals: Duration | None = Field(None, description="cadence of the deferrals flow (default 24h)")
 
 
-FlowName = Literal["settlements", "reconcile", "orders", "items", "stock_price", "shipments"]
+FlowName = Literal["settlements", "reconcile", "orders", "items", "stock_price", "shipments", "deferrals"]
 
 
 class ConnectionConfig(_Strict):

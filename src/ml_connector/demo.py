@@ -239,6 +239,27 @@ def run_demo(
     return report
 
 
+def accrual_lines(report: DemoReport) -> list[str]:
+    """The month-end accruals of deferred transactions the deferrals flow posted (the first in full)."""
+    posted = [
+        f for f in report.facts("deferrals", "deferrals") if f["state"] == "posted" and not f["already"]
+    ]
+    if not posted:
+        return ["  month-end accruals      none (no deferred transaction crossed a month end yet)"]
+    first = posted[0]
+    reasons = Counter(r["reason"] for r in first["rows"] if r["role"] == "accrued")
+    why = ", ".join(f"{n} {reason}" for reason, n in sorted(reasons.items()))
+    lines = [
+        f"  month-end accrual       {first['key']}: {first['accrued']} {first['currency']} debited to "
+        f"{first['account']} Amazon deferred balance ({why}), {first['reversed']} reversed; "
+        f"balance {first['balance']} {first['currency']} at {first['period']} end, ERP {first['erp_id']}"
+    ]
+    if len(posted) > 1:
+        others = ", ".join(f"{f['key']} {f['accrued']} {f['currency']}" for f in posted[1:])
+        lines.append(f"  other accruals          {others}")
+    return lines
+
+
 def summary_lines(report: DemoReport, deployment: SandboxDeployment) -> list[str]:
     lines = ["", "Summary"]
     totals: dict[str, Decimal] = defaultdict(Decimal)
@@ -275,6 +296,7 @@ def summary_lines(report: DemoReport, deployment: SandboxDeployment) -> list[str
             differing = s.counts.get("with_differences", 0)
             parts.append(f"{s.connection} {tied} tied, {differing} with differences")
         lines.append("  reconciliation          " + "; ".join(parts) + " (each difference is named above)")
+    lines.extend(accrual_lines(report))
     for name in (c.name for c in deployment.config.connections):
         erp = _erp_of(deployment, name)
         orders = report.total("orders", "posted", name) or 1

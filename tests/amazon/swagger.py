@@ -19,6 +19,7 @@ MODEL_FILES = (
     "ordersV0.json",
     "financesV0.json",
     "finances_2024-06-19.json",
+    "transfers_2024-06-01.json",
     "reports_2021-06-30.json",
     "feeds_2021-06-30.json",
     "tokens_2021-03-01.json",

@@ -11,6 +11,7 @@ import pytest
 from ml_connector.errors import AuthenticationError, PermanentError
 from ml_connector.model import Money, ShipmentConfirmation
 from ml_connector.sandbox.catalog import MARKETPLACES
+from ml_connector.sources.amazon import balances as amazon_figures
 from ml_connector.sources.amazon import price_patch, quantity_patch
 
 from .swagger import Models, feed_validator, processing_report_validator
@@ -26,6 +27,9 @@ REQUIRED = {
     ("financesV0.json", "listFinancialEventGroups"),
     ("financesV0.json", "listFinancialEventsByGroupId"),
     ("finances_2024-06-19.json", "listTransactions"),
+    ("finances_2024-06-19.json", "listBalances"),
+    ("finances_2024-06-19.json", "listSummary"),
+    ("transfers_2024-06-01.json", "listPayouts"),
     ("reports_2021-06-30.json", "getReports"),
     ("reports_2021-06-30.json", "getReport"),
     ("reports_2021-06-30.json", "createReport"),
@@ -93,6 +97,14 @@ def test_every_operation_answers_in_the_official_shape(sandbox) -> None:
         list(client.list_financial_events_by_group(group.group_id))
     list(client.list_transactions(posted_after=now - timedelta(days=20)))
     list(client.list_transactions(related_identifier=("ORDER_ID", orders[0].amazon_order_id)))
+    deferred = amazon_figures.list_deferred_transactions(client, markets[0], now - timedelta(days=70), now)
+    assert deferred and {tx.status for tx in deferred} <= {"DEFERRED", "DEFERRED_RELEASED"}
+    assert all(tx.reason in ("B2B", "DD7") and tx.maturity for tx in deferred)
+    assert amazon_figures.list_balances(client, markets[:2], as_of=(now - timedelta(days=20)).date())
+    assert amazon_figures.list_balances(client, markets[:1], balance_type="DEFERRED")
+    assert amazon_figures.list_summary(client, groups[0].group_id) == []  # a group id is no settlement id
+    payouts = list(amazon_figures.list_payouts(client, created_after=now - timedelta(days=70)))
+    assert payouts and amazon_figures.list_summary(client, payouts[0].settlement_ids[0])
     reports = list(client.list_settlement_reports(now - timedelta(days=90)))
     client.download_report(reports[0].report_id)
     report_id = client.create_report("GET_FLAT_FILE_ALL_ORDERS_DATA_BY_LAST_UPDATE_GENERAL", markets[:1])

@@ -37,21 +37,18 @@ MODEL = _model_operations()
 
 
 def _called_by_client() -> set[str]:
-    """Every operation name a source module passes to ``_get(...)`` or ``transport.call(...)``."""
+    """Every Amazon operation name a source module passes to a call (``_get("searchOrders", ...)``,
+    ``transport.call(...)``, ``_pages(client, "listPayouts", ...)``): string arguments that name an
+    operation of a shipped model (or its client-side V0 twin)."""
+    known = {op["operationId"] for op in MODEL.values()}
+    known |= {f"{name}V0" for name in known}
     names = set()
     for path in SOURCES.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            if not isinstance(node, ast.Call) or not node.args:
-                continue
-            func = node.func
-            callee = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-            first = node.args[0]
-            if (
-                callee in {"_get", "call"}
-                and isinstance(first, ast.Constant)
-                and isinstance(first.value, str)
-            ):
-                names.add(first.value)
+            if isinstance(node, ast.Call):
+                for arg in node.args:
+                    if isinstance(arg, ast.Constant) and isinstance(arg.value, str) and arg.value in known:
+                        names.add(arg.value)
     return names
 
 

@@ -35,6 +35,7 @@ def test_minimal_connection_gets_working_defaults():
         "items",
         "stock_price",
         "shipments",
+        "deferrals",
     }
 
 

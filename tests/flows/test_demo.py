@@ -1,5 +1,7 @@
 """`ml-connector demo` in the suite: the whole job on the sandboxes, and nothing posted twice."""
 
+from decimal import Decimal
+
 import pytest
 
 from ml_connector.demo import run_demo
@@ -26,6 +28,10 @@ def test_the_demo_runs_every_flow_and_posts_nothing_twice(tmp_path):
         assert summary.counts.get("run_failed", 0) == 0, summary.notes
         if summary.flow == "orders":
             assert summary.counts.get("posted", 0) == 0
+    # The month-end accruals: each figure is the sum of the deferred transactions listed behind it.
+    for fact in report.facts("deferrals", "deferrals"):
+        accrued = [r for r in fact["rows"] if r["role"] == "accrued"]
+        assert sum(Decimal(r["amount"]) for r in accrued) == Decimal(fact["accrued"])
     for heading in (
         "settlements posted",
         "orders created",
@@ -34,6 +40,7 @@ def test_the_demo_runs_every_flow_and_posts_nothing_twice(tmp_path):
         "stock & price updates",
         "shipments confirmed",
         "reconciliation",
+        "month-end accrual",
         "keys posted twice       none",
         "wall time",
     ):

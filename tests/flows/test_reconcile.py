@@ -12,7 +12,7 @@ from sqlalchemy import update
 from typer.testing import CliRunner
 
 from ml_connector.engine.models import RawDocument
-from ml_connector.flows import orders, reconcile, settlements
+from ml_connector.flows import deferrals, orders, reconcile, settlements
 from ml_connector.flows.context import open_context
 from ml_connector.flows.reconcile import Invoice, PostedJournal, match_group, tie_out
 from ml_connector.model.journal import Journal, JournalLine
@@ -353,3 +353,36 @@ def test_the_command_prints_the_tie_out_and_exits_by_the_result(deployment, stor
 def test_difference_amount_is_found_minus_expected(value):
     diff = reconcile.Difference("S", "invoice", "x", expected=m(value), found=None, order_id="O")
     assert diff.amount == m("-" + value) and diff.as_dict()["currency"] == USD
+
+
+def test_reconcile_reads_no_report_again_once_its_sums_are_stored(deployment, store, monkeypatch):
+    from ml_connector.flows.reconcile import sums as stored_sums
+
+    opened = []
+    real = stored_sums.open_report
+    monkeypatch.setattr(stored_sums, "open_report", lambda data: opened.append(1) or real(data))
+    _run(deployment, store, settlements, M3_CONNECTION)
+    kept = len(opened)
+    assert kept == len(store.raw_document_keys(M3_CONNECTION, "settlement_report"))  # once, when kept
+    assert store.raw_document_keys(M3_CONNECTION, "settlement_sums")
+    results = _check_all(deployment, store, M3_CONNECTION)
+    assert results and all(r.ties for r in results) and len(opened) == kept  # not read again
+    # A report replaced in the store is summed again from its bytes (its digest changed).
+    sid = results[0].settlement_id
+    raw = store.raw_document(M3_CONNECTION, "settlement_report", sid)
+    _replace_raw(store, M3_CONNECTION, sid, raw + b"\n")
+    _check_all(deployment, store, M3_CONNECTION)
+    assert len(opened) == kept + 1
+    # The scheduled flow asks Amazon about a month end only until it has tied in full (reserve and
+    # deferred balances compared: once the deferrals flow has booked it).
+    first, ctx = _run(deployment, store, reconcile, M3_CONNECTION)
+    periods = {m["period"] for m in first.facts["month_ends"]}
+    assert periods and ctx.amazon.calls["listBalances"] == len(periods)
+    again, ctx = _run(deployment, store, reconcile, M3_CONNECTION)
+    assert ctx.amazon.calls["listBalances"] == len(periods)  # DEFERRED not compared yet: asked again
+    _run(deployment, store, deferrals, M3_CONNECTION)
+    booked, ctx = _run(deployment, store, reconcile, M3_CONNECTION)
+    assert not booked.counts.get("month_ends_with_differences"), booked.notes
+    last, ctx = _run(deployment, store, reconcile, M3_CONNECTION)
+    assert last.counts["already_tied"] == len(results) and not last.facts["month_ends"]
+    assert last.counts["month_ends_already_tied"] == len(periods) and ctx.amazon.calls["listBalances"] == 0

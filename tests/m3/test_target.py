@@ -47,8 +47,9 @@ def test_document_total_reads_the_voucher_back(m3):
     fresh = m3.target(journal_lookup_days=3650)  # another run: no posting date known, looks back
     assert fresh.document_total("journal", "24071630011", "USD") == usd("1012.60")
     assert fresh.document_total("journal", "99999999999", "USD") is None
+    assert fresh.document_total("sales_invoice", "114-0000000-0000001", "USD") is None  # no such order
     with pytest.raises(NotImplementedError):
-        fresh.document_total("sales_invoice", "114-0000000-0000001", "USD")
+        fresh.document_total("sales_order", "114-0000000-0000001", "USD")
 
 
 def test_mi_calls_per_journal(m3):

@@ -13,8 +13,11 @@ import typer
 from ml_connector.errors import MlConnectorError
 
 HELP = """Tie out settlements: report total = report lines = Finances transactions = the journal's
-deposit line, the journal posted in the ERP and, in invoice mode, each order's settlement amount =
-its ERP invoice. Every difference is listed by settlement and order.
+deposit line = Amazon's listSummary net proceeds and listPayouts transfer, the journal posted in the
+ERP and, in invoice mode, each order's settlement amount = its ERP invoice. Without a settlement
+id, also each month end: the ledger's reserve and deferred balances = Amazon's listBalances, with
+every deferred transaction behind the figure (--json). Every difference is listed by settlement
+and order (or month end), with its amount and date.
 
 Exit code 0 when everything ties, 1 when any difference exists (or the command cannot run)."""
 
@@ -28,9 +31,11 @@ def reconcile(
     from ml_connector.engine.store import Store
     from ml_connector.flows.context import open_context
     from ml_connector.flows.reconcile import reconcile as tie_out_all
+    from ml_connector.flows.reconcile import reconcile_month_ends
     from ml_connector.transport.clock import Clock
 
     results = []
+    months = []
     try:
         config = load_config()
         connections = [config.connection(connection)] if connection else list(config.connections)
@@ -44,6 +49,8 @@ def reconcile(
                 ctx = open_context(store, conn, clock=Clock(config.time_scale))
                 try:
                     results += [(conn.name, r) for r in tie_out_all(ctx, settlement)]
+                    if not settlement:
+                        months += [(conn.name, m) for m in reconcile_month_ends(ctx)]
                 finally:
                     ctx.close()
         finally:
@@ -57,13 +64,15 @@ def reconcile(
         raise typer.Exit(1) from None
     if as_json:
         data = {
-            "ties": all(r.ties for _c, r in results),
+            "ties": all(r.ties for _c, r in results) and all(m.ties for _c, m in months),
             "settlements": [{"connection": name, **r.as_dict()} for name, r in results],
+            "month_ends": [{"connection": name, **m.as_dict()} for name, m in months],
         }
         sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     else:
         _print(results)
-    if any(not r.ties for _c, r in results):
+        _print_months(months)
+    if any(not r.ties for _c, r in results) or any(not m.ties for _c, m in months):
         raise typer.Exit(1)
 
 
@@ -82,6 +91,13 @@ def _print(results: list) -> None:  # noqa: ANN001 - (connection, TieOut) pairs
         typer.echo(f"  report lines      {show(r.lines_total):>14}  ({r.line_count} lines)")
         typer.echo(f"  Finances          {show(r.finances_total):>14}  (group {r.finances_group or 'none'})")
         typer.echo(f"  journal deposit   {show(r.journal_deposit):>14}")
+        typer.echo(f"  Amazon summary    {show(r.summary):>14}  (listSummary net proceeds)")
+        if r.payout is not None:
+            p = r.payout
+            typer.echo(
+                f"  Amazon payout     {show(p.amount):>14}  ({p.status}, trace {p.trace_id or '-'}, {p.created or '-'})"
+            )
+        typer.echo(f"  Amazon balance    {show(r.amazon_balance):>14}  (after this settlement)")
         if r.reserve is not None and (r.reserve.released or r.reserve.held or r.reserve.previous_held):
             previous = (
                 f"; settlement {r.reserve.previous_settlement} held {show(r.reserve.previous_held)}"
@@ -101,6 +117,20 @@ def _print(results: list) -> None:  # noqa: ANN001 - (connection, TieOut) pairs
         for diff in r.differences:
             typer.echo(f"  ! {diff.line()}")
         for note in r.notes:
+            typer.echo(f"  note: {note}")
+
+
+def _print_months(months: list) -> None:  # noqa: ANN001 - (connection, MonthEnd) pairs
+    for name, m in months:
+        verdict = "ties" if m.ties else f"{len(m.differences)} difference(s)"
+        amazon = ", ".join(f"{kind} {money.as_string()}" for kind, money in sorted(m.amazon.items()))
+        typer.echo(f"{name} month end {m.period} {m.marketplace_id} {m.currency}: {verdict}")
+        reserve = m.ledger_reserve.as_string() if m.ledger_reserve is not None else "-"
+        deferred = m.ledger_deferred.as_string() if m.ledger_deferred is not None else "-"
+        typer.echo(f"  ledger reserve {reserve}, deferred {deferred}; Amazon {amazon or '-'}")
+        for diff in m.differences:
+            typer.echo(f"  ! {diff.line()}")
+        for note in m.notes:
             typer.echo(f"  note: {note}")
 
 

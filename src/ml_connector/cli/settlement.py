@@ -37,6 +37,9 @@ def show(
     ),
     split_by_period: bool = typer.Option(False, "--split-by-period", help="One journal per calendar month."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+    deferrals: bool = typer.Option(
+        False, "--deferrals", help="Then, as CSV, the deferred transactions it paid (from the store)."
+    ),
 ) -> None:
     """Show what a settlement report would post: summary, totals by category, and the journal."""
     from ml_connector.errors import ConfigurationError
@@ -64,6 +67,10 @@ def show(
         _print_json(result_to_dict(result, report.format))
     else:
         _print_tables(result, report.format)
+    if deferrals:
+        from ml_connector.flows.deferrals import released_csv
+
+        typer.echo(released_csv(file.read_bytes()), nl=False)
     if result.quarantined:
         for error in result.errors:
             typer.echo(f"quarantined ({error.reason}): {file}: {error}", err=True)

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 # Dependencies decide the order: orders before shipments (a shipment confirms a posted order) and
 # before settlements (in invoice mode the journal clears the orders' invoices); reconcile last.
-RUN_ORDER = ("items", "orders", "shipments", "stock_price", "settlements", "reconcile")
+RUN_ORDER = ("items", "orders", "shipments", "stock_price", "settlements", "deferrals", "reconcile")
 
 ProgressFactory = Callable[[], Progress]
 

@@ -20,6 +20,7 @@ from ml_connector.engine.replay import register_rebuilder
 from ml_connector.engine.store import Store
 from ml_connector.errors import PermanentError, TransientError
 from ml_connector.flows.context import ClosingTarget, FlowContext, FlowSummary, context_for_record
+from ml_connector.flows.reconcile.sums import keep_report_sums
 from ml_connector.model.documents import JournalDocument
 from ml_connector.settlement.errors import QuarantineError
 from ml_connector.settlement.journal_builder import BuildResult, build_journals
@@ -157,7 +158,8 @@ def run(ctx: FlowContext) -> FlowSummary:
             ctx.progress.advance()
             continue
         settlement_id = header.settlement_id
-        ctx.store.keep_raw_document(ctx.name, RAW_KIND, settlement_id, data)
+        if ctx.store.keep_raw_document(ctx.name, RAW_KIND, settlement_id, data):
+            keep_report_sums(ctx.store, ctx.name, settlement_id, data)  # what reconcile reads
         existing = ctx.store.find_record(ctx.name, "settlement", settlement_id)
         if existing is not None and existing.state in DONE:
             summary.count("already_posted")

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from ml_connector.sandbox.amazon import finances, listings, lwa, orders, reports
+from ml_connector.sandbox.amazon import balances, finances, listings, lwa, orders, reports
 from ml_connector.sandbox.amazon.http import operation
 from ml_connector.sandbox.amazon.state import SELLER_ID, SandboxCredentials, SandboxState
 from ml_connector.sandbox.faults import FaultInjectionMiddleware, FaultPlan
@@ -38,6 +38,9 @@ OPERATIONS = (
         finances.list_events_by_group,
     ),
     ("GET", "/finances/2024-06-19/transactions", "listTransactions", finances.list_transactions),
+    ("GET", "/finances/2024-06-19/balances", "listBalances", balances.list_balances),
+    ("GET", "/finances/2024-06-19/summary", "listSummary", balances.list_summary),
+    ("GET", "/finances/transfers/2024-06-01/payouts", "listPayouts", balances.list_payouts),
     ("GET", "/reports/2021-06-30/reports", "getReports", reports.get_reports),
     ("POST", "/reports/2021-06-30/reports", "createReport", reports.create_report),
     ("GET", "/reports/2021-06-30/reports/{reportId}", "getReport", reports.get_report),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from ml_connector.sandbox.amazon import views
+from ml_connector.sandbox.amazon import balances, views
 from ml_connector.sandbox.amazon.http import (
     ApiError,
     bad_input,
@@ -63,7 +63,14 @@ async def list_transactions(request: Request, state: SandboxState, token: Issued
     name = request.query_params.get("relatedIdentifierName")
     value = request.query_params.get("relatedIdentifierValue")
     marketplace = request.query_params.get("marketplaceId")
-    pairs = [(e, s) for s in state.world.settlements for e in s.events]
+    status = request.query_params.get("transactionStatus")
+    if status and status not in STATUSES:
+        raise bad_input(f"transactionStatus must be one of {', '.join(STATUSES)}.")
+    pairs: list = [(e, s) for s in state.world.settlements for e in s.events]
+    # The deferred transactions themselves (their release is the event in its settlement).
+    held = [(e, None) for e in state.world.events if e.deferral]
+    if name != "FINANCIAL_EVENT_GROUP_ID":
+        pairs += held
     if name or value:
         if name not in ("FINANCIAL_EVENT_GROUP_ID", "ORDER_ID") or not value:
             raise bad_input(
@@ -78,12 +85,34 @@ async def list_transactions(request: Request, state: SandboxState, token: Issued
         if after is None:
             raise bad_input("postedAfter is required unless a related identifier is given.")
         before = before_bound(state, request.query_params.get("postedBefore"), "postedBefore")
-        pairs = [(e, s) for e, s in pairs if after <= e.posted < before]
+        pairs = [(e, s) for e, s in pairs if after <= _posted(e, s) < before]
     if marketplace:
         pairs = [(e, s) for e, s in pairs if e.marketplace.marketplace_id == marketplace]
-    pairs.sort(key=lambda pair: (pair[0].posted, pair[0].event_id))
+    now = state.clock.now()
+    if status:
+        pairs = [(e, s) for e, s in pairs if _status(e, s, now) == status]
+    pairs.sort(key=lambda pair: (_posted(*pair), pair[0].event_id))
     size = 100
-    payload: dict = {"transactions": [views.transaction_2024(e, s) for e, s in pairs[offset : offset + size]]}
+    payload: dict = {
+        "transactions": [
+            views.transaction_2024(e, s) if s is not None else balances.deferred_transaction(e, now)
+            for e, s in pairs[offset : offset + size]
+        ]
+    }
     if offset + size < len(pairs):
         payload["nextToken"] = encode_token(offset + size, fp)
     return {"payload": payload}
+
+
+STATUSES = ("DEFERRED", "RELEASED", "DEFERRED_RELEASED")
+
+
+def _posted(event, settlement) -> object:
+    """A deferred transaction is posted when earned; everything else (releases too) when settled."""
+    return event.earned if settlement is None else event.posted
+
+
+def _status(event, settlement, now) -> str:
+    if settlement is None:
+        return balances.deferred_status(event, now)
+    return "RELEASED"

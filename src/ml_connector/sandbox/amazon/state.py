@@ -17,6 +17,7 @@ from decimal import Decimal
 from ml_connector.sandbox.amazon.world import (
     CENT,
     US_TAX_RATE,
+    Planted,
     SandboxItem,
     SandboxOrder,
     SandboxSettlement,
@@ -130,11 +131,39 @@ class SandboxState:
         self.listing_patches: list[dict] = []
         self.feeds_received: list[dict] = []
         self.listings: dict[tuple[str, str], Listing] = {}
+        self.planted = Planted()  # differences planted in Amazon's own figures (plant())
         self._ids = itertools.count(50000)
         self._build_listings()
         self._build_settlement_reports()
 
     # -- hooks for tests and the demo ------------------------------------------------------------
+
+    def plant(
+        self,
+        *,
+        balance: tuple[str, str, Decimal] | None = None,
+        summary: tuple[str, Decimal] | None = None,
+        payout: tuple[str, Decimal | None, str | None] | None = None,
+    ) -> None:
+        """Plant a difference in Amazon's own figures: ``balance=(marketplace id, balance type,
+        delta)`` in listBalances, ``summary=(settlement id, delta)`` in listSummary's net proceeds,
+        ``payout=(settlement id, amount delta or None, status or None)`` in listPayouts."""
+        with self.lock:
+            if balance:
+                key = (balance[0], balance[1])
+                self.planted.balances[key] = self.planted.balances.get(key, Decimal(0)) + balance[2]
+            if summary:
+                self.planted.summaries[summary[0]] = summary[1]
+            if payout:
+                entry = self.planted.payouts.setdefault(payout[0], {})
+                if payout[1] is not None:
+                    entry["amount"] = payout[1]
+                if payout[2]:
+                    entry["status"] = payout[2]
+
+    def deferred_events(self) -> list:
+        """The shipment events Amazon deferred (DD7 / B2B), released or not."""
+        return [e for e in self.world.events if e.deferral]
 
     @property
     def orders(self) -> list[SandboxOrder]:

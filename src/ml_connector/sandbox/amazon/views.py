@@ -342,6 +342,10 @@ def transaction_2024(event: FinanceEvent, settlement: SandboxSettlement) -> dict
         )
     if event.order:
         related.append({"relatedIdentifierName": "ORDER_ID", "relatedIdentifierValue": event.order.order_id})
+    if event.deferral:  # the release of a deferred transaction
+        related.append(
+            {"relatedIdentifierName": "DEFERRED_TRANSACTION_ID", "relatedIdentifierValue": event.deferred_id}
+        )
     data: dict = {
         "sellingPartnerMetadata": {
             "sellingPartnerId": "A3SANDBOXSELLER",

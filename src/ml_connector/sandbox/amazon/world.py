@@ -10,7 +10,8 @@ events by construction, and reconciliation has something true to find.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+import zlib
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -77,10 +78,21 @@ class FinanceEvent:
     posted: datetime
     lines: list[SettlementLine]
     order: SandboxOrder | None = None
+    # A deferred sale (Amazon holds it back: DD7 = delivery date + 7 days, B2B = invoiced order):
+    # earned at ``earned``, released (and settled) at ``posted``; ``released`` False while Amazon
+    # still holds it (then it is in no settlement and ``posted`` is the maturity date).
+    deferral: str | None = None
+    earned: datetime | None = None
+    released: bool = True
 
     @property
     def total(self) -> Decimal:
         return sum((line.amount.amount for line in self.lines), Decimal(0))
+
+    @property
+    def deferred_id(self) -> str:
+        """The id of the deferred transaction (the release keeps the event's own id)."""
+        return f"DEF-{self.event_id}"
 
 
 @dataclass
@@ -114,6 +126,15 @@ class SandboxSettlement:
 
     def lines(self) -> list[SettlementLine]:
         return [line for event in self.events for line in event.lines]
+
+
+@dataclass
+class Planted:
+    """Differences a test plants in Amazon's figures (none by default)."""
+
+    balances: dict[tuple[str, str], Decimal] = field(default_factory=dict)  # (marketplace, type)
+    summaries: dict[str, Decimal] = field(default_factory=dict)  # settlement id -> net proceeds delta
+    payouts: dict[str, dict] = field(default_factory=dict)  # settlement id -> {"amount": d, "status": s}
 
 
 @dataclass
@@ -242,6 +263,7 @@ def generate(origin: datetime, *, seed: int = 7, order_count: int = 300, days: i
             order.refunded = True
         orders.append(order)
     events = _order_events(orders, rng, origin)
+    _defer(events, origin)
     settlements = _settle(events, rng, origin, days)
     return World(origin=origin, orders=orders, events=events, settlements=settlements)
 
@@ -360,6 +382,38 @@ def _order_events(orders: list[SandboxOrder], rng: random.Random, origin: dateti
     return events
 
 
+DD7_DELIVERY = timedelta(days=3)  # shipped to delivered, for the DD+7 maturity
+B2B_TERMS = timedelta(days=30)  # an invoiced business order is paid 30 days after shipment
+
+
+def deferral_of(order: SandboxOrder) -> str | None:
+    """Which orders Amazon defers, decided from the order id (so the seeded random stream, and
+    with it the rest of the world, stays as it was): a share of seller-fulfilled orders under the
+    delivery-date policy (DD7), a few invoiced business orders (B2B)."""
+    digest = zlib.crc32(order.order_id.encode())
+    if digest % 17 == 0:
+        return "B2B"
+    if order.channel == "MFN" and digest % 4 == 0:
+        return "DD7"
+    return None
+
+
+def _defer(events: list[FinanceEvent], origin: datetime) -> None:
+    """Turn the shipment events of deferred orders into deferrals released at maturity: their lines
+    then settle in the period of the release, dated on the release (as the settlement shows them)."""
+    for event in events:
+        if event.kind != "shipment" or event.order is None:
+            continue
+        reason = deferral_of(event.order)
+        if reason is None:
+            continue
+        maturity = event.posted + (DD7_DELIVERY + timedelta(days=7) if reason == "DD7" else B2B_TERMS)
+        event.deferral, event.earned = reason, event.posted
+        event.posted = maturity
+        event.released = maturity <= origin - timedelta(hours=1)
+        event.lines = [replace(line, posted_date=maturity) for line in event.lines]
+
+
 def _settle(
     events: list[FinanceEvent], rng: random.Random, origin: datetime, days: int
 ) -> list[SandboxSettlement]:
@@ -373,7 +427,9 @@ def _settle(
     open_groups: list[SandboxSettlement] = []
     for market_number, market_id in enumerate(MARKET_WEIGHTS):
         market = MARKETPLACES[market_id]
-        market_events = sorted((e for e in events if e.marketplace is market), key=lambda e: e.posted)
+        market_events = sorted(
+            (e for e in events if e.marketplace is market and e.released), key=lambda e: e.posted
+        )
         reserve_held = Decimal(0)
         for period_number, (start, end) in enumerate(periods):
             in_period = [e for e in market_events if start <= e.posted < end]

@@ -125,6 +125,9 @@ class M3Sandbox:
     def deliver(self, order_no: str, carrier: str = "UPS", tracking: str | None = None, when=None) -> str:
         return self.world.deliver(order_no, carrier, tracking, when)
 
+    def invoice(self, order_no: str, when=None) -> str:
+        return self.world.invoice(order_no, when)
+
     def vouchers(self) -> list[dict]:
         return self.world.posted_vouchers()
 

@@ -38,6 +38,7 @@ SERVED: dict[str, tuple[str, ...]] = {
     "MMS200MI": ("Get", "GetItmWhsBal", "LstItmByItm"),
     "MWS410MI": ("GetHead",),
     "EXPORTMI": ("Select",),  # orders found by CUOR in OOHEAD/OXHEAD, where the tenant allows it
+    "OIS350MI": ("LstAllInvByCO",),
 }
 
 # Input fields whose length the reference does not give (no output field of that name), or gives

@@ -128,6 +128,7 @@ class M3World:
         self.orders: dict[str, dict] = {}  # final ORNO -> {"head": Row, "lines": [Row]}
         self.deliveries: dict[str, Row] = {}
         self.delivery_lines: list[Row] = []
+        self.invoices: list[Row] = []  # customer invoices (OIS350MI), made by invoice()
         self._series = Counter()
         self.handlers: dict[tuple[str, str], Callable[[Row], list[Row]]] = {
             (name.split("__")[0].upper(), name.split("__")[1]): getattr(self, name)
@@ -188,6 +189,39 @@ class M3World:
                 )
             self._order_status(order)
             return dlix
+
+    def invoice(self, order_no: str, when: datetime | None = None) -> str:
+        """Invoice every delivered, not yet invoiced line of an order (OIS180/OIS190 in a real M3):
+        one customer invoice, lines at status 77, what OIS350MI then lists."""
+        with self.lock:
+            order = self.orders[order_no]
+            when = when or self.clock.now()
+            lines = [line for line in order["lines"] if "66" <= line["ORST"] < "77"]
+            if not lines:
+                raise ValueError(f"order {order_no} has no delivered line to invoice")
+            amount = sum((Decimal(line["SAPR"] or "0") * Decimal(line["ORQT"]) for line in lines), Decimal(0))
+            number = str(self.next_number("IVNO", 700000))
+            self.invoices.append(
+                {
+                    "ORNO": order_no,
+                    "IVNO": number,
+                    "YEA4": str(when.year),
+                    "IDAT": when.strftime("%Y%m%d"),
+                    "CUNO": order["head"]["CUNO"],
+                    "PYNO": order["head"]["CUNO"],
+                    "IVAV": _amount(amount),
+                    "RAFC": _amount(amount),
+                    "CUCD": order["head"]["CUCD"],
+                    "EXIN": number,
+                }
+            )
+            for line in lines:
+                line.update(ORST="77", IVQT=line["ORQT"])
+            self._order_status(order)
+            return number
+
+    def OIS350MI__LstAllInvByCO(self, f: Row) -> list[Row]:
+        return [dict(row) for row in self.invoices if row["ORNO"] == f["ORNO"]]
 
     def block_item(self, item: str) -> None:
         with self.lock:

@@ -91,6 +91,9 @@ OPERATIONS: dict[str, Operation] = _ops(
         "listTransactions",
     ),
     Operation("listTransactions", "finances_2024-06-19.json", "GET", "/finances/2024-06-19/transactions"),
+    Operation("listBalances", "finances_2024-06-19.json", "GET", "/finances/2024-06-19/balances"),
+    Operation("listSummary", "finances_2024-06-19.json", "GET", "/finances/2024-06-19/summary"),
+    Operation("listPayouts", "transfers_2024-06-01.json", "GET", "/finances/transfers/2024-06-01/payouts"),
     Operation("getReports", "reports_2021-06-30.json", "GET", "/reports/2021-06-30/reports"),
     Operation("createReport", "reports_2021-06-30.json", "POST", "/reports/2021-06-30/reports"),
     Operation("getReport", "reports_2021-06-30.json", "GET", "/reports/2021-06-30/reports/{reportId}"),
@@ -147,7 +150,10 @@ FLOW_OPERATIONS: dict[str, frozenset[str]] = {
         }
     ),
     "settlements": frozenset({"getReports", "getReport", "getReportDocument"}),
-    "reconcile": frozenset({"listFinancialEventGroups", "listTransactions"}),
+    "reconcile": frozenset(
+        {"listFinancialEventGroups", "listTransactions", "listSummary", "listPayouts", "listBalances"}
+    ),
+    "deferrals": frozenset({"listTransactions"}),
 }
 
 _warned: set[str] = set()

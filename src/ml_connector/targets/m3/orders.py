@@ -98,7 +98,7 @@ class OrderPoster:
         return None
 
     def post(self, document: SalesDocument) -> str:
-        if document.kind != "sales_order":
+        if document.kind not in ("sales_order", "sales_invoice"):  # M3 invoices the order it delivers
             raise ConfigurationError(
                 f"the M3 target enters sales orders; {document.kind} documents are not supported"
             )

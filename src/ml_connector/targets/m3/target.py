@@ -17,6 +17,7 @@ from ml_connector.model.documents import CustomerDocument, Document, JournalDocu
 from ml_connector.model.money import Money
 from ml_connector.model.orders import ShipmentConfirmation, StockLevel
 from ml_connector.targets.m3.customers import CustomerPoster
+from ml_connector.targets.m3.invoices import InvoiceReader
 from ml_connector.targets.m3.ionapi import IonApiFile, load_ionapi
 from ml_connector.targets.m3.items import ItemReader
 from ml_connector.targets.m3.journals import JournalPoster
@@ -65,6 +66,7 @@ class M3Target:
         self._orders = OrderPoster(self.mi, settings)
         self._items = ItemReader(self.mi, settings)
         self._shipments = ShipmentReader(self.mi, settings, self._order_customers)
+        self._invoices = InvoiceReader(self.mi, settings, self._order_customers)
 
     @classmethod
     def from_file(cls, path: str | Path, settings: M3Settings, **kwargs) -> M3Target:
@@ -102,7 +104,9 @@ class M3Target:
         return list(self._shipments.shipped(since))
 
     def document_total(self, kind: str, key: str, currency: str) -> Money | None:
-        """Reconcile: a journal's posted total debit, read back from GLS200MI."""
+        """Reconcile: a journal's posted total debit (GLS200MI), an order's invoiced total (OIS350MI)."""
+        if kind == "sales_invoice":
+            return self._invoices.total(key, currency)
         if kind != "journal":
             raise NotImplementedError(f"the M3 target does not read back {kind} totals")
         return self._journals.total_debit(key, currency, self._clock.now().date())
