@@ -9,6 +9,7 @@ A V1 row holds several amounts; each becomes one line keyed the V2 way (SP-API.m
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -18,12 +19,13 @@ from ml_connector.model.money import Money, currency_exponent, parse_currency
 from ml_connector.model.settlement import Settlement, SettlementLine
 from ml_connector.settlement.dates import DMY, MDY, DateParser
 from ml_connector.settlement.errors import BadValue, NotASettlementReport, TruncatedReport
-from ml_connector.settlement.numbers import COMMA, DOT, AmountParser
+from ml_connector.settlement.numbers import COMMA, DOT, AmountParser, shown
 from ml_connector.settlement.source import LineSource, Opener, Source, opener_for, truncation_errors
 from ml_connector.settlement.sums import LineSums
 
 V2_REPORT_TYPE = "GET_V2_SETTLEMENT_REPORT_DATA_FLAT_FILE_V2"
 V1_REPORT_TYPE = "GET_V2_SETTLEMENT_REPORT_DATA_FLAT_FILE"
+_WHOLE = re.compile(r"-?[0-9]{1,9}")  # a quantity as Amazon writes it (never a billion units)
 LOOKAHEAD_ROWS = 2000  # rows read ahead to learn the file's conventions (bounded memory)
 
 SUMMARY_COLUMNS = (
@@ -136,22 +138,18 @@ class SettlementReport:
         )
         for tt, at, ad, amount, posted, market, cur, line, cells in self.records():
             quantity = cells[i_qty].strip() if i_qty >= 0 else ""
-            try:
-                qty = int(quantity) if quantity else None
-            except ValueError:
-                raise BadValue(
-                    f"line {line}: quantity-purchased {quantity!r} is not a whole number"
-                ) from None
+            if quantity and not _WHOLE.fullmatch(quantity):
+                raise BadValue(f"line {line}: quantity-purchased {shown(quantity)} is not a whole number")
             yield SettlementLine(
                 transaction_type=tt.strip(),
                 amount_type=at.strip(),
                 amount_description=ad.strip(),
-                amount=Money(amount, parse_currency(cur) if cur.strip() else currency),
+                amount=Money(amount, cur.strip().upper() or currency),  # the code is checked by records()
+                quantity=int(quantity) if quantity else None,
                 posted_date=posted,
                 order_id=_cell(cells, i_order),
                 adjustment_id=_cell(cells, i_adj),
                 sku=_cell(cells, i_sku),
-                quantity=qty,
                 marketplace_name=market.strip() or None,
                 fulfillment_id=_cell(cells, i_ful),
                 shipment_id=_cell(cells, i_ship),
@@ -216,6 +214,11 @@ class SettlementReport:
         width, sid = len(self.columns), self.settlement.settlement_id
         amounts, dates = self._amounts, self._dates
         plain, comma = _fast_chars(amounts.convention), amounts.convention is COMMA
+        # Taken here only in the currency's own form (-?digits, separator, its decimals; at most 15
+        # characters, so within the parser's bounds); any other form goes to the general path.
+        exponent = amounts.exponent
+        point = -exponent - 1
+        sep = "," if comma else "."
         date_cache, parse_date = dates.cache, dates.parse_date
         missing = object()
         general, add = self._v2_record, acc.add
@@ -242,10 +245,15 @@ class SettlementReport:
                         if found is not None:
                             add(*found[:8])
                             plain, comma = _fast_chars(amounts.convention), amounts.convention is COMMA
+                            sep = "," if comma else "."
                         continue
                     try:
+                        if len(text) > 15 or (
+                            text[point] != sep or not text[point - 1].isdigit() if exponent else sep in text
+                        ):
+                            raise InvalidOperation  # not the plain form: the general path decides
                         amount = Decimal(text.replace(",", ".", 1) if comma else text)
-                    except InvalidOperation:
+                    except (InvalidOperation, IndexError):
                         src.line_no = n
                         found = general(n, c)
                         if found is not None:
@@ -284,6 +292,8 @@ class SettlementReport:
             _check_settlement_id(c[i_sid], self.settlement.settlement_id, line)
         i_posted = col.get("posted-date", col.get("posted-date-time", -1))
         i_market = col.get("marketplace-name", -1)
+        if c[col["currency"]]:
+            _check_currency(c[col["currency"]], line)
         return (
             c[col["transaction-type"]],
             c[col["amount-type"]],
@@ -313,6 +323,8 @@ class SettlementReport:
         for line, c in rows:
             if c[i_sid] != sid:
                 _check_settlement_id(c[i_sid], sid, line)
+            if c[i_cur]:
+                _check_currency(c[i_cur], line)
             if i_qty >= 0 and c[i_qty].strip() and not any(c[i].strip() for _t, i, _a, _f in pairs):
                 # V1 puts an item's quantity on a row of its own: it goes to the item's Principal line.
                 pending = (c[i_item] if i_item >= 0 else "", c[i_qty].strip())
@@ -474,9 +486,20 @@ def _cell(cells: list[str], index: int) -> str | None:
     return cells[index].strip() or None
 
 
+def _check_currency(cell: str, line: int) -> None:
+    """A detail row's currency cell, when it has one, is an ISO code (another one is MixedCurrencies)."""
+    if cell.strip():
+        try:
+            parse_currency(cell)
+        except ValueError:
+            raise BadValue(
+                f"line {line}: currency {shown(cell.strip())} is not an ISO 4217 currency code"
+            ) from None
+
+
 def _check_settlement_id(found: str, expected: str, line: int) -> None:
     if found.strip() and found.strip() != expected:
         raise NotASettlementReport(
-            f"line {line}: settlement-id {found.strip()!r} differs from the summary row's {expected!r}; "
+            f"line {line}: settlement-id {shown(found.strip())} differs from the summary row's {expected!r}; "
             f"a report holds one settlement"
         )
