@@ -24,6 +24,7 @@ from rich.table import Table
 from ml_connector.engine import paths
 from ml_connector.engine.redact import install_log_redaction, register_secrets
 from ml_connector.errors import ConfigurationError, MlConnectorError
+from ml_connector.transport.urls import require_secure_url
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -194,6 +195,8 @@ def connect_amazon(
     with _errors():
         if region not in REGIONS:
             raise ConfigurationError(f"--region must be one of {', '.join(REGIONS)}")
+        if sandbox_url:
+            require_secure_url(sandbox_url, "--sandbox-url")
         secrets = read_secrets(AMAZON_SECRETS, from_stdin=secrets_stdin)
         settings: dict[str, Any] = {"region": region, "marketplaces": list(marketplace)}
         if sandbox_url:
@@ -221,6 +224,9 @@ def connect_m3(
         missing = [k for k in IONAPI_REQUIRED if not data.get(k)]
         if missing:
             raise ConfigurationError(f"{ionapi} lacks {', '.join(missing)}; download it again from ION API")
+        for key in ("iu", "pu"):
+            if key in data:
+                require_secure_url(data[key], f"{ionapi.name}: key '{key}'")
         register_secrets(str(v) for v in data.values())
         settings = {
             k: v
@@ -252,6 +258,7 @@ def connect_acumatica(
 ) -> None:
     """Connect Acumatica: OAuth client and user credentials (env, stdin or prompt)."""
     with _errors():
+        require_secure_url(url, "--url")
         secrets = read_secrets(ACUMATICA_SECRETS, from_stdin=secrets_stdin)
         settings = {"url": url.rstrip("/"), "tenant": tenant, "endpoint_version": endpoint_version}
         if branch:
