@@ -158,6 +158,7 @@ def _config_example() -> str:
 def init() -> None:
     """Create the home directory, the master key file (mode 0600), the config file and the store."""
     from ml_connector.engine import keys
+    from ml_connector.engine.private import write_private_text
     from ml_connector.engine.vault import MASTER_KEY_ENV
 
     with _errors():
@@ -170,8 +171,7 @@ def init() -> None:
             typer.echo("  back this file up: without it the stored credentials cannot be read")
         config = paths.config_file()
         if not config.exists():
-            config.parent.mkdir(parents=True, exist_ok=True)
-            config.write_text(_config_example(), encoding="utf-8")
+            write_private_text(config, _config_example())  # 0600: it may hold a database password
             typer.echo(f"config:     {config} (commented example written: edit it)")
         else:
             typer.echo(f"config:     {config} (exists, kept)")

@@ -29,10 +29,11 @@ def home() -> Path:
 
 
 def ensure_home() -> Path:
-    """Create the home directory, private to the user (it holds the key file)."""
-    path = home()
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return path
+    """Create the home directory private to the user (0700: it holds the key file and the store),
+    or tighten it to 0700 when it exists (see ``private``)."""
+    from ml_connector.engine.private import private_dir
+
+    return private_dir(home())
 
 
 def database_url() -> str:
@@ -41,9 +42,9 @@ def database_url() -> str:
     explicit = os.environ.get(DATABASE_URL_ENV) or _configured_url()
     if explicit:
         return explicit
-    path = ensure_home() / DATABASE_FILE
-    if not path.exists():
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    from ml_connector.engine.private import private_file
+
+    path = private_file(ensure_home() / DATABASE_FILE)
     return f"sqlite:///{path}"
 
 
