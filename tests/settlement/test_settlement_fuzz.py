@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import io
+import json
 from collections import Counter
 from contextlib import ExitStack
 from functools import cache
@@ -145,7 +146,7 @@ def _everything(data: bytes) -> None:
     try:
         report = open_report(data)
     except QuarantineError as exc:
-        error_to_dict(exc)
+        json.dumps(error_to_dict(exc), ensure_ascii=False)
         return
     try:
         for _line in report.lines():
@@ -154,7 +155,7 @@ def _everything(data: bytes) -> None:
         pass
     for mode, split in (("summary", False), ("invoice", True)):
         result = build_journals(open_report(data), MAPPING, mode=mode, split_by_period=split)
-        result_to_dict(result, report.format)
+        json.dumps(result_to_dict(result, report.format), ensure_ascii=False)  # what --json prints
         with contextlib.redirect_stdout(io.StringIO()):
             _print_tables(result, report.format)  # what `settlement show` prints: cells are not markup
         if not result.quarantined:

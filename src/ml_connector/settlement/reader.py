@@ -53,9 +53,12 @@ V1_AMOUNTS: tuple[tuple[str | None, str, str, str | None], ...] = (
 )
 
 
-def _fast_chars(convention: str | None) -> str:
-    """An amount made only of these characters is parsed directly (no grouping to remove)."""
-    return "0123456789.-" if convention is DOT else "0123456789,-" if convention is COMMA else ""
+def _fast_chars(convention: str | None, exponent: int = 2) -> str:
+    """An amount made only of these characters is parsed directly (no grouping to remove); in a
+    currency without decimals a separator can only group, so such an amount goes the general way."""
+    if convention is None:
+        return ""
+    return "0123456789-" if exponent == 0 else "0123456789.-" if convention is DOT else "0123456789,-"
 
 
 # A record is the hot-path view of a line, a plain tuple:
@@ -213,11 +216,13 @@ class SettlementReport:
         i_market = i_cur if i_market < 0 else i_market
         width, sid = len(self.columns), self.settlement.settlement_id
         amounts, dates = self._amounts, self._dates
-        plain, comma = _fast_chars(amounts.convention), amounts.convention is COMMA
         # Taken here only in the currency's own form (-?digits, separator, its decimals; at most 15
-        # characters, so within the parser's bounds); any other form goes to the general path.
+        # characters, so within the parser's bounds); any other form goes to the general path. With
+        # only digits, "-" and the separator, and Decimal accepting it, "a digit before the separator
+        # at the currency's place" is that form: ".5", "-.50", "5." and "1.5" all fail it.
         exponent = amounts.exponent
         point = -exponent - 1
+        plain, comma = _fast_chars(amounts.convention, exponent), amounts.convention is COMMA
         sep = "," if comma else "."
         date_cache, parse_date = dates.cache, dates.parse_date
         missing = object()
@@ -244,13 +249,12 @@ class SettlementReport:
                         found = general(n, cells) if cells is not None else None
                         if found is not None:
                             add(*found[:8])
-                            plain, comma = _fast_chars(amounts.convention), amounts.convention is COMMA
+                            plain = _fast_chars(amounts.convention, exponent)
+                            comma = amounts.convention is COMMA
                             sep = "," if comma else "."
                         continue
                     try:
-                        if len(text) > 15 or (
-                            text[point] != sep or not text[point - 1].isdigit() if exponent else sep in text
-                        ):
+                        if len(text) > 15 or (exponent and (text[point] != sep or text[point - 1] <= ".")):
                             raise InvalidOperation  # not the plain form: the general path decides
                         amount = Decimal(text.replace(",", ".", 1) if comma else text)
                     except (InvalidOperation, IndexError):
