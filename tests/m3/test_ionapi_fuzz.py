@@ -8,6 +8,7 @@ file and the key, and no secret of the document ever appears in the message.
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -20,7 +21,9 @@ from ml_connector.targets.m3 import IonApiFile, load_ionapi, parse_ionapi
 
 from .test_ionapi import REFERENCE_EXAMPLE
 
-FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# More for a deeper search: ML_CONNECTOR_FUZZ_EXAMPLES=5000 python -m pytest this file
+FUZZ_EXAMPLES = int(os.environ.get("ML_CONNECTOR_FUZZ_EXAMPLES", "300"))
+FUZZ = settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SECRETS = [REFERENCE_EXAMPLE[key] for key in ("cs", "sask", "saak", "ci")]
 RUNS: Counter[str] = Counter()
 

@@ -14,6 +14,7 @@ import contextlib
 import gzip
 import io
 import json
+import os
 from collections import Counter
 from contextlib import ExitStack
 from functools import cache
@@ -39,7 +40,9 @@ from ml_connector.settlement.writer import write_flat_file_v2
 from .settlement_helpers import ORDER, line, sample_files, settlement_for, v2_bytes
 
 MAPPING = load_mapping()
-FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# More for a deeper search: ML_CONNECTOR_FUZZ_EXAMPLES=5000 python -m pytest this file
+FUZZ_EXAMPLES = int(os.environ.get("ML_CONNECTOR_FUZZ_EXAMPLES", "300"))
+FUZZ = settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 RUNS: Counter[str] = Counter()  # inputs run per property, quoted by test_fuzz_inputs_were_run
 
 # Values that broke, or could break, a reader that trusts its cells.

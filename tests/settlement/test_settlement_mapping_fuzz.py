@@ -9,6 +9,7 @@ used to end in tracebacks are kept as regression tests.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from collections import Counter
 from importlib import resources
@@ -25,7 +26,9 @@ from ml_connector.settlement.reader import open_report
 
 from .settlement_helpers import SMALL_SAMPLE
 
-FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# More for a deeper search: ML_CONNECTOR_FUZZ_EXAMPLES=5000 python -m pytest this file
+FUZZ_EXAMPLES = int(os.environ.get("ML_CONNECTOR_FUZZ_EXAMPLES", "300"))
+FUZZ = settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 DEFAULT_TEXT = resources.files("ml_connector.settlement").joinpath("default_mapping.toml").read_text("utf-8")
 DEFAULT = tomllib.loads(DEFAULT_TEXT)
 SAMPLE = SMALL_SAMPLE.read_bytes()
