@@ -204,15 +204,7 @@ def parse_mapping(data: dict, source: str = "mapping") -> AccountMapping:
         descriptions=_texts(data, "descriptions", source),
         categories=_texts(data, "categories", source),
         dimensions=_texts(data, "dimensions", source),
-        marketplace_dimensions={
-            str(name): _texts(
-                _table(markets, name, f"{source}: [marketplaces]"),
-                "dimensions",
-                f"{source}: [marketplaces.{name!r}]",
-            )
-            for markets in [_table(data, "marketplaces", source)]
-            for name in markets
-        },  # fmt: skip
+        marketplace_dimensions=_marketplace_dimensions(data, source),
         receivable_categories=frozenset(_list(invoice, "receivable_categories", (), source)),
         receivable_transaction_types=_list(invoice, "receivable_transaction_types", ("Order",), source),
         source=source,
@@ -252,6 +244,16 @@ def _list(data: Mapping[str, Any], name: str, default: tuple[str, ...], where: s
             f"not {_kind(value)}"
         )
     return tuple(_text(item, f"{where}: [invoice_mode] {name}") for item in value)
+
+
+def _marketplace_dimensions(data: Mapping[str, Any], source: str) -> dict[str, dict[str, str]]:
+    """``[marketplaces."Amazon.de".dimensions]`` tables: marketplace name -> dimension overrides."""
+    markets = _table(data, "marketplaces", source)
+    return {
+        str(name): _texts(_table(markets, name, f"{source}: [marketplaces]"), "dimensions",
+                          f"{source}: [marketplaces.{name!r}]")
+        for name in markets
+    }  # fmt: skip
 
 
 def _kind(value: object) -> str:
