@@ -136,3 +136,31 @@ def test_other_databases_are_left_alone() -> None:
     private_sqlite("postgresql+psycopg://user@127.0.0.1/test")
     private_sqlite("sqlite://")
     private_sqlite("sqlite:///:memory:")
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [(b"[store]\nurl = \"caf\xe9\"\n", "not UTF-8"), (b"store = 5\n", "store must be a table"),
+     (b'store = "sqlite:///x"\n', "store must be a table"), (b"[store]\nurl = 5\n", "url must be a database URL"),
+     (b"x = " + b"[" * 50_000 + b"]" * 50_000, "nested too deeply"), (b"[store\n", "not valid TOML")],
+)  # fmt: skip
+def test_the_store_url_of_a_bad_config_file_is_one_clear_error(
+    home: Path, content: bytes, words: str
+) -> None:
+    from ml_connector.engine import paths
+    from ml_connector.errors import ConfigurationError
+
+    home.mkdir()
+    (home / "config.toml").write_bytes(content)
+    with pytest.raises(ConfigurationError, match=words) as caught:
+        paths.database_url()
+    assert "config.toml" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_directory_as_the_config_file_is_named(home: Path) -> None:
+    from ml_connector.engine import paths
+    from ml_connector.errors import ConfigurationError
+
+    (home / "config.toml").mkdir(parents=True)
+    with pytest.raises(ConfigurationError, match="is a directory, not the configuration file"):
+        paths.database_url()

@@ -49,19 +49,21 @@ def database_url() -> str:
 
 
 def _configured_url() -> str | None:
-    import tomllib
+    from ml_connector.errors import ConfigurationError
+    from ml_connector.files import parse_toml, read_text
 
     path = config_file()
     if not path.exists():
         return None
-    try:
-        store = tomllib.loads(path.read_text(encoding="utf-8")).get("store") or {}
-        value = store.get("url") if isinstance(store, dict) else None
-    except tomllib.TOMLDecodeError as exc:
-        from ml_connector.errors import ConfigurationError
-
-        raise ConfigurationError(f"{path} is not valid TOML: {exc}") from None
-    return str(value) if value else None
+    store = parse_toml(read_text(path, "the configuration file"), str(path)).get("store", {})
+    if not isinstance(store, dict):
+        raise ConfigurationError(f'{path}: store must be a table: [store] with url = "..." (or leave it out)')
+    value = store.get("url")
+    if value is not None and not isinstance(value, str):
+        raise ConfigurationError(
+            f'{path}: [store] url must be a database URL in quotes, e.g. url = "sqlite:///..."'
+        )
+    return value or None
 
 
 def key_file() -> Path:
