@@ -24,6 +24,7 @@ from rich.table import Table
 from ml_connector.engine import paths
 from ml_connector.engine.redact import install_log_redaction, register_secrets
 from ml_connector.errors import ConfigurationError, MlConnectorError
+from ml_connector.files import parse_json, read_text
 from ml_connector.transport.urls import require_secure_url
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -213,12 +214,7 @@ def connect_m3(
 ) -> None:
     """Connect Infor M3 / CloudSuite through ION: the .ionapi file's keys go into the vault."""
     with _errors():
-        try:
-            data = json.loads(ionapi.read_text(encoding="utf-8-sig"))
-        except OSError as exc:
-            raise ConfigurationError(f"cannot read {ionapi}: {exc.strerror}") from None
-        except json.JSONDecodeError:
-            raise ConfigurationError(f"{ionapi} is not a JSON .ionapi file") from None
+        data = parse_json(read_text(ionapi, "the .ionapi file", encoding="utf-8-sig"), ionapi.name)
         if not isinstance(data, dict):
             raise ConfigurationError(f"{ionapi} is not a JSON .ionapi file")
         missing = [k for k in IONAPI_REQUIRED if not data.get(k)]
