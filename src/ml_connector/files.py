@@ -8,6 +8,7 @@ and the fix. Values are never quoted: the file may hold secrets.
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -67,3 +68,13 @@ def parse_json(text: str, source: str) -> Any:  # noqa: ANN401 - any JSON docume
         raise ConfigurationError(
             f"{source}: not valid JSON: a number has thousands of digits; fix it"
         ) from None
+
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_.-]{1,40}")
+
+
+def key_name(key: object) -> str:
+    """A key of the file as a message names it: bare when it is plain, else quoted and cut short
+    (one line, whatever the file holds)."""
+    text = str(key)
+    return text if _BARE_KEY.fullmatch(text) else repr(text[:40])

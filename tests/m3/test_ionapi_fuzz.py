@@ -163,3 +163,8 @@ def test_connect_m3_with_a_bad_file_says_one_line(name: str, tmp_path: Path, ml_
         result.output
     )
     assert "Traceback" not in result.output
+
+
+def test_an_odd_key_is_named_on_one_line() -> None:
+    outcome = _parse({**REFERENCE_EXAMPLE, "x\ny" * 30: []})
+    assert isinstance(outcome, ConfigurationError) and "\n" not in str(outcome) and "'x\\ny" in str(outcome)

@@ -200,3 +200,12 @@ def test_the_cli_says_one_line_and_exits_1(tmp_path: Path) -> None:
 def test_fuzz_inputs_were_run(capsys: pytest.CaptureFixture[str]) -> None:
     with capsys.disabled():
         print(f"\nmapping fuzz inputs run: {dict(RUNS)}, unexpected exceptions: 0")
+
+
+def test_a_key_with_a_line_break_is_named_on_one_line() -> None:
+    """Found by the property above (ML_CONNECTOR_FUZZ_EXAMPLES=2000): a rule {"\\n" = ""}."""
+    data = {**DEFAULT, "rule": [{"\n": ""}], "accounts": {**DEFAULT["accounts"], "x\ny": []}}
+    for broken in ({**DEFAULT, "rule": [{"\n": ""}]}, {**DEFAULT, "accounts": {"bank\n": []}}, data):
+        with pytest.raises(ConfigurationError) as caught:
+            parse_mapping(broken, "fuzz.toml")
+        assert "\n" not in str(caught.value) and "\\n" in str(caught.value), str(caught.value)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ml_connector.errors import ConfigurationError
-from ml_connector.files import parse_toml, read_text
+from ml_connector.files import key_name, parse_toml, read_text
 
 KEY_FIELDS = ("transaction_type", "amount_type", "amount_description")
 SPECIAL_ACCOUNTS = ("bank", "clearing", "receivable")
@@ -180,7 +180,10 @@ def parse_mapping(data: dict, source: str = "mapping") -> AccountMapping:
                 raw[name] = _text(raw[name], f"{where} field {name}")
         unknown = set(raw) - _RULE_FIELDS
         if unknown:
-            raise ConfigurationError(f"{where} has unknown field(s) {', '.join(sorted(unknown))}")
+            names = ", ".join(key_name(k) for k in sorted(unknown))
+            raise ConfigurationError(
+                f"{where} has unknown field(s) {names}; the fields are {', '.join(sorted(_RULE_FIELDS))}"
+            )
         absent = [name for name in (*KEY_FIELDS, "account", "category") if not str(raw.get(name, "")).strip()]
         if absent:
             raise ConfigurationError(f"{where} needs {', '.join(absent)}")
@@ -217,7 +220,9 @@ def parse_mapping(data: dict, source: str = "mapping") -> AccountMapping:
 def _table(data: Mapping[str, Any], name: str, where: str) -> Mapping[str, Any]:
     value = data.get(name, {})
     if not isinstance(value, Mapping):
-        raise ConfigurationError(f"{where}: {name} must be a table ([{name}] with key = value lines)")
+        raise ConfigurationError(
+            f"{where}: {key_name(name)} must be a table ([{key_name(name)}] with key = value lines)"
+        )
     return value
 
 
@@ -231,7 +236,9 @@ def _text(value: object, where: str) -> str:
 
 
 def _texts(data: Mapping[str, Any], name: str, where: str) -> dict[str, str]:
-    return {str(k): _text(v, f"{where}: [{name}] {k}") for k, v in _table(data, name, where).items()}
+    return {
+        str(k): _text(v, f"{where}: [{name}] {key_name(k)}") for k, v in _table(data, name, where).items()
+    }
 
 
 def _list(data: Mapping[str, Any], name: str, default: tuple[str, ...], where: str) -> tuple[str, ...]:
@@ -251,7 +258,7 @@ def _marketplace_dimensions(data: Mapping[str, Any], source: str) -> dict[str, d
     markets = _table(data, "marketplaces", source)
     return {
         str(name): _texts(_table(markets, name, f"{source}: [marketplaces]"), "dimensions",
-                          f"{source}: [marketplaces.{name!r}]")
+                          f"{source}: [marketplaces.{key_name(name)}]")
         for name in markets
     }  # fmt: skip
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ml_connector.errors import ConfigurationError
-from ml_connector.files import parse_json, read_text
+from ml_connector.files import key_name, parse_json, read_text
 from ml_connector.transport.urls import require_secure_url
 
 SECRET_KEYS = ("ci", "cs", "saak", "sask")
@@ -101,13 +101,14 @@ def parse_ionapi(document: Mapping[str, object], *, source: str = ".ionapi file"
         )
     values: dict[str, str] = {}
     for key, value in document.items():
-        name = str(key)[:40]
+        name = key_name(key)
+        name = repr(name) if name == str(key) else name  # 'cs', or a quoted, shortened odd key
         if isinstance(value, bool) or not isinstance(value, str | int | float):
-            raise ConfigurationError(f"{source}: key '{name}' must be a string")
+            raise ConfigurationError(f"{source}: key {name} must be a string")
         try:
             values[str(key)] = str(value).strip()
         except ValueError:  # an integer of thousands of digits
-            raise ConfigurationError(f"{source}: key '{name}' must be a string, not a huge number") from None
+            raise ConfigurationError(f"{source}: key {name} must be a string, not a huge number") from None
     missing = [key for key in REQUIRED_KEYS if not values.get(key)]
     if missing:
         hint = ""
