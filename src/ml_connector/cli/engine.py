@@ -186,8 +186,9 @@ def init() -> None:
         store.close()
     config = paths.config_file()
     if not config.exists():
-        config.parent.mkdir(parents=True, exist_ok=True)
-        config.write_text(_config_example(), encoding="utf-8")
+        from ml_connector.engine.private import write_private_text
+
+        write_private_text(config, _config_example())  # 0600: it may hold a database password
         typer.echo(f"config:     {config} (commented example written: edit it)")
     else:
         typer.echo(f"config:     {config} (exists, kept)")

@@ -97,11 +97,12 @@ def _print_tables(result, report_format: str) -> None:  # noqa: ANN001 - BuildRe
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(markup=False, emoji=False)  # cells come from the file: "[/x]" is text, not markup
     s = result.settlement
     deposit = f"{s.deposit_date:%Y-%m-%d}" if s.deposit_date else "-"
+    console.print(f"Settlement {s.settlement_id}", style="bold", end="")
     console.print(
-        f"[bold]Settlement {s.settlement_id}[/bold]  {s.marketplace or ''}  ({report_format.upper()} flat file)\n"
+        f"  {s.marketplace or ''}  ({report_format.upper()} flat file)\n"
         f"Period   {s.start:%Y-%m-%d %H:%M} to {s.end:%Y-%m-%d %H:%M} UTC\n"
         f"Deposit  {deposit}   total {s.total}   lines {result.line_count}, summing to "
         f"{result.lines_total if result.lines_total is not None else '-'}\n"

@@ -29,10 +29,11 @@ def home() -> Path:
 
 
 def ensure_home() -> Path:
-    """Create the home directory, private to the user (it holds the key file)."""
-    path = home()
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return path
+    """Create the home directory private to the user (0700: it holds the key file and the store),
+    or tighten it to 0700 when it exists (see ``private``)."""
+    from ml_connector.engine.private import private_dir
+
+    return private_dir(home())
 
 
 def database_url() -> str:
@@ -41,26 +42,28 @@ def database_url() -> str:
     explicit = os.environ.get(DATABASE_URL_ENV) or _configured_url()
     if explicit:
         return explicit
-    path = ensure_home() / DATABASE_FILE
-    if not path.exists():
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    from ml_connector.engine.private import private_file
+
+    path = private_file(ensure_home() / DATABASE_FILE)
     return f"sqlite:///{path}"
 
 
 def _configured_url() -> str | None:
-    import tomllib
+    from ml_connector.errors import ConfigurationError
+    from ml_connector.files import parse_toml, read_text
 
     path = config_file()
     if not path.exists():
         return None
-    try:
-        store = tomllib.loads(path.read_text(encoding="utf-8")).get("store") or {}
-        value = store.get("url") if isinstance(store, dict) else None
-    except tomllib.TOMLDecodeError as exc:
-        from ml_connector.errors import ConfigurationError
-
-        raise ConfigurationError(f"{path} is not valid TOML: {exc}") from None
-    return str(value) if value else None
+    store = parse_toml(read_text(path, "the configuration file"), str(path)).get("store", {})
+    if not isinstance(store, dict):
+        raise ConfigurationError(f'{path}: store must be a table: [store] with url = "..." (or leave it out)')
+    value = store.get("url")
+    if value is not None and not isinstance(value, str):
+        raise ConfigurationError(
+            f'{path}: [store] url must be a database URL in quotes, e.g. url = "sqlite:///..."'
+        )
+    return value or None
 
 
 def key_file() -> Path:

@@ -37,6 +37,7 @@ from ml_connector.engine.models import (
     Record,
     Run,
 )
+from ml_connector.engine.private import private_sqlite
 from ml_connector.engine.redact import install_log_redaction, redact_pii
 from ml_connector.engine.vault import Vault
 from ml_connector.errors import ConfigurationError
@@ -90,7 +91,9 @@ class Store:
     def open(cls, url: str | None = None, *, clock: Clock = SYSTEM_CLOCK, migrate_to: str = "head") -> Store:
         """Open (and migrate) the store at ``url``, or the default one (see ``paths.database_url``)."""
         install_log_redaction()
-        engine = make_engine(url or paths.database_url())
+        url = url or paths.database_url()
+        private_sqlite(url)  # 0600 before SQLite creates it (its -wal/-shm then follow its mode)
+        engine = make_engine(url)
         migrate.upgrade(engine, migrate_to)
         return cls(engine, clock=clock)
 

@@ -56,12 +56,15 @@ def check_marketplaces(marketplaces: list[str], region: str) -> list[str]:
 
 
 def check_url(value: str, option: str) -> str:
-    """An http(s) URL with a host; the scheme is never guessed."""
+    """An http(s) URL with a host; the scheme is never guessed, and http only on loopback."""
+    from ml_connector.transport.urls import require_secure_url
+
     parts = urlsplit(value.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigurationError(
             f"{option} {value!r} is not a URL: give it with its scheme, as in https://erp.example.com/AcumaticaERP"
         )
+    require_secure_url(value.strip(), option)
     return value.strip().rstrip("/")
 
 

@@ -20,7 +20,7 @@ class CurrencyMismatch(ValueError):
 def parse_currency(code: str) -> str:
     """Return a normalised ISO 4217 code or raise ValueError naming the bad value."""
     normalised = (code or "").strip().upper()
-    if len(normalised) != 3 or not normalised.isalpha():
+    if len(normalised) != 3 or not (normalised.isascii() and normalised.isalpha()):
         raise ValueError(f"not an ISO 4217 currency code: {code!r}")
     return normalised
 

@@ -126,6 +126,7 @@ class SandboxDeployment:
 
     def _start(self) -> None:
         from ml_connector.engine import keys
+        from ml_connector.engine.private import private_dir, write_private_text
         from ml_connector.sandbox.acumatica import app as acumatica_app
         from ml_connector.sandbox.amazon import app as amazon_app
         from ml_connector.sandbox.m3 import app as m3_app
@@ -133,7 +134,7 @@ class SandboxDeployment:
         self.clock = Clock(self.time_scale)
         if self.home is None:
             self.home = Path(self._stack.enter_context(tempfile.TemporaryDirectory(prefix="ml-connector-")))
-        self.home.mkdir(parents=True, exist_ok=True)
+        private_dir(self.home)  # 0700, also a `demo --keep` directory the user made
         self._setenv("ML_CONNECTOR_HOME", str(self.home))
         self.config_path = self.home / "config.toml"
         self._setenv("ML_CONNECTOR_CONFIG", str(self.config_path))
@@ -157,14 +158,14 @@ class SandboxDeployment:
             self._stack.callback(server.stop)
 
         store_url = self.store_url or f"sqlite:///{self.home / 'ml-connector.sqlite3'}"
-        self.config_path.write_text(
+        write_private_text(
+            self.config_path,
             CONFIG_TEMPLATE.format(
                 time_scale=self.time_scale,
                 store_url=store_url,
                 m3=M3_CONNECTION,
                 acumatica=ACUMATICA_CONNECTION,
             ),
-            encoding="utf-8",
         )
         store = Store.open(store_url, clock=self.clock)
         try:

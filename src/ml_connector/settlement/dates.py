@@ -4,6 +4,8 @@
 Year-first and dotted forms are unambiguous. A slashed day/month pair is decided once per file:
 from a value whose day is above 12, or from the settlement period (only one reading fits it). A
 value that still reads two ways is refused rather than guessed. Times without a zone are UTC.
+Only ASCII digits, and only years ``MIN_YEAR`` to ``MAX_YEAR`` (in UTC): anything else is a damaged
+cell, and would overflow the date arithmetic of the period checks and the split by month.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import re
 from datetime import UTC, date, datetime, timedelta, timezone
 
 from ml_connector.settlement.errors import AmbiguousFormat, BadValue
+from ml_connector.settlement.numbers import shown
 
 DMY = "day/month/year"
 MDY = "month/day/year"
@@ -20,8 +23,9 @@ _PATTERN = re.compile(
     r"(\d{1,4})([-./])(\d{1,2})\2(\d{1,4})"
     r"(?:[T ]+(\d{1,2}):(\d{2})(?::(\d{2})(?:[.,]\d+)?)?)?"
     r"\s*(Z|[A-Z]{3,4}|[+-]\d{2}:?\d{2})?",
-    re.IGNORECASE,
+    re.IGNORECASE | re.ASCII,
 )
+MIN_YEAR, MAX_YEAR = 2000, 2999  # settlement reports exist since the 2000s
 _ZONES = {
     "Z": 0, "UTC": 0, "GMT": 0, "PST": -8, "PDT": -7, "MST": -7, "MDT": -6, "CST": -6, "CDT": -5,
     "EST": -5, "EDT": -4, "CET": 1, "CEST": 2, "BST": 1, "IST": 5.5, "JST": 9, "AEST": 10, "AEDT": 11,
@@ -62,18 +66,20 @@ class DateParser:
             return None
         try:
             return self._build(match, order)
-        except ValueError:
+        except (ValueError, OverflowError):
             return None
 
     # -- parsing ------------------------------------------------------------------------------
     def parse_datetime(self, text: str, line: int, column: str) -> datetime:
         match = _PATTERN.fullmatch(text.strip())
         if match is None:
-            raise BadValue(f"line {line}: {column} {text.strip()!r} is not a date Amazon writes")
+            raise BadValue(f"line {line}: {column} {shown(text.strip())} is not a date Amazon writes")
         try:
             return self._build(match, self._order_for(match, text, line, column))
-        except ValueError as exc:
-            raise BadValue(f"line {line}: {column} {text.strip()!r} is not a valid date ({exc})") from None
+        except (ValueError, OverflowError) as exc:
+            raise BadValue(
+                f"line {line}: {column} {shown(text.strip())} is not a valid date ({exc})"
+            ) from None
 
     def parse_date(self, text: str, line: int, column: str = "posted-date") -> date | None:
         """A posted date (the calendar day in UTC); cached, since a file repeats few distinct days."""
@@ -113,8 +119,13 @@ class DateParser:
             year += 2000
         elif len(a) != 4 and len(c) != 4:
             raise ValueError("the year must have 2 or 4 digits")
+        if not MIN_YEAR <= year <= MAX_YEAR:
+            raise ValueError(f"the year must be between {MIN_YEAR} and {MAX_YEAR}")
         value = datetime(year, month, day, int(hh or 0), int(mm or 0), int(ss or 0), tzinfo=_zone(zone))
-        return value.astimezone(UTC)
+        value = value.astimezone(UTC)  # cannot overflow: the year is far from 1 and 9999
+        if not MIN_YEAR <= value.year <= MAX_YEAR:
+            raise ValueError(f"the year must be between {MIN_YEAR} and {MAX_YEAR}")
+        return value
 
 
 def _zone(name: str | None) -> timezone:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import fnmatch
 import re
-import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from ml_connector.errors import ConfigurationError
+from ml_connector.files import key_name, parse_toml, read_text
 
 KEY_FIELDS = ("transaction_type", "amount_type", "amount_description")
 SPECIAL_ACCOUNTS = ("bank", "clearing", "receivable")
@@ -151,32 +153,37 @@ def load_mapping(path: Path | None = None) -> AccountMapping:
         text = resources.files("ml_connector.settlement").joinpath("default_mapping.toml").read_text("utf-8")
         source = "default"
     else:
-        try:
-            text = Path(path).read_text("utf-8")
-        except OSError as exc:
-            raise ConfigurationError(f"cannot read the mapping file {path}: {exc.strerror}") from None
+        text = read_text(path, "the mapping file")
         source = str(path)
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigurationError(f"{source}: not valid TOML: {exc}") from None
-    return parse_mapping(data, source)
+    return parse_mapping(parse_toml(text, source), source)
 
 
 def parse_mapping(data: dict, source: str = "mapping") -> AccountMapping:
-    """Validate a parsed TOML mapping; every mistake names the rule it is in."""
-    accounts = {k: str(v) for k, v in data.get("accounts", {}).items()}
+    """Validate a parsed TOML mapping; every mistake names the rule or table it is in."""
+    if not isinstance(data, Mapping):
+        raise ConfigurationError(f"{source}: a mapping is a TOML document of tables")
+    accounts = _texts(data, "accounts", source)
     missing = [name for name in SPECIAL_ACCOUNTS if not accounts.get(name)]
     if missing:
         raise ConfigurationError(f"{source}: [accounts] needs {', '.join(missing)}")
     rules = []
-    for index, raw in enumerate(data.get("rule", []), start=1):
+    raw_rules = data.get("rule", [])
+    if not isinstance(raw_rules, list):
+        raise ConfigurationError(f"{source}: 'rule' must be a list of [[rule]] tables")
+    for index, raw in enumerate(raw_rules, start=1):
         where = f"{source}: rule #{index}"
         if not isinstance(raw, dict):
             raise ConfigurationError(f"{where} is not a table")
+        raw = dict(raw)  # the checked values replace the caller's, in a copy
+        for name in (*KEY_FIELDS, "marketplace", "account", "category", "description"):
+            if name in raw:
+                raw[name] = _text(raw[name], f"{where} field {name}")
         unknown = set(raw) - _RULE_FIELDS
         if unknown:
-            raise ConfigurationError(f"{where} has unknown field(s) {', '.join(sorted(unknown))}")
+            names = ", ".join(key_name(k) for k in sorted(unknown))
+            raise ConfigurationError(
+                f"{where} has unknown field(s) {names}; the fields are {', '.join(sorted(_RULE_FIELDS))}"
+            )
         absent = [name for name in (*KEY_FIELDS, "account", "category") if not str(raw.get(name, "")).strip()]
         if absent:
             raise ConfigurationError(f"{where} needs {', '.join(absent)}")
@@ -189,24 +196,76 @@ def parse_mapping(data: dict, source: str = "mapping") -> AccountMapping:
                 category=str(raw["category"]).strip(),
                 description=str(raw.get("description", "")),
                 marketplace=str(raw.get("marketplace", "*")).strip() or "*",
-                dimensions=tuple(sorted((str(k), str(v)) for k, v in raw.get("dimensions", {}).items())),
+                dimensions=tuple(sorted(_texts(raw, "dimensions", where).items())),
                 index=index,
             )
         )
-    invoice = data.get("invoice_mode", {})
+    invoice = _table(data, "invoice_mode", source)
     return AccountMapping(
         rules=rules,
         accounts=accounts,
-        descriptions={k: str(v) for k, v in data.get("descriptions", {}).items()},
-        categories={k: str(v) for k, v in data.get("categories", {}).items()},
-        dimensions={k: str(v) for k, v in data.get("dimensions", {}).items()},
-        marketplace_dimensions={
-            name: {k: str(v) for k, v in table.get("dimensions", {}).items()}
-            for name, table in data.get("marketplaces", {}).items()
-        },
-        receivable_categories=frozenset(invoice.get("receivable_categories", ())),
-        receivable_transaction_types=tuple(invoice.get("receivable_transaction_types", ("Order",))),
+        descriptions=_texts(data, "descriptions", source),
+        categories=_texts(data, "categories", source),
+        dimensions=_texts(data, "dimensions", source),
+        marketplace_dimensions=_marketplace_dimensions(data, source),
+        receivable_categories=frozenset(_list(invoice, "receivable_categories", (), source)),
+        receivable_transaction_types=_list(invoice, "receivable_transaction_types", ("Order",), source),
         source=source,
+    )
+
+
+# -- value checks: a wrong type is a ConfigurationError naming the key and the type it must be -----
+
+
+def _table(data: Mapping[str, Any], name: str, where: str) -> Mapping[str, Any]:
+    value = data.get(name, {})
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(
+            f"{where}: {key_name(name)} must be a table ([{key_name(name)}] with key = value lines)"
+        )
+    return value
+
+
+def _text(value: object, where: str) -> str:
+    """A string value; an integer is taken as its digits (``account = 1020``), anything else refused."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**30:
+        return str(value)
+    raise ConfigurationError(f"{where} must be a string (in quotes), not {_kind(value)}")
+
+
+def _texts(data: Mapping[str, Any], name: str, where: str) -> dict[str, str]:
+    return {
+        str(k): _text(v, f"{where}: [{name}] {key_name(k)}") for k, v in _table(data, name, where).items()
+    }
+
+
+def _list(data: Mapping[str, Any], name: str, default: tuple[str, ...], where: str) -> tuple[str, ...]:
+    value = data.get(name, default)
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list | tuple):
+        raise ConfigurationError(
+            f'{where}: [invoice_mode] {name} must be a list of strings, e.g. {name} = ["Order"], '
+            f"not {_kind(value)}"
+        )
+    return tuple(_text(item, f"{where}: [invoice_mode] {name}") for item in value)
+
+
+def _marketplace_dimensions(data: Mapping[str, Any], source: str) -> dict[str, dict[str, str]]:
+    """``[marketplaces."Amazon.de".dimensions]`` tables: marketplace name -> dimension overrides."""
+    markets = _table(data, "marketplaces", source)
+    return {
+        str(name): _texts(_table(markets, name, f"{source}: [marketplaces]"), "dimensions",
+                          f"{source}: [marketplaces.{key_name(name)}]")
+        for name in markets
+    }  # fmt: skip
+
+
+def _kind(value: object) -> str:
+    return {bool: "true/false", int: "a number", float: "a number", list: "a list", dict: "a table"}.get(
+        type(value), f"a {type(value).__name__}"
     )
 
 

@@ -3,6 +3,11 @@
 The convention (decimal point or decimal comma) is decided once per file, from the values that show
 it unambiguously. A value such as ``1.234`` reads as 1.234 or as 1234 depending on the convention; if
 the file never shows which one it uses, such a value is refused rather than guessed.
+
+An amount has digits on both sides of its decimal separator (``0.50``, never ``.5`` or ``5.``: no
+Amazon locale writes those, so they mean an edited or damaged file), ASCII digits only, at most
+``MAX_INTEGER_DIGITS`` before the separator and ``MAX_DECIMALS`` after it. Within those bounds every
+sum the builder makes of up to ten million lines is exact in Decimal's default 28 digits.
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ COMMA = "decimal comma"  # 1.234,56
 AMBIGUOUS = "ambiguous"
 
 _SPACES = (" ", "\u00a0", "\u202f", "'")  # group separators that never mean a decimal
-_PLAIN = re.compile(r"[+-]?\d+(?:\.\d+)?")
+_PLAIN = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
+MAX_INTEGER_DIGITS = 15  # a quadrillion: far beyond any payout, small enough for exact sums
+MAX_DECIMALS = 6  # Amazon writes the currency's 0, 2 or 3 decimals
 
 
 def evidence(text: str, exponent: int) -> str | None:
@@ -63,16 +70,25 @@ class AmountParser:
         s = text.strip()
         if not s:
             raise BadValue(f"line {line}: {column} is empty")
-        if self.convention is DOT and "," not in s and " " not in s:
+        if self.convention is DOT and s.isascii() and "," not in s and " " not in s and "'" not in s:
             cleaned = s
         else:
             cleaned = self._clean(s, line, column)
         if _PLAIN.fullmatch(cleaned) is None:
-            raise BadValue(f"line {line}: {column} {text.strip()!r} is not an amount")
+            hint = ""
+            if re.fullmatch(r"[+-]?(?:[0-9]+\.|\.[0-9]+)", cleaned):
+                hint = " (digits are missing on one side of the decimal separator; Amazon writes 0.50, 5.00)"
+            raise BadValue(f"line {line}: {column} {shown(s)} is not an amount{hint}")
+        integer, _point, fraction = cleaned.lstrip("+-").partition(".")
+        if len(integer.lstrip("0")) > MAX_INTEGER_DIGITS or len(fraction) > MAX_DECIMALS:
+            raise BadValue(
+                f"line {line}: {column} {shown(s)} is out of range: an amount has at most "
+                f"{MAX_INTEGER_DIGITS} digits before the decimal separator and {MAX_DECIMALS} after it"
+            )
         try:
             return Decimal(cleaned)
         except InvalidOperation:  # pragma: no cover - the pattern already refused it
-            raise BadValue(f"line {line}: {column} {text.strip()!r} is not an amount") from None
+            raise BadValue(f"line {line}: {column} {shown(s)} is not an amount") from None
 
     def _clean(self, s: str, line: int, column: str) -> str:
         for space in _SPACES:
@@ -83,7 +99,7 @@ class AmountParser:
             if self.convention is None:
                 as_dot, as_comma = s.replace(",", ""), s.replace(".", "").replace(",", ".")
                 raise AmbiguousFormat(
-                    f"line {line}: {column} {s!r} is {as_dot} with a decimal point but {as_comma} with a "
+                    f"line {line}: {column} {shown(s)} is {as_dot[:40]} with a decimal point but {as_comma[:40]} with a "
                     f"decimal comma, and no amount in the file shows which one it uses"
                 )
         elif found is not None:
@@ -98,6 +114,11 @@ class AmountParser:
     def _conflict(self, text: str, line: int) -> BadValue:
         where, value = self.decided_by or (0, "")
         return AmbiguousFormat(
-            f"line {line}: amount {text.strip()!r} contradicts the file's {self.convention} "
-            f"(shown by {value!r} on line {where}); the file mixes number formats"
+            f"line {line}: amount {shown(text.strip())} contradicts the file's {self.convention} "
+            f"(shown by {shown(value)} on line {where}); the file mixes number formats"
         )
+
+
+def shown(text: str, limit: int = 40) -> str:
+    """A cell as an error message quotes it: repr, cut short (a damaged cell can be megabytes)."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text)} characters)"

@@ -9,6 +9,7 @@ A V1 row holds several amounts; each becomes one line keyed the V2 way (SP-API.m
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -18,12 +19,13 @@ from ml_connector.model.money import Money, currency_exponent, parse_currency
 from ml_connector.model.settlement import Settlement, SettlementLine
 from ml_connector.settlement.dates import DMY, MDY, DateParser
 from ml_connector.settlement.errors import BadValue, NotASettlementReport, TruncatedReport
-from ml_connector.settlement.numbers import COMMA, DOT, AmountParser
+from ml_connector.settlement.numbers import COMMA, DOT, AmountParser, shown
 from ml_connector.settlement.source import LineSource, Opener, Source, opener_for, truncation_errors
 from ml_connector.settlement.sums import LineSums
 
 V2_REPORT_TYPE = "GET_V2_SETTLEMENT_REPORT_DATA_FLAT_FILE_V2"
 V1_REPORT_TYPE = "GET_V2_SETTLEMENT_REPORT_DATA_FLAT_FILE"
+_WHOLE = re.compile(r"-?[0-9]{1,9}")  # a quantity as Amazon writes it (never a billion units)
 LOOKAHEAD_ROWS = 2000  # rows read ahead to learn the file's conventions (bounded memory)
 
 SUMMARY_COLUMNS = (
@@ -51,9 +53,12 @@ V1_AMOUNTS: tuple[tuple[str | None, str, str, str | None], ...] = (
 )
 
 
-def _fast_chars(convention: str | None) -> str:
-    """An amount made only of these characters is parsed directly (no grouping to remove)."""
-    return "0123456789.-" if convention is DOT else "0123456789,-" if convention is COMMA else ""
+def _fast_chars(convention: str | None, exponent: int = 2) -> str:
+    """An amount made only of these characters is parsed directly (no grouping to remove); in a
+    currency without decimals a separator can only group, so such an amount goes the general way."""
+    if convention is None:
+        return ""
+    return "0123456789-" if exponent == 0 else "0123456789.-" if convention is DOT else "0123456789,-"
 
 
 # A record is the hot-path view of a line, a plain tuple:
@@ -136,22 +141,18 @@ class SettlementReport:
         )
         for tt, at, ad, amount, posted, market, cur, line, cells in self.records():
             quantity = cells[i_qty].strip() if i_qty >= 0 else ""
-            try:
-                qty = int(quantity) if quantity else None
-            except ValueError:
-                raise BadValue(
-                    f"line {line}: quantity-purchased {quantity!r} is not a whole number"
-                ) from None
+            if quantity and not _WHOLE.fullmatch(quantity):
+                raise BadValue(f"line {line}: quantity-purchased {shown(quantity)} is not a whole number")
             yield SettlementLine(
                 transaction_type=tt.strip(),
                 amount_type=at.strip(),
                 amount_description=ad.strip(),
-                amount=Money(amount, parse_currency(cur) if cur.strip() else currency),
+                amount=Money(amount, cur.strip().upper() or currency),  # the code is checked by records()
+                quantity=int(quantity) if quantity else None,
                 posted_date=posted,
                 order_id=_cell(cells, i_order),
                 adjustment_id=_cell(cells, i_adj),
                 sku=_cell(cells, i_sku),
-                quantity=qty,
                 marketplace_name=market.strip() or None,
                 fulfillment_id=_cell(cells, i_ful),
                 shipment_id=_cell(cells, i_ship),
@@ -215,7 +216,14 @@ class SettlementReport:
         i_market = i_cur if i_market < 0 else i_market
         width, sid = len(self.columns), self.settlement.settlement_id
         amounts, dates = self._amounts, self._dates
-        plain, comma = _fast_chars(amounts.convention), amounts.convention is COMMA
+        # Taken here only in the currency's own form (-?digits, separator, its decimals; at most 15
+        # characters, so within the parser's bounds); any other form goes to the general path. With
+        # only digits, "-" and the separator, and Decimal accepting it, "a digit before the separator
+        # at the currency's place" is that form: ".5", "-.50", "5." and "1.5" all fail it.
+        exponent = amounts.exponent
+        point = -exponent - 1
+        plain, comma = _fast_chars(amounts.convention, exponent), amounts.convention is COMMA
+        sep = "," if comma else "."
         date_cache, parse_date = dates.cache, dates.parse_date
         missing = object()
         general, add = self._v2_record, acc.add
@@ -241,11 +249,15 @@ class SettlementReport:
                         found = general(n, cells) if cells is not None else None
                         if found is not None:
                             add(*found[:8])
-                            plain, comma = _fast_chars(amounts.convention), amounts.convention is COMMA
+                            plain = _fast_chars(amounts.convention, exponent)
+                            comma = amounts.convention is COMMA
+                            sep = "," if comma else "."
                         continue
                     try:
+                        if len(text) > 15 or (exponent and (text[point] != sep or text[point - 1] <= ".")):
+                            raise InvalidOperation  # not the plain form: the general path decides
                         amount = Decimal(text.replace(",", ".", 1) if comma else text)
-                    except InvalidOperation:
+                    except (InvalidOperation, IndexError):
                         src.line_no = n
                         found = general(n, c)
                         if found is not None:
@@ -284,6 +296,8 @@ class SettlementReport:
             _check_settlement_id(c[i_sid], self.settlement.settlement_id, line)
         i_posted = col.get("posted-date", col.get("posted-date-time", -1))
         i_market = col.get("marketplace-name", -1)
+        if c[col["currency"]]:
+            _check_currency(c[col["currency"]], line)
         return (
             c[col["transaction-type"]],
             c[col["amount-type"]],
@@ -313,6 +327,8 @@ class SettlementReport:
         for line, c in rows:
             if c[i_sid] != sid:
                 _check_settlement_id(c[i_sid], sid, line)
+            if c[i_cur]:
+                _check_currency(c[i_cur], line)
             if i_qty >= 0 and c[i_qty].strip() and not any(c[i].strip() for _t, i, _a, _f in pairs):
                 # V1 puts an item's quantity on a row of its own: it goes to the item's Principal line.
                 pending = (c[i_item] if i_item >= 0 else "", c[i_qty].strip())
@@ -474,9 +490,20 @@ def _cell(cells: list[str], index: int) -> str | None:
     return cells[index].strip() or None
 
 
+def _check_currency(cell: str, line: int) -> None:
+    """A detail row's currency cell, when it has one, is an ISO code (another one is MixedCurrencies)."""
+    if cell.strip():
+        try:
+            parse_currency(cell)
+        except ValueError:
+            raise BadValue(
+                f"line {line}: currency {shown(cell.strip())} is not an ISO 4217 currency code"
+            ) from None
+
+
 def _check_settlement_id(found: str, expected: str, line: int) -> None:
     if found.strip() and found.strip() != expected:
         raise NotASettlementReport(
-            f"line {line}: settlement-id {found.strip()!r} differs from the summary row's {expected!r}; "
+            f"line {line}: settlement-id {shown(found.strip())} differs from the summary row's {expected!r}; "
             f"a report holds one settlement"
         )

@@ -30,7 +30,10 @@ def opener_for(source: Source) -> tuple[BinaryIO, Opener | None]:
             raise NotASettlementReport(f"{path}: no such file")
 
         def reopen() -> BinaryIO:
-            return path.open("rb")
+            try:
+                return path.open("rb")
+            except OSError as exc:
+                raise NotASettlementReport(f"{path}: cannot read it ({exc.strerror})") from None
 
         return reopen(), reopen
     if isinstance(source, bytes | bytearray):

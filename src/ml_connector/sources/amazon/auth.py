@@ -16,6 +16,7 @@ import httpx
 from ml_connector.errors import AuthenticationError
 from ml_connector.transport.clock import SYSTEM_CLOCK, Clock
 from ml_connector.transport.retry import RetryPolicy, send_with_retry
+from ml_connector.transport.urls import require_secure_url
 
 RENEW_AHEAD_SECONDS = 60.0
 
@@ -83,7 +84,7 @@ class LwaAuth:
     ) -> None:
         self._credentials = credentials
         self._http = http
-        self._token_url = token_url
+        self._token_url = require_secure_url(token_url, "the LWA token URL")
         self._clock = clock
         self._retry = retry or RetryPolicy(attempts=5, clock=clock)
         self._token: str | None = None

@@ -40,6 +40,7 @@ from ml_connector.sources.amazon.resources import (
 from ml_connector.sources.amazon.transport import SpApiTransport, encode_json, parse_json
 from ml_connector.transport.clock import SYSTEM_CLOCK, Clock
 from ml_connector.transport.retry import RetryPolicy, send_with_retry
+from ml_connector.transport.urls import require_secure_url
 
 if TYPE_CHECKING:
     from ml_connector.engine.buckets import SharedBuckets
@@ -94,6 +95,8 @@ class SpApiClient:
     ) -> None:
         self.seller_id = seller_id
         self.clock = clock
+        if base_url is not None:
+            require_secure_url(base_url, "the SP-API base URL (the connection's sandbox_url)")
         self._http = http or httpx.Client(timeout=timeout)
         self._own_http = http is None
         policy = retry or RetryPolicy(attempts=8, base=1.0, cap=120.0, clock=clock)

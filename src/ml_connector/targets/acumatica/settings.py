@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
+from ml_connector.transport.urls import require_secure_url
+
 InvoiceSettlement = Literal["clearing", "payment"]
 
 
@@ -53,7 +55,7 @@ class AcumaticaSettings:
     release_timeout_seconds: float = 600.0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "url", self.url.rstrip("/"))
+        object.__setattr__(self, "url", require_secure_url(self.url, "the Acumatica site url").rstrip("/"))
         object.__setattr__(self, "ar_control_accounts", frozenset(self.ar_control_accounts))
 
     @classmethod

@@ -8,13 +8,13 @@ secret half in its vault and the rest in plain configuration.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from ml_connector.errors import ConfigurationError
+from ml_connector.files import key_name, parse_json, read_text
+from ml_connector.transport.urls import require_secure_url
 
 SECRET_KEYS = ("ci", "cs", "saak", "sask")
 REQUIRED_KEYS = ("ti", "ci", "cs", "iu", "pu", "ot", "saak", "sask")
@@ -93,11 +93,6 @@ class IonApiFile:
         return doc
 
 
-def _is_url(value: str) -> bool:
-    parts = urlsplit(value)
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
-
-
 def parse_ionapi(document: Mapping[str, object], *, source: str = ".ionapi file") -> IonApiFile:
     """Validate a decoded .ionapi document; the error names the missing or bad key (never a value)."""
     if not isinstance(document, Mapping):
@@ -106,9 +101,14 @@ def parse_ionapi(document: Mapping[str, object], *, source: str = ".ionapi file"
         )
     values: dict[str, str] = {}
     for key, value in document.items():
-        if not isinstance(value, str | int | float):
-            raise ConfigurationError(f"{source}: key '{key}' must be a string")
-        values[str(key)] = str(value).strip()
+        name = key_name(key)
+        name = repr(name) if name == str(key) else name  # 'cs', or a quoted, shortened odd key
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise ConfigurationError(f"{source}: key {name} must be a string")
+        try:
+            values[str(key)] = str(value).strip()
+        except ValueError:  # an integer of thousands of digits
+            raise ConfigurationError(f"{source}: key {name} must be a string, not a huge number") from None
     missing = [key for key in REQUIRED_KEYS if not values.get(key)]
     if missing:
         hint = ""
@@ -119,13 +119,12 @@ def parse_ionapi(document: Mapping[str, object], *, source: str = ".ionapi file"
             )
         raise ConfigurationError(f"{source}: missing or empty key(s) {', '.join(missing)}{hint}")
     tenant = values["ti"]
-    if not all(ch.isalnum() or ch in "_-" for ch in tenant):
+    if not all((ch.isascii() and ch.isalnum()) or ch in "_-" for ch in tenant):
         raise ConfigurationError(
             f"{source}: key 'ti' is not a tenant identifier (letters, digits, _ and - only)"
         )
     for key in ("iu", "pu"):
-        if not _is_url(values[key]):
-            raise ConfigurationError(f"{source}: key '{key}' is not an http(s) URL")
+        require_secure_url(values[key], f"{source}: key '{key}'")
     if not values["pu"].endswith("/"):
         raise ConfigurationError(
             f"{source}: key 'pu' must end with '/' (it is the authorization server's /<tenant>/as/ base)"
@@ -158,14 +157,5 @@ def parse_ionapi(document: Mapping[str, object], *, source: str = ".ionapi file"
 def load_ionapi(path: str | Path) -> IonApiFile:
     """Read and validate a .ionapi file from disk."""
     source = Path(path)
-    try:
-        text = source.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise ConfigurationError(f"cannot read the .ionapi file {source}: {exc.strerror}") from None
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigurationError(
-            f"{source.name}: not valid JSON (line {exc.lineno}, column {exc.colno})"
-        ) from None
-    return parse_ionapi(document, source=source.name)
+    text = read_text(source, "the .ionapi file", encoding="utf-8-sig")
+    return parse_ionapi(parse_json(text, source.name), source=source.name)
