@@ -7,9 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from ml_connector.cli.app import app
 from ml_connector.errors import ConfigurationError
 from ml_connector.transport.urls import is_loopback, require_secure_url
 
@@ -92,18 +90,17 @@ def test_acumatica_site_url() -> None:
     assert AcumaticaSettings(url="http://127.0.0.1:8710/", tenant="Company").url == "http://127.0.0.1:8710"
 
 
-def test_connect_commands_refuse_http_before_asking_for_secrets(ml_home: Path, tmp_path: Path) -> None:
-    runner = CliRunner()
-    result = runner.invoke(app, ["connect", "acumatica", "--name", "shop", "--url", PLAIN_REAL, "--tenant", "C",
-                                 "--endpoint-version", "24.200.001"])  # fmt: skip
+def test_connect_commands_refuse_http_before_asking_for_secrets(
+    ml_home: Path, tmp_path: Path, run_cli
+) -> None:
+    result = run_cli("connect", "acumatica", "--name", "shop", "--url", PLAIN_REAL, "--tenant", "C",
+                     "--endpoint-version", "24.200.001")  # fmt: skip
     assert result.exit_code == 1 and "--url uses http:// for erp.example.com" in result.output
     assert "s3cr3t" not in result.output and "Traceback" not in result.output
-    result = runner.invoke(
-        app, ["connect", "amazon", "--name", "shop", "--sandbox-url", "http://example.com"]
-    )
+    result = run_cli("connect", "amazon", "--name", "shop", "--sandbox-url", "http://example.com")
     assert result.exit_code == 1 and "--sandbox-url uses http://" in result.output
     ionapi = tmp_path / "app.ionapi"
     ionapi.write_text(json.dumps({**REFERENCE_EXAMPLE, "iu": "http://ionapi.example.test"}))
-    result = runner.invoke(app, ["connect", "m3", "--name", "shop", "--ionapi", str(ionapi)])
+    result = run_cli("connect", "m3", "--name", "shop", "--ionapi", str(ionapi))
     assert result.exit_code == 1 and "app.ionapi: key 'iu' uses http://" in result.output
     assert REFERENCE_EXAMPLE["cs"] not in result.output

@@ -151,14 +151,10 @@ def test_fuzz_inputs_were_run(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 @pytest.mark.parametrize("name", list(FILE_REGRESSIONS))
-def test_connect_m3_with_a_bad_file_says_one_line(name: str, tmp_path: Path, ml_home: Path) -> None:
-    from typer.testing import CliRunner
-
-    from ml_connector.cli.app import app
-
+def test_connect_m3_with_a_bad_file_says_one_line(name: str, tmp_path: Path, ml_home: Path, run_cli) -> None:
     path = tmp_path / "app.ionapi"
     path.write_bytes(FILE_REGRESSIONS[name][0])
-    result = CliRunner().invoke(app, ["connect", "m3", "--name", "shop", "--ionapi", str(path)])
+    result = run_cli("connect", "m3", "--name", "shop", "--ionapi", str(path))
     assert result.exit_code == 1 and FILE_REGRESSIONS[name][1].replace("\\", "") in result.output, (
         result.output
     )
