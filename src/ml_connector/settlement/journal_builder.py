@@ -1,8 +1,10 @@
 """Turns a settlement report into balanced GL journals, or says exactly why it cannot.
 
 The accounting model (docs/DESIGN.md): a positive amount (money to the seller) is a credit to its
-account, a negative one a debit; the payout (total-amount) is one debit to the bank account, a
-credit when the settlement is negative. Lines are summed per (account, dimensions). In invoice
+account, a negative one a debit; the payout (total-amount) is one debit to the bank account. A
+negative total reaches no bank: the seller owes Amazon, so it is a credit to the Amazon balance
+account (which the next settlement's "Payable to Amazon" line clears); a zero total has no bank
+line at all. The bank line is therefore always money that really reached the bank. Lines are summed per (account, dimensions). In invoice
 mode, the order lines already invoiced in the ERP clear the marketplace receivable instead of
 being revenue again. Split by period, each calendar month (by posted date) gets its own journal,
 balanced through the Amazon clearing account; the payout lands in the month of the deposit date.
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import calendar
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from typing import Literal, Protocol
@@ -106,12 +108,22 @@ class LinesReport:
 
 
 def build_journals(
-    report: _Report, mapping: AccountMapping, *, mode: Mode = "summary", split_by_period: bool = False
+    report: _Report,
+    mapping: AccountMapping,
+    *,
+    mode: Mode = "summary",
+    split_by_period: bool = False,
+    marketplace: str | None = None,
 ) -> BuildResult:
-    """Read every line once and build the journal(s), or a quarantined result naming the numbers."""
+    """Read every line once and build the journal(s), or a quarantined result naming the numbers.
+
+    ``marketplace`` is the one to book under when the report names none (a fee-only settlement:
+    the connection's marketplace, or the one a person chose with `settlement set-marketplace`)."""
     if mode not in ("summary", "invoice"):
         raise ValueError(f"mode must be 'summary' or 'invoice', not {mode!r}")
     settlement = report.settlement
+    if not settlement.marketplace and marketplace:
+        settlement = replace(settlement, marketplace=marketplace)
     result = BuildResult(settlement, mode, split_by_period)
     try:
         acc = LineSums(settlement.currency)
@@ -233,10 +245,17 @@ def _journals(
         period = (_period(day) if day else payout_period) if split else None
         add(period, res, amount)
 
-    bank = mapping.special("bank", default_market)
-    add(payout_period, bank, -settlement.total.amount, payout=True)  # a debit when positive
+    total = settlement.total.amount
+    if total > 0:
+        add(payout_period, mapping.special("bank", default_market), -total, payout=True)  # a debit
+    elif total < 0:  # nothing reached the bank: the seller now owes Amazon the difference
+        owed = mapping.special("amazon_balance", default_market)
+        owed = Resolution(
+            owed.account, "negative_payout", "Owed to Amazon (negative settlement)", owed.dimensions
+        )
+        add(payout_period, owed, -total, payout=True)  # a credit to the Amazon balance
 
-    periods = sorted({key[0] for key in groups}, key=lambda p: p or "")
+    periods = sorted({key[0] for key in groups} or {payout_period}, key=lambda p: p or "")
     journals = []
     for period in periods:
         lines_net = [(key, entry) for key, entry in groups.items() if key[0] == period and entry[0] != 0]
@@ -250,6 +269,8 @@ def _journals(
                         [carried, {clearing.description}, {"clearing"}],
                     )
                 )
+        if split and not lines_net and period != payout_period and len(periods) > 1:
+            continue  # a month whose lines cancel out (Payable to Amazon against its card charge)
         reference = f"{settlement.settlement_id}-{period}" if period else settlement.settlement_id
         lines = tuple(
             _journal_line(account, dims, net, descriptions, categories, currency, reference)
