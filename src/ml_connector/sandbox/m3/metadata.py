@@ -18,6 +18,7 @@ SHIPPED = Path(__file__).with_name("mi_metadata.json")
 SERVED: dict[str, tuple[str, ...]] = {
     "GLS840MI": ("AddBatchHead", "AddBatchLine", "CtrlBatch", "UpdBatch"),
     "GLS200MI": ("LstVouchersByDt", "GetVoucherHead"),
+    "EXPORTMI": ("Select",),  # the chart of accounts (FCHACC), where the tenant allows it
     "CRS610MI": ("Add", "GetBasicData", "LstByNumber"),
     "OIS100MI": (
         "AddBatchHead",

@@ -7,6 +7,7 @@ record; only a key the caller supplies itself (CUNO, GLS840MI KEY1, LINE) is ref
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -120,6 +121,7 @@ class M3World:
         self.interfaces = {GL_INTERFACE}
         self.chart_of_accounts: set[str] | None = None  # None: every well-formed account is valid
         self.blocked_accounts: set[str] = set()
+        self.exportmi_allowed = True  # tenants may lock EXPORTMI ("Not allowed")
         self.gl_batches: dict[tuple[str, str], GlBatch] = {}
         self.voucher_lines: list[Row] = []
         self.batch_orders: dict[str, BatchOrder] = {}
@@ -339,6 +341,18 @@ class M3World:
         return [{"CONO": COMPANY}]
 
     # -- GLS200MI: posted vouchers ------------------------------------------------------------------
+
+    def EXPORTMI__Select(self, f: Row) -> list[Row]:
+        """Only what the connector asks: the accounts (dimension 1) of FCHACC, one per record."""
+        if not self.exportmi_allowed:
+            raise MiFault("Not allowed", error_type="ServerReturnedNOK")
+        query = " ".join(f["QERY"].split())
+        match = re.fullmatch(r"(?i)EAAITM(?:,\s*EATX40)? from FCHACC where EAAITP = 1", query)
+        if match is None:
+            raise MiFault(f"Query not supported by the sandbox: {f['QERY']}", field="QERY")
+        separator = f.get("SEPC") or ";"
+        chart = self.chart_of_accounts if self.chart_of_accounts is not None else default_chart()
+        return [{"REPL": f"{account}{separator}Account {account}"} for account in sorted(chart)]
 
     def GLS200MI__LstVouchersByDt(self, f: Row) -> list[Row]:
         division = f.get("DIVI") or DIVISION
@@ -593,3 +607,10 @@ class M3World:
         if delivery is None:
             raise MiFault(f"Delivery number {f.get('DLIX', '')} does not exist", field="DLIX")
         return [delivery]
+
+
+def default_chart() -> set[str]:
+    """A tenant set up for ml-connector: its chart holds the shipped default mapping's accounts."""
+    from ml_connector.settlement.mapping import load_mapping, producible_accounts
+
+    return set(producible_accounts(load_mapping()))

@@ -65,6 +65,8 @@ class M3Target:
         self._orders = OrderPoster(self.mi, settings)
         self._items = ItemReader(self.mi, settings)
         self._shipments = ShipmentReader(self.mi, settings, self._order_customers)
+        self._chart: frozenset[str] | None = None  # accounts of FCHACC (or chart_accounts), read once
+        self._chart_source = ""
 
     @classmethod
     def from_file(cls, path: str | Path, settings: M3Settings, **kwargs) -> M3Target:
@@ -116,6 +118,38 @@ class M3Target:
         return [row["CUNO"] for row in self._customers.list_customers() if row.get(field)]
 
     # -- lifecycle --------------------------------------------------------------------------------
+
+    def _read_chart(self) -> frozenset[str]:
+        """The accounting identities of dimension 1 (FCHACC) through EXPORTMI.Select; where the
+        tenant locks EXPORTMI, the configured ``chart_accounts`` list; else a ConfigurationError."""
+        if self._chart is None:
+            try:
+                rows = self.mi.call(
+                    "EXPORTMI",
+                    "Select",
+                    {"QERY": "EAAITM, EATX40 from FCHACC where EAAITP = 1", "SEPC": ";"},
+                    maxrecs=0,
+                )
+                self._chart = frozenset(row["REPL"].split(";", 1)[0].strip() for row in rows if row.get("REPL"))
+                self._chart_source = "M3's chart of accounts (FCHACC)"
+            except MiError as exc:
+                if not self.settings.chart_accounts:
+                    raise ConfigurationError(
+                        f"cannot read M3's chart of accounts: EXPORTMI.Select on FCHACC answered "
+                        f"{exc.target_message!r}; allow it for the service user, or list the accounts "
+                        "in chart_accounts of the connection's [m3] table"
+                    ) from None
+                self._chart = frozenset(self.settings.chart_accounts)
+                self._chart_source = "the connection's chart_accounts (EXPORTMI is not allowed)"
+        return self._chart
+
+    def check_accounts(self, accounts: Iterable[str]) -> list[str]:
+        chart = self._read_chart()
+        return [
+            f"account {account} is not in {self._chart_source}"
+            for account in sorted(set(accounts))
+            if account not in chart
+        ]
 
     def check(self) -> list[str]:
         problems: list[str] = []
