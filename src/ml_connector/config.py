@@ -118,7 +118,9 @@ class ConnectionConfig(_Strict):
     mode: Literal["summary", "invoice"] = "summary"
     mapping: Path | None = None
     split_by_period: bool = False
-    fee_tax: Literal["recoverable", "expense"] | None = None  # tax on Amazon's fees; None: as the mapping says
+    fee_tax: Literal["recoverable", "expense"] | None = (
+        None  # tax on Amazon's fees; None: as the mapping says
+    )
     start: date | None = None  # go-live: no flow reads Amazon data from before this date
     customer_mode: Literal["marketplace", "buyer"] = "marketplace"
     flows: list[Literal["settlements", "reconcile", "orders", "items", "stock_price", "shipments"]] = Field(

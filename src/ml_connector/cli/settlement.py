@@ -74,7 +74,9 @@ def show(
 
 @settlement_app.command("set-marketplace")
 def set_marketplace(
-    settlement_id: str = typer.Argument(..., help="The settlement id (as `status` or the failed record shows it)."),
+    settlement_id: str = typer.Argument(
+        ..., help="The settlement id (as `status` or the failed record shows it)."
+    ),
     marketplace: str = typer.Argument(..., help="The marketplace it belongs to: name (Amazon.de) or id."),
     connection: str | None = typer.Option(
         None, "--connection", help="The connection holding the settlement (needed when several do)."
@@ -94,14 +96,18 @@ def set_marketplace(
         store = Store.open(config.store_url)
         try:
             candidates = [config.connection(connection)] if connection else list(config.connections)
-            holders = [c for c in candidates if store.raw_document(c.name, RAW_KIND, settlement_id) is not None]
+            holders = [
+                c for c in candidates if store.raw_document(c.name, RAW_KIND, settlement_id) is not None
+            ]
             if not holders:
                 raise MlConnectorError(
                     f"settlement {settlement_id} is not stored on any connection: run `ml-connector sync settlements`"
                 )
             if len(holders) > 1:
                 names = ", ".join(c.name for c in holders)
-                raise MlConnectorError(f"settlement {settlement_id} is on {names}: name one with --connection")
+                raise MlConnectorError(
+                    f"settlement {settlement_id} is on {names}: name one with --connection"
+                )
             (conn,) = holders
             name = choose(store, conn, settlement_id, marketplace)
             typer.echo(f"settlement {settlement_id} on {conn.name} books under {name}")

@@ -126,15 +126,27 @@ def set_marketplace(store: Store, connection, settlement_id: str, value: str) ->
     return name
 
 
-def settlement_marketplace(store: Store, connection, data: bytes) -> tuple[str | None, str]:  # noqa: ANN001
-    """(marketplace to book under, how it was decided): the report's own, a person's choice, the
-    connection's only marketplace; raises MarketplaceUnknown with the question to answer."""
+def settlement_marketplace(
+    store: Store,
+    connection,  # noqa: ANN001 - ConnectionConfig
+    data: bytes,
+    listed: tuple[str, ...] = (),
+) -> tuple[str | None, str]:
+    """(marketplace to book under, how it was decided): the report's own lines, a person's choice,
+    the one marketplace getReports listed the report under (kept as the choice, so that a replay
+    decides the same), the connection's only marketplace; else raises MarketplaceUnknown with the
+    question to answer."""
     header = open_report(data).settlement
     if header.marketplace:
         return None, "report"
     choice = chosen_marketplace(store, connection.name, header.settlement_id)
     if choice:
         return choice, "chosen"
+    ours = [m for m in listed if m in connection.marketplaces]
+    if len(ours) == 1:
+        name = MARKETPLACES[ours[0]].name
+        store.set_cursor(connection.name, MARKETPLACE_CHOICE.format(header.settlement_id), name)
+        return name, "report_listing"
     if len(connection.marketplaces) == 1:
         return MARKETPLACES[connection.marketplaces[0]].name, "connection"
     names = ", ".join(MARKETPLACES[m].name for m in connection.marketplaces)
@@ -235,7 +247,7 @@ def run(ctx: FlowContext) -> FlowSummary:
             engine.note(
                 "settlement", settlement_id, "fetched", {"report_id": info.report_id, "bytes": len(data)}
             )
-            outcome, facts = post_settlement(ctx, engine, settlement_id, data)
+            outcome, facts = post_settlement(ctx, engine, settlement_id, data, tuple(info.marketplace_ids))
             summary.count(outcome)
             if outcome in DONE:
                 posted_facts.append(facts)
@@ -248,11 +260,11 @@ def run(ctx: FlowContext) -> FlowSummary:
 
 
 def post_settlement(
-    ctx: FlowContext, engine: PostingEngine, settlement_id: str, data: bytes
+    ctx: FlowContext, engine: PostingEngine, settlement_id: str, data: bytes, listed: tuple[str, ...] = ()
 ) -> tuple[str, dict]:
     source = {"settlement_id": settlement_id, "raw_document": RAW_KIND}
     try:
-        marketplace, decided = settlement_marketplace(ctx.store, ctx.connection, data)
+        marketplace, decided = settlement_marketplace(ctx.store, ctx.connection, data, listed)
     except MarketplaceUnknown as exc:
         engine.fail("settlement", settlement_id, f"held: {exc}", source=source)
         return "failed", {}
@@ -271,7 +283,7 @@ def post_settlement(
         )
         return "failed", {}
     facts = _facts(result)
-    if decided in ("connection", "chosen"):
+    if decided != "report":
         facts["marketplace"] = marketplace
         facts["marketplace_from"] = decided  # inferred from the connection, or chosen by a person
     engine.note("settlement", settlement_id, "transformed", facts)

@@ -249,10 +249,10 @@ def _journals(
     if total > 0:
         add(payout_period, mapping.special("bank", default_market), -total, payout=True)  # a debit
     elif total < 0:  # nothing reached the bank: the seller now owes Amazon the difference
+        # Category "bank" marks the payout line (total-amount) wherever it posts, so that summaries
+        # and reconcile find it; its account is the Amazon balance, never the bank.
         owed = mapping.special("amazon_balance", default_market)
-        owed = Resolution(
-            owed.account, "negative_payout", "Owed to Amazon (negative settlement)", owed.dimensions
-        )
+        owed = Resolution(owed.account, "bank", "Owed to Amazon (negative settlement)", owed.dimensions)
         add(payout_period, owed, -total, payout=True)  # a credit to the Amazon balance
 
     periods = sorted({key[0] for key in groups} or {payout_period}, key=lambda p: p or "")

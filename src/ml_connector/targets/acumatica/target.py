@@ -408,7 +408,9 @@ class AcumaticaTarget:
             if record is None:
                 problems.append(f"account {account} is not in Acumatica's chart of accounts (Account entity)")
             elif record.get("Active") is False:
-                problems.append(f"account {account} ({record.get('Description') or ''}) is inactive in Acumatica")
+                problems.append(
+                    f"account {account} ({record.get('Description') or ''}) is inactive in Acumatica"
+                )
             elif account in self.settings.ar_control_accounts:
                 problems.append(
                     f"account {account} is an AR control account: Acumatica refuses manual entries on it"

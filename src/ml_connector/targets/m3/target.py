@@ -130,7 +130,9 @@ class M3Target:
                     {"QERY": "EAAITM, EATX40 from FCHACC where EAAITP = 1", "SEPC": ";"},
                     maxrecs=0,
                 )
-                self._chart = frozenset(row["REPL"].split(";", 1)[0].strip() for row in rows if row.get("REPL"))
+                self._chart = frozenset(
+                    row["REPL"].split(";", 1)[0].strip() for row in rows if row.get("REPL")
+                )
                 self._chart_source = "M3's chart of accounts (FCHACC)"
             except MiError as exc:
                 if not self.settings.chart_accounts:
