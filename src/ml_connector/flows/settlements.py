@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from ml_connector.engine.posting import PostingEngine
@@ -21,8 +22,9 @@ from ml_connector.engine.store import Store
 from ml_connector.errors import ConfigurationError, PermanentError, TransientError
 from ml_connector.flows.context import ClosingTarget, FlowContext, FlowSummary, context_for_record
 from ml_connector.model.documents import JournalDocument
+from ml_connector.model.money import Money
 from ml_connector.settlement.errors import QuarantineError
-from ml_connector.settlement.journal_builder import BuildResult, build_journals
+from ml_connector.settlement.journal_builder import BuildResult, PayoutConversion, build_journals
 from ml_connector.settlement.reader import open_report
 from ml_connector.sources.amazon.client import SETTLEMENT_V2
 from ml_connector.sources.amazon.regions import MARKETPLACES
@@ -157,13 +159,50 @@ def settlement_marketplace(
     )
 
 
-def build(ctx_mapping, connection, data: bytes, marketplace: str | None = None) -> BuildResult:
+PAYOUT_CONVERSION = "payout-fx:{}"  # the store cursor: the converted deposit of one settlement
+
+
+def payout_conversion(
+    store: Store, connection: str, settlement_id: str, total: Money
+) -> PayoutConversion | None:
+    """The deposit Amazon converted to the bank's currency, as kept when the settlement was fetched."""
+    kept = store.get_cursor(connection, PAYOUT_CONVERSION.format(settlement_id))
+    if not kept:
+        return None
+    amount, currency = kept.split(" ")
+    return PayoutConversion(original=total, converted=Money(Decimal(amount), currency))
+
+
+def keep_conversion(ctx: FlowContext, groups: list, settlement) -> None:  # noqa: ANN001
+    """Finances event group of the settlement (same currency, start within a day): when its
+    ConvertedTotal is in another currency, keep it, so that every rebuild books the same bank line."""
+    for group in groups:
+        original, converted = group.original_total, group.converted_total
+        if original is None or converted is None or original.currency != settlement.currency:
+            continue
+        if group.start is None or abs(group.start - settlement.start) > timedelta(days=1):
+            continue
+        if converted.currency != original.currency:
+            value = f"{converted.amount} {converted.currency}"
+            ctx.store.set_cursor(ctx.name, PAYOUT_CONVERSION.format(settlement.settlement_id), value)
+        return
+
+
+def build(
+    ctx_mapping, connection, data: bytes, marketplace: str | None = None, store: Store | None = None
+) -> BuildResult:
+    report = open_report(data)
+    conversion = None
+    if store is not None:
+        header = report.settlement
+        conversion = payout_conversion(store, connection.name, header.settlement_id, header.total)
     return build_journals(
-        open_report(data),
+        report,
         ctx_mapping,
         mode=connection.mode,
         split_by_period=connection.split_by_period,
         marketplace=marketplace,
+        conversion=conversion,
     )
 
 
@@ -220,6 +259,7 @@ def run(ctx: FlowContext) -> FlowSummary:
     newest = since
     ctx.progress.start(f"settlements {ctx.name}", len(reports))
     posted_facts = summary.facts.setdefault("settlements", [])
+    groups: list | None = None
     for info in reports:
         if info.report_type and info.report_type != SETTLEMENT_V2:
             summary.count("retired_format")  # Amazon retired V1 and XML on 2026-11-11: V2 only
@@ -247,6 +287,9 @@ def run(ctx: FlowContext) -> FlowSummary:
             engine.note(
                 "settlement", settlement_id, "fetched", {"report_id": info.report_id, "bytes": len(data)}
             )
+            if groups is None:  # one listFinancialEventGroups page per run, only when there is work
+                groups = list(ctx.amazon.list_financial_event_groups(since - timedelta(days=30)))
+            keep_conversion(ctx, groups, header)
             outcome, facts = post_settlement(ctx, engine, settlement_id, data, tuple(info.marketplace_ids))
             summary.count(outcome)
             if outcome in DONE:
@@ -268,7 +311,7 @@ def post_settlement(
     except MarketplaceUnknown as exc:
         engine.fail("settlement", settlement_id, f"held: {exc}", source=source)
         return "failed", {}
-    result = build(ctx.mapping, ctx.connection, data, marketplace)
+    result = build(ctx.mapping, ctx.connection, data, marketplace, ctx.store)
     if result.quarantined:
         engine.fail("settlement", settlement_id, f"quarantined: {result.reason}", source=source)
         return "failed", {}
@@ -303,7 +346,7 @@ def _rebuild_settlement(store: Store, record, source) -> tuple[SettlementDocumen
     ctx = context_for_record(store, connection)
     try:
         marketplace, _decided = settlement_marketplace(store, ctx.connection, data)
-        result = build(ctx.mapping, ctx.connection, data, marketplace)
+        result = build(ctx.mapping, ctx.connection, data, marketplace, store)
         result.raise_if_quarantined()
         problems = check_accounts(ctx.target, result)
         if problems:
@@ -322,7 +365,7 @@ def _rebuild_journal(store: Store, record, source) -> tuple[JournalDocument, Pos
         raise PermanentError(f"journal {record.key}: the raw report is not in the store")
     ctx = context_for_record(store, connection)
     marketplace, _decided = settlement_marketplace(store, ctx.connection, data)
-    result = build(ctx.mapping, ctx.connection, data, marketplace)
+    result = build(ctx.mapping, ctx.connection, data, marketplace, store)
     for journal in result.journals:
         if journal.reference == record.key:
             return JournalDocument(journal.reference, journal), ClosingTarget(ctx)

@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import Literal, Protocol
 
 from ml_connector.model.journal import Journal, JournalLine
-from ml_connector.model.money import Money
+from ml_connector.model.money import Money, currency_exponent
 from ml_connector.model.settlement import Settlement, SettlementLine
 from ml_connector.settlement.errors import MixedCurrencies, QuarantineError, TotalMismatch, UnmappedKeys
 from ml_connector.settlement.mapping import AccountMapping, Resolution
@@ -58,6 +58,22 @@ class UnmappedKey:
         return (self.transaction_type, self.amount_type, self.amount_description)
 
 
+@dataclass(frozen=True, slots=True)
+class PayoutConversion:
+    """Amazon converted the deposit to the bank account's currency (Finances event group:
+    ``ConvertedTotal`` differs from ``OriginalTotal``). ``booking_rate`` is the rate the ledger
+    translates the bank's currency at (bank currency per marketplace currency unit), when known."""
+
+    original: Money
+    converted: Money
+    booking_rate: Decimal | None = None
+
+    @property
+    def rate(self) -> Decimal:
+        """Amazon's rate: bank currency per unit of the marketplace currency."""
+        return (self.converted.amount / self.original.amount).quantize(Decimal("0.000001"))
+
+
 @dataclass
 class BuildResult:
     settlement: Settlement
@@ -70,6 +86,7 @@ class BuildResult:
     categories: dict[str, Money] = field(default_factory=dict)  # signed totals (+ = to the seller)
     category_labels: dict[str, str] = field(default_factory=dict)
     errors: list[QuarantineError] = field(default_factory=list)
+    conversion: PayoutConversion | None = None
 
     @property
     def quarantined(self) -> bool:
@@ -114,17 +131,20 @@ def build_journals(
     mode: Mode = "summary",
     split_by_period: bool = False,
     marketplace: str | None = None,
+    conversion: PayoutConversion | None = None,
 ) -> BuildResult:
     """Read every line once and build the journal(s), or a quarantined result naming the numbers.
 
     ``marketplace`` is the one to book under when the report names none (a fee-only settlement:
-    the connection's marketplace, or the one a person chose with `settlement set-marketplace`)."""
+    the connection's marketplace, or the one a person chose with `settlement set-marketplace`).
+    ``conversion``: the payout reached the bank converted to another currency (see DESIGN.md)."""
     if mode not in ("summary", "invoice"):
         raise ValueError(f"mode must be 'summary' or 'invoice', not {mode!r}")
     settlement = report.settlement
     if not settlement.marketplace and marketplace:
         settlement = replace(settlement, marketplace=marketplace)
     result = BuildResult(settlement, mode, split_by_period)
+    result.conversion = conversion
     try:
         acc = LineSums(settlement.currency)
         if hasattr(report, "accumulate"):
@@ -246,7 +266,12 @@ def _journals(
         add(period, res, amount)
 
     total = settlement.total.amount
-    if total > 0:
+    conversion = result.conversion
+    converted = conversion is not None and total > 0 and conversion.converted.currency != currency
+    if converted:
+        assert conversion is not None
+        _converted_payout(add, payout_period, mapping, default_market, currency, conversion)
+    elif total > 0:
         add(payout_period, mapping.special("bank", default_market), -total, payout=True)  # a debit
     elif total < 0:  # nothing reached the bank: the seller now owes Amazon the difference
         # Category "bank" marks the payout line (total-amount) wherever it posts, so that summaries
@@ -273,11 +298,14 @@ def _journals(
             continue  # a month whose lines cancel out (Payable to Amazon against its card charge)
         reference = f"{settlement.settlement_id}-{period}" if period else settlement.settlement_id
         lines = tuple(
-            _journal_line(account, dims, net, descriptions, categories, currency, reference)
-            for (_p, account, dims, _payout), (net, descriptions, categories) in sorted(
+            _journal_line(
+                account, dims, net, descriptions, categories, currency, reference,
+                conversion.converted if converted and payout and account == mapping.account_of("bank") else None,
+            )
+            for (_p, account, dims, payout), (net, descriptions, categories) in sorted(
                 lines_net, key=lambda item: (not item[0][3], item[0][1], item[0][2])
             )
-        )
+        )  # fmt: skip
         journals.append(
             Journal(
                 reference=reference,
@@ -292,6 +320,30 @@ def _journals(
     return journals
 
 
+def _converted_payout(add, period, mapping, market, currency, conversion) -> None:  # noqa: ANN001
+    """The bank line of a converted payout and, where the ledger's booking rate is known, the
+    realised FX difference: the bank is debited with what the converted amount is worth at the
+    booking rate (in the journal's currency), the difference to total-amount is realised FX; the
+    converted amount and Amazon's rate travel on the bank line (its memo and ``bank_amount``)."""
+    total = conversion.original.amount
+    exponent = Decimal(1).scaleb(-currency_exponent(currency))
+    if conversion.booking_rate:
+        at_booking = (conversion.converted.amount / conversion.booking_rate).quantize(exponent)
+    else:
+        at_booking = total  # no rate of the ledger's own: the ERP books the difference when it revalues
+    bank = mapping.special("bank", market)
+    memo = (
+        f"Amazon payout: {conversion.converted.as_string()} {conversion.converted.currency} at "
+        f"{conversion.rate} {conversion.converted.currency}/{currency}"
+    )
+    add(period, Resolution(bank.account, "bank", memo, bank.dimensions), -at_booking, payout=True)
+    if at_booking != total:
+        fx = mapping.special("fx", market)
+        rate_text = f"booked at {conversion.booking_rate}, Amazon's rate {conversion.rate}"
+        add(period, Resolution(fx.account, "fx", f"Realised FX on converted payout ({rate_text})", fx.dimensions),
+            at_booking - total)  # fmt: skip
+
+
 def _journal_line(
     account: str,
     dims: tuple[tuple[str, str], ...],
@@ -300,6 +352,7 @@ def _journal_line(
     categories: set[str],
     currency: str,
     reference: str,
+    bank_amount: Money | None = None,
 ) -> JournalLine:
     zero = Money.zero(currency)
     amount = Money(abs(net), currency)
@@ -311,6 +364,7 @@ def _journal_line(
         reference=reference,
         dimensions=dims,
         category="+".join(sorted(categories)),
+        bank_amount=bank_amount,
     )
 
 
