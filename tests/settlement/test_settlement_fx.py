@@ -21,7 +21,9 @@ LINES = [
 
 def _build(conversion: PayoutConversion | None, split: bool = False):  # noqa: ANN202
     settlement = settlement_for(LINES, currency="EUR")
-    return build_journals(LinesReport(settlement, LINES), MAPPING, conversion=conversion, split_by_period=split)
+    return build_journals(
+        LinesReport(settlement, LINES), MAPPING, conversion=conversion, split_by_period=split
+    )
 
 
 def test_a_converted_payout_books_the_difference_as_realised_fx() -> None:
