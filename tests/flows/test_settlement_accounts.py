@@ -76,3 +76,70 @@ def test_ping_is_clean_with_the_default_mapping(deployment, store):
     for name in (M3_CONNECTION, ACUMATICA_CONNECTION):
         for system, problems in ping_connection(store, deployment.config.connection(name)):
             assert problems == [], (name, system, problems)
+
+
+def _fee_only_report(sid: str) -> bytes:
+    """Like the real 23874396421: account-level rows only, so the report names no marketplace."""
+    import io
+    from datetime import UTC, datetime
+
+    from ml_connector.model.money import Money
+    from ml_connector.model.settlement import Settlement, SettlementLine
+    from ml_connector.settlement.writer import write_flat_file_v2
+
+    day = datetime(2026, 11, 2, 22, 7, 18, tzinfo=UTC)
+    lines = [
+        SettlementLine("Subscription Fee", "other-transaction", "Subscription Fee", Money.of("-39.99", "USD"), day.date()),
+        SettlementLine("Successful charge", "other-transaction", "Successful charge", Money.of("39.99", "USD"), day.date()),
+    ]  # fmt: skip
+    settlement = Settlement(sid, day, day.replace(day=16), day.replace(day=18), Money.of("0.00", "USD"))
+    out = io.BytesIO()
+    write_flat_file_v2(settlement, lines, out, locale="en_US")
+    return out.getvalue()
+
+
+def test_a_fee_only_settlement_is_held_with_a_question_then_set_and_replayed(deployment, store):
+    from typer.testing import CliRunner
+
+    from ml_connector.cli.app import app
+
+    sid = "29999999991"
+    data = _fee_only_report(sid)
+    store.keep_raw_document(M3_CONNECTION, settlements.RAW_KIND, sid, data)
+    ctx = open_context(store, deployment.config.connection(M3_CONNECTION), clock=deployment.clock)
+    try:
+        outcome, _facts = settlements.post_settlement(ctx, ctx.engine(settlements.FLOW), sid, data, ())
+    finally:
+        ctx.close()
+    assert outcome == "failed"
+    record = store.find_record(M3_CONNECTION, "settlement", sid)
+    assert record.state == "failed" and "which marketplace does it belong to?" in record.error
+    assert (
+        f"ml-connector settlement set-marketplace {sid} MARKETPLACE --connection {M3_CONNECTION}"
+        in record.error
+    )
+
+    runner = CliRunner()
+    wrong = runner.invoke(
+        app, ["settlement", "set-marketplace", sid, "Amazon.de", "--connection", M3_CONNECTION]
+    )
+    assert wrong.exit_code == 1 and "choose one of" in wrong.stderr
+    result = runner.invoke(
+        app, ["settlement", "set-marketplace", sid, "amazon.ca", "--connection", M3_CONNECTION]
+    )
+    assert result.exit_code == 0, result.output
+    assert "books under Amazon.ca" in result.stdout and "replayed: posted" in result.stdout
+    assert store.find_record(M3_CONNECTION, "settlement", sid).state == "posted"
+    lines = [ln for v in deployment.state("m3").vouchers() for ln in v["lines"] if ln["VTXT"].startswith(sid)]
+    assert lines  # the journal reached M3, under the division of Amazon.ca
+
+
+def test_a_fee_only_settlement_of_a_one_marketplace_connection_takes_its_marketplace(deployment, store):
+    sid = "29999999992"
+    data = _fee_only_report(sid)
+    ctx = open_context(store, deployment.config.connection(ACUMATICA_CONNECTION), clock=deployment.clock)
+    try:
+        marketplace, decided = settlements.settlement_marketplace(store, ctx.connection, data)
+    finally:
+        ctx.close()
+    assert (marketplace, decided) == ("Amazon.co.uk", "connection")
