@@ -223,3 +223,33 @@ def test_a_zero_settlement_has_no_bank_line() -> None:
     result = build_journals(LinesReport(settlement_for(lines), lines), MAPPING)
     assert "1020" not in {ln.account for j in result.journals for ln in j.lines}
     assert datetime(2026, 1, 1, tzinfo=UTC)  # keeps the import honest for the helpers above
+
+
+@pytest.mark.parametrize("marketplace_id", sorted(MARKETPLACES))
+def test_every_marketplace_books_under_its_division_from_a_v2_file(marketplace_id: str) -> None:
+    market = MARKETPLACES[marketplace_id]
+    lines = [line("Order", "ItemPrice", "Principal", "100", market.currency, market=market.name.lower()),
+             line("Order", "ItemFees", "Commission", "-15", market.currency, market=market.name.lower())]  # fmt: skip
+    settlement = settlement_for(lines, currency=market.currency)
+    result = build_journals(open_report(v2_bytes(settlement, lines, locale="iso")), MAPPING)
+    assert not result.quarantined, result.reason
+    expected = "UK" if market.country_code == "GB" else market.country_code
+    assert {ln.dimension_map["division"] for j in result.journals for ln in j.lines} == {expected}
+
+
+def test_the_api_path_asks_only_for_the_v2_flat_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ml_connector.sources.amazon import LwaCredentials, SpApiClient
+
+    client = SpApiClient(
+        LwaCredentials("amzn1.application-oa2-client.x", "not-a-secret", "Atzr|not-a-token"),
+        seller_id="A3SELLER",
+        base_url="http://127.0.0.1:9",
+        lwa_url="http://127.0.0.1:9/auth/o2/token",
+    )
+    seen: list[dict] = []
+    monkeypatch.setattr(client, "_get", lambda _op, _path, params=None: seen.append(dict(params or {})) or {})
+    try:
+        assert list(client.list_settlement_reports(datetime(2026, 11, 1, tzinfo=UTC))) == []
+    finally:
+        client.close()
+    assert seen[0]["reportTypes"] == ["GET_V2_SETTLEMENT_REPORT_DATA_FLAT_FILE_V2"]
