@@ -143,3 +143,28 @@ def test_a_fee_only_settlement_of_a_one_marketplace_connection_takes_its_marketp
     finally:
         ctx.close()
     assert (marketplace, decided) == ("Amazon.co.uk", "connection")
+
+
+def test_m3_dimension_values_are_checked_against_fchacc(deployment, store):
+    text = deployment.config_path.read_text()
+    marker = 'order_type = "AMZ"'
+    assert marker in text
+    deployment.config_path.write_text(
+        text.replace(marker, marker + '\ndimension_fields = { division = "AIT2" }', 1)
+    )
+    deployment.state("m3").world.accounting_identities[2] = {"US"}  # the tenant has no CA division value
+    summary = _run(deployment, store, M3_CONNECTION)
+    failed = store.records(connection=M3_CONNECTION, state="failed")
+    assert summary.counts["failed"] == len(failed) >= 1
+    assert all("dimension division=CA (AIT2) is not in M3's FCHACC" in r.error for r in failed)
+    problems = dict(ping_connection(store, deployment.config.connection(M3_CONNECTION)))["m3"]
+    assert any("division=CA (AIT2)" in p for p in problems)
+    assert not any("division=US" in p for p in problems)
+
+
+def test_acumatica_an_inactive_subaccount_is_named(deployment, store):
+    sandbox = deployment.state("acumatica")
+    (record,) = sandbox.records["Subaccount"].values()
+    record["Active"] = False
+    problems = dict(ping_connection(store, deployment.config.connection(ACUMATICA_CONNECTION)))["acumatica"]
+    assert any("subaccount 000000 is inactive" in p for p in problems)

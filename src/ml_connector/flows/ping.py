@@ -62,5 +62,7 @@ def _mapping_accounts(target, connection: ConnectionConfig) -> list[str]:  # noq
     from ml_connector.settlement.mapping import load_mapping, producible_accounts
 
     accounts = producible_accounts(load_mapping(connection.mapping))
+    dimensions = {tuple(text.split("=", 1)) for values in accounts.values() for text in values}
     source = connection.mapping or "the default mapping"
-    return [f"mapping ({source}): {problem}" for problem in target.check_accounts(sorted(accounts))]
+    problems = target.check_accounts(sorted(accounts), sorted(dimensions))  # type: ignore[arg-type]
+    return [f"mapping ({source}): {problem}" for problem in problems]

@@ -211,7 +211,8 @@ def check_accounts(target, result: BuildResult) -> list[str]:  # noqa: ANN001 - 
     checker = getattr(target, "check_accounts", None)
     if checker is None:
         return []
-    return list(checker({line.account for journal in result.journals for line in journal.lines}))
+    lines = [line for journal in result.journals for line in journal.lines]
+    return list(checker({line.account for line in lines}, {dim for line in lines for dim in line.dimensions}))
 
 
 def settlement_document(result: BuildResult) -> SettlementDocument:
@@ -320,7 +321,7 @@ def post_settlement(
         engine.fail(
             "settlement",
             settlement_id,
-            f"not posted: the ERP cannot take {len(problems)} account(s): {'; '.join(problems)}; "
+            f"not posted: the ERP cannot take {len(problems)} account(s) or dimension(s): {'; '.join(problems)}; "
             "create or reopen them in the ERP, or change the mapping, then replay",
             source=source,
         )

@@ -46,6 +46,7 @@ ENTITIES: dict[str, EntityDef] = {
     "JournalTransaction": EntityDef(("Module", "BatchNbr"), "BatchNbr", "{:06d}", ("Details",)),
     "Payment": EntityDef(("Type", "ReferenceNbr"), "ReferenceNbr", "PMT{:06d}", ("DocumentsToApply",)),
     "StockItem": EntityDef(("InventoryID",), details=("CrossReferences", "WarehouseDetails")),
+    "Subaccount": EntityDef(("SubaccountCD",)),
     "Shipment": EntityDef(("ShipmentNbr",), "ShipmentNbr", "SHP{:06d}", ("Details", "Packages", "Orders")),
 }
 INQUIRIES = ("InventoryQuantityAvailable",)
@@ -109,6 +110,7 @@ class SandboxConfig:
     ar_control_accounts: frozenset[str] = frozenset({AR_CONTROL_ACCOUNT})
     known_accounts: frozenset[str] = field(default_factory=lambda: _SANDBOX_CHART)
     inactive_accounts: frozenset[str] = frozenset()  # in the chart, but closed (Active = false)
+    subaccounts: frozenset[str] = frozenset({"000000"})
 
 
 def _default_mapping_accounts() -> frozenset[str]:
@@ -301,6 +303,14 @@ class AcumaticaSandbox:
                 "LastModifiedDateTime": self.now_text(),
             }
             self.records["Account"][record["id"]] = record
+        for number in sorted(self.config.subaccounts):
+            record = {
+                "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"acumatica-subaccount-{number}")),
+                "SubaccountCD": number,
+                "Description": f"Subaccount {number}",
+                "Active": True,
+            }
+            self.records["Subaccount"][record["id"]] = record
 
     def _seed_items(self) -> None:
         # The sandbox tenant is the UK seller's books (base currency GBP): prices in pounds.

@@ -122,6 +122,7 @@ class M3World:
         self.chart_of_accounts: set[str] | None = None  # None: every well-formed account is valid
         self.blocked_accounts: set[str] = set()
         self.exportmi_allowed = True  # tenants may lock EXPORTMI ("Not allowed")
+        self.accounting_identities: dict[int, set[str]] = {}  # FCHACC values of dimensions 2..7
         self.gl_batches: dict[tuple[str, str], GlBatch] = {}
         self.voucher_lines: list[Row] = []
         self.batch_orders: dict[str, BatchOrder] = {}
@@ -343,16 +344,19 @@ class M3World:
     # -- GLS200MI: posted vouchers ------------------------------------------------------------------
 
     def EXPORTMI__Select(self, f: Row) -> list[Row]:
-        """Only what the connector asks: the accounts (dimension 1) of FCHACC, one per record."""
+        """Only what the connector asks: the accounting identities of FCHACC (dimension, value)."""
         if not self.exportmi_allowed:
             raise MiFault("Not allowed", error_type="ServerReturnedNOK")
         query = " ".join(f["QERY"].split())
-        match = re.fullmatch(r"(?i)EAAITM(?:,\s*EATX40)? from FCHACC where EAAITP = 1", query)
-        if match is None:
+        if re.fullmatch(r"(?i)EAAITP,\s*EAAITM from FCHACC", query) is None:
             raise MiFault(f"Query not supported by the sandbox: {f['QERY']}", field="QERY")
         separator = f.get("SEPC") or ";"
         chart = self.chart_of_accounts if self.chart_of_accounts is not None else default_chart()
-        return [{"REPL": f"{account}{separator}Account {account}"} for account in sorted(chart)]
+        rows = [(1, account) for account in sorted(chart)]
+        rows += [
+            (n, value) for n, values in sorted(self.accounting_identities.items()) for value in sorted(values)
+        ]
+        return [{"REPL": f"{n}{separator}{value}"} for n, value in rows]
 
     def GLS200MI__LstVouchersByDt(self, f: Row) -> list[Row]:
         division = f.get("DIVI") or DIVISION

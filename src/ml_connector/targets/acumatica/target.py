@@ -56,6 +56,7 @@ class AcumaticaTarget:
         self.client = AcumaticaClient(settings, credentials, clock=clock, http=http, retry=retry)
         self._item_map: dict[str, str] | None = None
         self._chart: dict[str, dict[str, Any]] | None = None  # the Account entity, read once
+        self._subaccounts: dict[str, dict[str, Any]] | None = None  # the Subaccount entity, read once
         self._items: list[dict[str, Any]] = []
         self._marketplaces: dict[str, str] = {}
 
@@ -394,9 +395,13 @@ class AcumaticaTarget:
 
     # -- health ----------------------------------------------------------------------------------
 
-    def check_accounts(self, accounts: Iterable[str]) -> list[str]:
+    def check_accounts(
+        self, accounts: Iterable[str], dimensions: Iterable[tuple[str, str]] = ()
+    ) -> list[str]:
         """Against the Account entity (read once per adapter life): exists, active, not a control
-        account (``ar_control_accounts``: Acumatica refuses manual entries on those)."""
+        account (``ar_control_accounts``: Acumatica refuses manual entries on those); and the
+        subaccounts the lines carry (or ``default_subaccount``) against the Subaccount entity. The
+        branch has no entity in the Default endpoint: Acumatica itself refuses an unknown one."""
         if self._chart is None:
             self._chart = {
                 str(record.get("AccountCD") or ""): record
@@ -415,6 +420,19 @@ class AcumaticaTarget:
                 problems.append(
                     f"account {account} is an AR control account: Acumatica refuses manual entries on it"
                 )
+        subaccounts = {value for name, value in dimensions if name == "subaccount"}
+        subaccounts.add(self.settings.default_subaccount)
+        if self._subaccounts is None:
+            self._subaccounts = {
+                str(record.get("SubaccountCD") or ""): record
+                for record in self.client.iterate("Subaccount", select="SubaccountCD,Active")
+            }
+        for value in sorted(v for v in subaccounts if v):
+            record = self._subaccounts.get(value)
+            if record is None:
+                problems.append(f"subaccount {value} is not in Acumatica (Subaccount entity)")
+            elif record.get("Active") is False:
+                problems.append(f"subaccount {value} is inactive in Acumatica")
         return problems
 
     def check(self) -> list[str]:

@@ -17,6 +17,7 @@ from ml_connector.model.documents import CustomerDocument, Document, JournalDocu
 from ml_connector.model.money import Money
 from ml_connector.model.orders import ShipmentConfirmation, StockLevel
 from ml_connector.targets.m3.customers import CustomerPoster
+from ml_connector.targets.m3.gls840 import dimension_slots
 from ml_connector.targets.m3.ionapi import IonApiFile, load_ionapi
 from ml_connector.targets.m3.items import ItemReader
 from ml_connector.targets.m3.journals import JournalPoster
@@ -67,6 +68,7 @@ class M3Target:
         self._shipments = ShipmentReader(self.mi, settings, self._order_customers)
         self._chart: frozenset[str] | None = None  # accounts of FCHACC (or chart_accounts), read once
         self._chart_source = ""
+        self._identities: frozenset[tuple[int, str]] | None = None  # (dimension, value) of FCHACC
 
     @classmethod
     def from_file(cls, path: str | Path, settings: M3Settings, **kwargs) -> M3Target:
@@ -120,19 +122,20 @@ class M3Target:
     # -- lifecycle --------------------------------------------------------------------------------
 
     def _read_chart(self) -> frozenset[str]:
-        """The accounting identities of dimension 1 (FCHACC) through EXPORTMI.Select; where the
+        """The accounting identities (FCHACC: dimension 1 = the accounts) through EXPORTMI.Select; where the
         tenant locks EXPORTMI, the configured ``chart_accounts`` list; else a ConfigurationError."""
         if self._chart is None:
             try:
                 rows = self.mi.call(
-                    "EXPORTMI",
-                    "Select",
-                    {"QERY": "EAAITM, EATX40 from FCHACC where EAAITP = 1", "SEPC": ";"},
-                    maxrecs=0,
+                    "EXPORTMI", "Select", {"QERY": "EAAITP, EAAITM from FCHACC", "SEPC": ";"}, maxrecs=0
                 )
-                self._chart = frozenset(
-                    row["REPL"].split(";", 1)[0].strip() for row in rows if row.get("REPL")
-                )
+                identities = set()
+                for row in rows:
+                    dimension, _, value = (row.get("REPL") or "").partition(";")
+                    if dimension.strip().isdigit() and value.strip():
+                        identities.add((int(dimension), value.strip()))
+                self._identities = frozenset(identities)
+                self._chart = frozenset(value for dimension, value in identities if dimension == 1)
                 self._chart_source = "M3's chart of accounts (FCHACC)"
             except MiError as exc:
                 if not self.settings.chart_accounts:
@@ -145,13 +148,24 @@ class M3Target:
                 self._chart_source = "the connection's chart_accounts (EXPORTMI is not allowed)"
         return self._chart
 
-    def check_accounts(self, accounts: Iterable[str]) -> list[str]:
+    def check_accounts(
+        self, accounts: Iterable[str], dimensions: Iterable[tuple[str, str]] = ()
+    ) -> list[str]:
+        """Accounts (FCHACC dimension 1) and the values of the dimensions sent as AIT2..AIT7
+        (``dimension_fields``; FCHACC dimension n), each missing one named."""
         chart = self._read_chart()
-        return [
+        problems = [
             f"account {account} is not in {self._chart_source}"
             for account in sorted(set(accounts))
             if account not in chart
         ]
+        if self._identities is not None:  # the dimensions' values are known only from FCHACC
+            for name, value in sorted(set(dimensions)):
+                slot = dimension_slots([(name, value)], self.settings.dimension_fields)
+                for ait in slot:
+                    if (int(ait[3:]), value) not in self._identities:
+                        problems.append(f"dimension {name}={value} ({ait}) is not in M3's FCHACC")
+        return problems
 
     def check(self) -> list[str]:
         problems: list[str] = []
