@@ -156,3 +156,12 @@ def test_default_mapping_is_printed_and_loads(tmp_path: Path) -> None:
     path = tmp_path / "mine.toml"
     path.write_text(result.stdout)
     assert len(load_mapping(path).rules) == len(load_mapping().rules)
+
+
+def test_fee_tax_option_moves_the_ads_tax_to_the_ads() -> None:
+    recoverable = json.loads(_show("--json", str(SMALL_SAMPLE)).stdout)["journals"][0]["lines"]
+    expense = json.loads(_show("--json", "--fee-tax", "expense", str(SMALL_SAMPLE)).stdout)["journals"][0][
+        "lines"
+    ]
+    assert "1310" in {ln["account"] for ln in recoverable} and "1310" not in {ln["account"] for ln in expense}
+    assert _show("--fee-tax", "maybe", str(SMALL_SAMPLE)).exit_code == 1

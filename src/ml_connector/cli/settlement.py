@@ -36,6 +36,9 @@ def show(
         Mode.summary, "--mode", help="summary: revenue from settlements; invoice: clear AR."
     ),
     split_by_period: bool = typer.Option(False, "--split-by-period", help="One journal per calendar month."),
+    fee_tax: str | None = typer.Option(
+        None, "--fee-tax", help="Tax on Amazon's fees: recoverable (input tax) or expense (with the fee)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
 ) -> None:
     """Show what a settlement report would post: summary, totals by category, and the journal."""
@@ -48,6 +51,8 @@ def show(
 
     try:
         account_mapping = load_mapping(mapping)
+        if fee_tax:
+            account_mapping = account_mapping.with_fee_tax(fee_tax)
     except ConfigurationError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None

@@ -4,7 +4,8 @@ The accounting model (docs/DESIGN.md): a positive amount (money to the seller) i
 account, a negative one a debit; the payout (total-amount) is one debit to the bank account. A
 negative total reaches no bank: the seller owes Amazon, so it is a credit to the Amazon balance
 account (which the next settlement's "Payable to Amazon" line clears); a zero total has no bank
-line at all. The bank line is therefore always money that really reached the bank. Lines are summed per (account, dimensions). In invoice
+line at all. The bank line is therefore always money that really reached the bank. Lines are
+summed per (account, dimensions). In invoice
 mode, the order lines already invoiced in the ERP clear the marketplace receivable instead of
 being revenue again. Split by period, each calendar month (by posted date) gets its own journal,
 balanced through the Amazon clearing account; the payout lands in the month of the deposit date.
@@ -270,7 +271,7 @@ def _journals(
     converted = conversion is not None and total > 0 and conversion.converted.currency != currency
     if converted:
         assert conversion is not None
-        _converted_payout(add, payout_period, mapping, default_market, currency, conversion)
+        _converted_payout(add, payout_period, mapping, default_market, settlement.total, conversion)
     elif total > 0:
         add(payout_period, mapping.special("bank", default_market), -total, payout=True)  # a debit
     elif total < 0:  # nothing reached the bank: the seller now owes Amazon the difference
@@ -320,12 +321,12 @@ def _journals(
     return journals
 
 
-def _converted_payout(add, period, mapping, market, currency, conversion) -> None:  # noqa: ANN001
+def _converted_payout(add, period, mapping, market, payout: Money, conversion) -> None:  # noqa: ANN001
     """The bank line of a converted payout and, where the ledger's booking rate is known, the
     realised FX difference: the bank is debited with what the converted amount is worth at the
     booking rate (in the journal's currency), the difference to total-amount is realised FX; the
     converted amount and Amazon's rate travel on the bank line (its memo and ``bank_amount``)."""
-    total = conversion.original.amount
+    total, currency = payout.amount, payout.currency
     exponent = Decimal(1).scaleb(-currency_exponent(currency))
     if conversion.booking_rate:
         at_booking = (conversion.converted.amount / conversion.booking_rate).quantize(exponent)
