@@ -23,6 +23,7 @@ from ml_connector.errors import ConfigurationError, PermanentError, TransientErr
 from ml_connector.flows.context import ClosingTarget, FlowContext, FlowSummary, context_for_record
 from ml_connector.model.documents import JournalDocument
 from ml_connector.model.money import Money
+from ml_connector.settlement.balance import amazon_balance
 from ml_connector.settlement.errors import QuarantineError
 from ml_connector.settlement.journal_builder import BuildResult, PayoutConversion, build_journals
 from ml_connector.settlement.reader import open_report
@@ -330,6 +331,9 @@ def post_settlement(
     if decided != "report":
         facts["marketplace"] = marketplace
         facts["marketplace_from"] = decided  # inferred from the connection, or chosen by a person
+    balance = amazon_balance(result, ctx.mapping)
+    facts["amazon_balance"] = balance.closing.as_string()  # what the seller owes Amazon afterwards
+    facts["paid_to_bank"] = balance.paid_to_bank.as_string()
     engine.note("settlement", settlement_id, "transformed", facts)
     outcome = engine.post(settlement_document(result), SettlementPoster(engine, ctx.target), source=source)
     facts["erp_ids"] = outcome.erp_id
