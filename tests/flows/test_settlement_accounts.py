@@ -4,6 +4,7 @@ fee-only settlement without a marketplace takes the connection's, or is held wit
 
 from __future__ import annotations
 
+import re
 from importlib.resources import files
 
 from ml_connector.flows import settlements
@@ -168,3 +169,40 @@ def test_acumatica_an_inactive_subaccount_is_named(deployment, store):
     record["Active"] = False
     problems = dict(ping_connection(store, deployment.config.connection(ACUMATICA_CONNECTION)))["acumatica"]
     assert any("subaccount 000000 is inactive" in p for p in problems)
+
+
+def test_a_payout_converted_by_amazon_reaches_the_erp_with_its_converted_amount(
+    deployment, store, monkeypatch
+):
+    """The event group says the CAD deposit reached the bank in USD: the journal stays in CAD, its
+    bank line carries the converted amount and Amazon's rate (kept, so a replay books the same)."""
+    from dataclasses import replace
+
+    from ml_connector.model.money import Money
+
+    ctx = open_context(store, deployment.config.connection(M3_CONNECTION), clock=deployment.clock)
+    real = ctx.amazon.list_financial_event_groups
+
+    def converted(*args, **kwargs):
+        for group in real(*args, **kwargs):
+            total = group.original_total
+            if total is not None and total.currency == "CAD" and total.amount > 0:
+                usd = Money((total.amount * 73 / 100).quantize(total.amount), "USD")
+                group = replace(group, converted_total=usd)
+            yield group
+
+    monkeypatch.setattr(ctx.amazon, "list_financial_event_groups", converted)
+    try:
+        summary = settlements.run(ctx)
+    finally:
+        ctx.close()
+    assert not summary.counts.get("failed")
+    cad = [
+        f for f in summary.facts["settlements"] if f["currency"] == "CAD" and not f["total"].startswith("-")
+    ]
+    assert cad
+    kept = store.get_cursor(M3_CONNECTION, settlements.PAYOUT_CONVERSION.format(cad[0]["settlement_id"]))
+    assert kept and kept.endswith(" USD")
+    texts = [ln["VTXT"] for v in deployment.state("m3").vouchers() for ln in v["lines"]]
+    # M3's 40-character VTXT keeps the key, the converted amount and Amazon's rate
+    assert any(re.search(r"^\d{11}-\d{4}-\d{2} [\d.]+ USD @0\.7\d{5}$", t) for t in texts), texts[:5]

@@ -34,7 +34,7 @@ def test_a_converted_payout_books_the_difference_as_realised_fx() -> None:
     bank = by_account["1020"]
     assert bank.bank_amount == Money.of("720.00", "GBP")  # what reached the bank, in its currency
     assert bank.debit.as_string() == "837.21"  # 720.00 GBP at the ledger's 0.86 GBP/EUR
-    assert "720.00 GBP at 0.847059 GBP/EUR" in bank.description  # Amazon's rate, shown
+    assert bank.description.startswith("720.00 GBP @0.847059 GBP/EUR")  # Amazon's rate, shown
     assert by_account["7900"].debit.as_string() == "12.79"  # realised FX loss: 850.00 - 837.21
     assert "0.86" in by_account["7900"].description
 

@@ -333,9 +333,12 @@ def _converted_payout(add, period, mapping, market, payout: Money, conversion) -
     else:
         at_booking = total  # no rate of the ledger's own: the ERP books the difference when it revalues
     bank = mapping.special("bank", market)
+    # The figures first: an ERP with a short line text (M3's VTXT: 40 characters after the key)
+    # keeps the converted amount and the rate.
+    bank_currency = conversion.converted.currency
     memo = (
-        f"Amazon payout: {conversion.converted.as_string()} {conversion.converted.currency} at "
-        f"{conversion.rate} {conversion.converted.currency}/{currency}"
+        f"{conversion.converted.as_string()} {bank_currency} @{conversion.rate} {bank_currency}/{currency}: "
+        "Amazon payout, converted"
     )
     add(period, Resolution(bank.account, "bank", memo, bank.dimensions), -at_booking, payout=True)
     if at_booking != total:
