@@ -253,3 +253,23 @@ def test_the_api_path_asks_only_for_the_v2_flat_file(monkeypatch: pytest.MonkeyP
     finally:
         client.close()
     assert seen[0]["reportTypes"] == ["GET_V2_SETTLEMENT_REPORT_DATA_FLAT_FILE_V2"]
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_the_real_negative_pair_rewritten_as_v2_in_every_locale_books_the_same(locale: str) -> None:
+    from ml_connector.settlement.balance import amazon_balance
+
+    closing = []
+    for name in ("settlement_v1_23874396421.txt", "settlement_v1_23874397121.txt"):
+        original = open_report(LOCAL_SAMPLES / name)
+        lines = list(original.lines())
+        rewritten = open_report(v2_bytes(original.settlement, lines, locale=locale))
+        assert rewritten.format == "v2"
+        result = build_journals(rewritten, MAPPING)
+        assert not result.quarantined, result.reason
+        accounts = {ln.account: ln for j in result.journals for ln in j.lines}
+        assert "1020" not in accounts  # no money reached the bank
+        if "1310" in accounts:
+            assert accounts["1310"].debit.as_string() == "0.14"  # GST/HST on the ads: input tax
+        closing.append(amazon_balance(result, MAPPING).closing.as_string())
+    assert closing == ["-321.69", "-62.31"]
