@@ -165,3 +165,10 @@ def test_fee_tax_option_moves_the_ads_tax_to_the_ads() -> None:
     ]
     assert "1310" in {ln["account"] for ln in recoverable} and "1310" not in {ln["account"] for ln in expense}
     assert _show("--fee-tax", "maybe", str(SMALL_SAMPLE)).exit_code == 1
+
+
+def test_a_fee_only_report_previews_under_the_marketplace_given() -> None:
+    sample = SMALL_SAMPLE.parent / "settlement_v1_23874396421.txt"
+    data = json.loads(_show("--json", "--marketplace", "Amazon.ca", str(sample)).stdout)
+    divisions = {dict(ln["dimensions"]).get("division") for j in data["journals"] for ln in j["lines"]}
+    assert divisions == {"CA"}

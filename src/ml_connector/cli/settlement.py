@@ -39,6 +39,9 @@ def show(
     fee_tax: str | None = typer.Option(
         None, "--fee-tax", help="Tax on Amazon's fees: recoverable (input tax) or expense (with the fee)."
     ),
+    marketplace: str | None = typer.Option(
+        None, "--marketplace", help="Book a report that names no marketplace (fee-only) under this one."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
 ) -> None:
     """Show what a settlement report would post: summary, totals by category, and the journal."""
@@ -64,7 +67,9 @@ def show(
         typer.echo(f"quarantined ({exc.reason}): {file}: {exc}", err=True)
         raise typer.Exit(EXIT_QUARANTINED) from None
     with report:
-        result = build_journals(report, account_mapping, mode=mode.value, split_by_period=split_by_period)
+        result = build_journals(
+            report, account_mapping, mode=mode.value, split_by_period=split_by_period, marketplace=marketplace
+        )
     if as_json:
         _print_json(result_to_dict(result, report.format))
     else:
