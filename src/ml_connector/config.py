@@ -222,6 +222,11 @@ class ConnectionConfig(_Strict):
     split_by_period: bool = Field(
         False, description="one journal per calendar month when a settlement spans a month end"
     )
+    fee_tax: Literal["recoverable", "expense"] | None = Field(
+        None,
+        description="tax Amazon charges on its fees: recoverable (input-tax account) or expense "
+        "(with the fee); default: as the mapping says",
+    )
     start: date | None = Field(
         None, description="go-live date: no flow reads Amazon data from before it (default: 90 days back)"
     )

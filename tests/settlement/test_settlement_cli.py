@@ -28,7 +28,7 @@ def test_readable_summary_and_journal() -> None:
     assert "2025-07-31 22:07 to 2025-08-14 22:07 UTC" in out
     assert "Deposit  2025-08-16" in out and "-62.31 CAD" in out
     assert "Totals by category" in out and "Product sales" in out
-    assert "Journal 23874397121" in out and "balanced" in out and "428.19" in out
+    assert "Journal 23874397121" in out and "balanced" in out and "106.50" in out
 
 
 def test_json_contract() -> None:
@@ -44,19 +44,22 @@ def test_json_contract() -> None:
     (journal,) = data["journals"]
     assert journal["reference"] == "23874397121"
     assert (journal["total_debit"], journal["total_credit"], journal["balanced"]) == (
-        "428.19",
-        "428.19",
+        "106.50",
+        "106.50",
         True,
     )
     first = journal["lines"][0]
     assert set(first) >= {"account", "debit", "credit", "description"}
-    assert (first["account"], first["debit"], first["credit"]) == ("1020", "0.00", "62.31")
+    # a negative settlement reaches no bank: it is owed to Amazon, on the Amazon balance account
+    assert (first["account"], first["debit"], first["credit"]) == ("1280", "0.00", "62.31")
+    assert "1020" not in {line["account"] for line in journal["lines"]}
 
 
 def test_json_split_and_invoice(tmp_path: Path) -> None:
     result = _show("--json", "--split-by-period", "--mode", "invoice", str(SMALL_SAMPLE))
     data = json.loads(result.stdout)
-    assert [j["reference"] for j in data["journals"]] == ["23874397121-2025-07", "23874397121-2025-08"]
+    # July holds only Payable to Amazon and its card charge, which cancel: no July journal
+    assert [j["reference"] for j in data["journals"]] == ["23874397121-2025-08"]
     assert all(j["balanced"] for j in data["journals"])
     assert data["mode"] == "invoice"
 
@@ -66,7 +69,7 @@ def test_custom_mapping_and_a_bad_one(tmp_path: Path) -> None:
 
     text = resources.files("ml_connector.settlement").joinpath("default_mapping.toml").read_text()
     custom = tmp_path / "mine.toml"
-    custom.write_text(text.replace('bank = "1020"', 'bank = "1999"', 1))
+    custom.write_text(text.replace('amazon_balance = "1280"', 'amazon_balance = "1999"', 1))
     data = json.loads(_show("--json", "--mapping", str(custom), str(SMALL_SAMPLE)).stdout)
     assert data["journals"][0]["lines"][0]["account"] == "1999"
     bad = tmp_path / "bad.toml"
@@ -153,3 +156,19 @@ def test_default_mapping_is_printed_and_loads(tmp_path: Path) -> None:
     path = tmp_path / "mine.toml"
     path.write_text(result.stdout)
     assert len(load_mapping(path).rules) == len(load_mapping().rules)
+
+
+def test_fee_tax_option_moves_the_ads_tax_to_the_ads() -> None:
+    recoverable = json.loads(_show("--json", str(SMALL_SAMPLE)).stdout)["journals"][0]["lines"]
+    expense = json.loads(_show("--json", "--fee-tax", "expense", str(SMALL_SAMPLE)).stdout)["journals"][0][
+        "lines"
+    ]
+    assert "1310" in {ln["account"] for ln in recoverable} and "1310" not in {ln["account"] for ln in expense}
+    assert _show("--fee-tax", "maybe", str(SMALL_SAMPLE)).exit_code == 1
+
+
+def test_a_fee_only_report_previews_under_the_marketplace_given() -> None:
+    sample = SMALL_SAMPLE.parent / "settlement_v1_23874396421.txt"
+    data = json.loads(_show("--json", "--marketplace", "Amazon.ca", str(sample)).stdout)
+    divisions = {dict(ln["dimensions"]).get("division") for j in data["journals"] for ln in j["lines"]}
+    assert divisions == {"CA"}

@@ -197,7 +197,7 @@ def _file(total: str = "10.00", amount: str = "10.00", posted: str = "2023-03-14
 
 
 def _with_markup() -> bytes:
-    return _file().replace(b"\n1\t", b"\n[/x]\t").replace(b"Principal", b"[/bold]")
+    return _file().replace(b"\n1\t", b"\n[/x]\t").replace(b"ItemPrice", b"[/bold]")
 
 
 REGRESSIONS = {

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from ml_connector.model.journal import Journal
 from ml_connector.model.money import Money, currency_exponent
 from ml_connector.model.settlement import Settlement, SettlementLine
+from ml_connector.settlement.balance import amazon_balance
 from ml_connector.settlement.journal_builder import LinesReport, build_journals
 from ml_connector.settlement.mapping import load_mapping
 from ml_connector.settlement.preview import result_to_dict
@@ -92,12 +93,17 @@ def test_balanced_and_the_payout_equals_the_total(data, mode) -> None:  # noqa: 
     assert not result.quarantined, result.reason
     (journal,) = result.journals
     assert journal.balanced
-    payouts = [ln for ln in journal.lines if ln.category == "bank"]
-    if settlement.total:
+    # the payout line (category "bank"): on the bank when Amazon paid, on the Amazon balance when owed
+    payouts = [ln for ln in journal.lines if ln.category == "bank" and ln.account == "1020"]
+    owed = [ln for ln in journal.lines if ln.category == "bank" and ln.account == "1280"]
+    if settlement.total.amount > 0:
         (payout,) = payouts
-        assert payout.debit - payout.credit == settlement.total
+        assert payout.debit == settlement.total and not owed
+    elif settlement.total.amount < 0:  # nothing reached the bank: the Amazon balance owes it
+        (line,) = owed
+        assert payouts == [] and line.credit == -settlement.total and line.account == "1280"
     else:
-        assert payouts == []
+        assert payouts == [] and owed == []
 
 
 @SETTINGS
@@ -137,3 +143,65 @@ def test_locale_files_give_the_same_journal_as_their_plain_twin(data, locale, sp
     expected = result_to_dict(plain)
     assert result_to_dict(local) == expected
     assert result_to_dict(in_memory)["journals"] == expected["journals"]
+
+
+ACTIVITY = [
+    ("Order", "ItemPrice", "Principal"), ("Order", "ItemFees", "Commission"),
+    ("other-transaction", "other-transaction", "Subscription Fee"),
+    ("Inbound Transportation Fee", "other-transaction", "Inbound Transportation Fee"),
+    ("ServiceFee", "OtherFees", "TaxAmount"),
+]  # fmt: skip
+
+
+@st.composite
+def chains(draw: st.DrawFn) -> list[tuple[Settlement, list[SettlementLine]]]:
+    """Consecutive settlements of one seller: a negative total is carried into the next one as
+    Payable to Amazon, and Amazon may (or may not yet) charge the seller's card for it."""
+    start = datetime(2025, 1, 3, 22, 7, 18, tzinfo=UTC)
+    carried = Decimal(0)
+    out = []
+    for n in range(draw(st.integers(1, 6))):
+        end = start + timedelta(days=14)
+        days = st.integers(0, 13)
+        lines = [
+            SettlementLine(*key, Money(Decimal(c).scaleb(-2), "CAD"), (start + timedelta(days=d)).date())
+            for key, c, d in draw(
+                st.lists(st.tuples(st.sampled_from(ACTIVITY), st.integers(-90_000, 90_000), days), max_size=8)
+            )
+        ]
+        if carried < 0:
+            lines.append(SettlementLine("Payable to Amazon", "other-transaction", "Payable to Amazon",
+                                        Money(carried, "CAD"), start.date()))  # fmt: skip
+            if draw(st.booleans()):  # charged to the card soon after the previous settlement ended
+                lines.append(SettlementLine("Successful charge", "other-transaction", "Successful charge",
+                                            Money(-carried, "CAD"), start.date()))  # fmt: skip
+        total = sum((ln.amount.amount for ln in lines), Decimal(0))
+        out.append(
+            (Settlement(str(9000 + n), start, end, end + timedelta(days=2), Money(total, "CAD")), lines)
+        )
+        carried = min(total, Decimal(0))
+        start = end
+    return out
+
+
+@SETTINGS
+@given(chains(), st.booleans())
+def test_the_bank_line_is_what_reached_the_bank_and_the_amazon_balance_carries_the_rest(chain, split) -> None:  # noqa: ANN001
+    ledger_balance = Decimal(0)  # the ledger's Amazon balance account, once the card statements are booked
+    for settlement, lines in chain:
+        result = build_journals(LinesReport(settlement, lines), MAPPING, split_by_period=split)
+        assert not result.quarantined, result.reason
+        assert all(j.balanced for j in result.journals)
+        bank = sum(
+            (ln.net.amount for j in result.journals for ln in j.lines if ln.account == "1020"), Decimal(0)
+        )
+        assert bank == max(settlement.total.amount, Decimal(0))
+        assert all(
+            ln.debit for j in result.journals for ln in j.lines if ln.account == "1020"
+        )  # never a credit
+        balance = amazon_balance(result, MAPPING)
+        ledger_balance += balance.ledger_movement.amount + balance.charges.amount  # + the card statement
+        assert ledger_balance == balance.closing.amount  # what Amazon says the seller owes it
+        if split:
+            whole = build_journals(LinesReport(settlement, lines), MAPPING).journals
+            assert _net_by_account(result.journals) == _net_by_account(whole)

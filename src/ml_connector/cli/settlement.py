@@ -36,6 +36,12 @@ def show(
         Mode.summary, "--mode", help="summary: revenue from settlements; invoice: clear AR."
     ),
     split_by_period: bool = typer.Option(False, "--split-by-period", help="One journal per calendar month."),
+    fee_tax: str | None = typer.Option(
+        None, "--fee-tax", help="Tax on Amazon's fees: recoverable (input tax) or expense (with the fee)."
+    ),
+    marketplace: str | None = typer.Option(
+        None, "--marketplace", help="Book a report that names no marketplace (fee-only) under this one."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
     deferrals: bool = typer.Option(
         False, "--deferrals", help="Then, as CSV, the deferred transactions it paid (from the store)."
@@ -51,6 +57,8 @@ def show(
 
     try:
         account_mapping = load_mapping(mapping)
+        if fee_tax:
+            account_mapping = account_mapping.with_fee_tax(fee_tax)
     except ConfigurationError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -62,7 +70,9 @@ def show(
         typer.echo(f"quarantined ({exc.reason}): {file}: {exc}", err=True)
         raise typer.Exit(EXIT_QUARANTINED) from None
     with report:
-        result = build_journals(report, account_mapping, mode=mode.value, split_by_period=split_by_period)
+        result = build_journals(
+            report, account_mapping, mode=mode.value, split_by_period=split_by_period, marketplace=marketplace
+        )
     if as_json:
         _print_json(result_to_dict(result, report.format))
     else:
@@ -77,6 +87,61 @@ def show(
         for unmapped in result.unmapped:
             typer.echo(f"\n# add to {account_mapping.source} to map it:\n{unmapped.suggested_rule}", err=True)
         raise typer.Exit(EXIT_QUARANTINED)
+
+
+@settlement_app.command("set-marketplace")
+def set_marketplace(
+    settlement_id: str = typer.Argument(
+        ..., help="The settlement id (as `status` or the failed record shows it)."
+    ),
+    marketplace: str = typer.Argument(..., help="The marketplace it belongs to: name (Amazon.de) or id."),
+    connection: str | None = typer.Option(
+        None, "--connection", help="The connection holding the settlement (needed when several do)."
+    ),
+) -> None:
+    """Answer the question of a held fee-only settlement (no marketplace in the report): store the
+    marketplace it books under, then post it again (replay)."""
+    from ml_connector.config import load_config
+    from ml_connector.engine.replay import load_rebuilders, replay_record
+    from ml_connector.engine.store import Store
+    from ml_connector.errors import MlConnectorError
+    from ml_connector.flows.settlements import RAW_KIND
+    from ml_connector.flows.settlements import set_marketplace as choose
+
+    try:
+        config = load_config()
+        store = Store.open(config.store_url)
+        try:
+            candidates = [config.connection(connection)] if connection else list(config.connections)
+            holders = [
+                c for c in candidates if store.raw_document(c.name, RAW_KIND, settlement_id) is not None
+            ]
+            if not holders:
+                raise MlConnectorError(
+                    f"settlement {settlement_id} is not stored on any connection: run `ml-connector sync settlements`"
+                )
+            if len(holders) > 1:
+                names = ", ".join(c.name for c in holders)
+                raise MlConnectorError(
+                    f"settlement {settlement_id} is on {names}: name one with --connection"
+                )
+            (conn,) = holders
+            name = choose(store, conn, settlement_id, marketplace)
+            typer.echo(f"settlement {settlement_id} on {conn.name} books under {name}")
+            record = store.find_record(conn.name, "settlement", settlement_id)
+            if record is not None and record.state not in ("posted", "found_existing"):
+                load_rebuilders()
+                outcome = replay_record(store, record.id)
+                state = outcome.result.state if outcome.result is not None else "unchanged"
+                detail = outcome.result.error if outcome.result is not None and outcome.result.error else ""
+                typer.echo(f"replayed: {state}{': ' + detail if detail else ''}")
+                if state == "failed":
+                    raise typer.Exit(2)
+        finally:
+            store.close()
+    except MlConnectorError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
 
 
 @settlement_app.command("default-mapping")

@@ -144,7 +144,8 @@ class FlowContext:
     def mapping(self):
         from ml_connector.settlement.mapping import load_mapping
 
-        return load_mapping(self.connection.mapping)
+        mapping = load_mapping(self.connection.mapping)
+        return mapping.with_fee_tax(self.connection.fee_tax) if self.connection.fee_tax else mapping
 
     def marketplace(self, marketplace_id: str):
         return MARKETPLACES[marketplace_id]

@@ -55,8 +55,22 @@ def _erp(store: Store, connection: ConnectionConfig, clock: Clock, retry: RetryP
     except MlConnectorError as exc:
         return [str(exc)]
     try:
-        return list(target.check())
+        problems = list(target.check())
+        if not problems:
+            problems += _mapping_accounts(target, connection)
+        return problems
     except MlConnectorError as exc:
         return [str(exc)]
     finally:
         target.close()
+
+
+def _mapping_accounts(target, connection: ConnectionConfig) -> list[str]:  # noqa: ANN001 - ErpTarget
+    """Every account the connection's mapping can put on a journal, against the ERP's chart."""
+    from ml_connector.settlement.mapping import load_mapping, producible_accounts
+
+    accounts = producible_accounts(load_mapping(connection.mapping))
+    dimensions = {tuple(text.split("=", 1)) for values in accounts.values() for text in values}
+    source = connection.mapping or "the default mapping"
+    problems = target.check_accounts(sorted(accounts), sorted(dimensions))  # type: ignore[arg-type]
+    return [f"mapping ({source}): {problem}" for problem in problems]

@@ -13,18 +13,22 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from ml_connector.engine.posting import PostingEngine
 from ml_connector.engine.replay import register_rebuilder
 from ml_connector.engine.store import Store
-from ml_connector.errors import PermanentError, TransientError
+from ml_connector.errors import ConfigurationError, PermanentError, TransientError
 from ml_connector.flows.context import ClosingTarget, FlowContext, FlowSummary, context_for_record
 from ml_connector.flows.reconcile.sums import keep_report_sums
 from ml_connector.model.documents import JournalDocument
+from ml_connector.model.money import Money
+from ml_connector.settlement.balance import amazon_balance
 from ml_connector.settlement.errors import QuarantineError
-from ml_connector.settlement.journal_builder import BuildResult, build_journals
+from ml_connector.settlement.journal_builder import BuildResult, PayoutConversion, build_journals
 from ml_connector.settlement.reader import open_report
+from ml_connector.sources.amazon.client import SETTLEMENT_V2
 from ml_connector.sources.amazon.regions import MARKETPLACES
 from ml_connector.targets.protocol import PostingTarget
 
@@ -92,10 +96,125 @@ def marketplace_id_of(name: str | None) -> str | None:
     return None
 
 
-def build(ctx_mapping, connection, data: bytes) -> BuildResult:
-    return build_journals(
-        open_report(data), ctx_mapping, mode=connection.mode, split_by_period=connection.split_by_period
+MARKETPLACE_CHOICE = "marketplace:{}"  # the store cursor holding a person's choice for one settlement
+
+
+class MarketplaceUnknown(QuarantineError):
+    """A fee-only settlement names no marketplace and the connection sells on several."""
+
+    reason = "marketplace_unknown"
+
+
+def marketplace_name(connection, value: str) -> str | None:  # noqa: ANN001 - ConnectionConfig
+    """A marketplace of the connection by its id or name (any case), as its seller-facing name."""
+    for marketplace_id in connection.marketplaces:
+        marketplace = MARKETPLACES[marketplace_id]
+        if value.strip().casefold() in (marketplace_id.casefold(), marketplace.name.casefold()):
+            return marketplace.name
+    return None
+
+
+def chosen_marketplace(store: Store, connection: str, settlement_id: str) -> str | None:
+    return store.get_cursor(connection, MARKETPLACE_CHOICE.format(settlement_id))
+
+
+def set_marketplace(store: Store, connection, settlement_id: str, value: str) -> str:  # noqa: ANN001
+    """Record which marketplace a settlement without one books under (`settlement set-marketplace`)."""
+    name = marketplace_name(connection, value)
+    if name is None:
+        known = ", ".join(f"{MARKETPLACES[m].name} ({m})" for m in connection.marketplaces)
+        raise ConfigurationError(
+            f"{value!r} is not a marketplace of connection {connection.name}: choose one of {known}"
+        )
+    store.set_cursor(connection.name, MARKETPLACE_CHOICE.format(settlement_id), name)
+    return name
+
+
+def settlement_marketplace(
+    store: Store,
+    connection,  # noqa: ANN001 - ConnectionConfig
+    data: bytes,
+    listed: tuple[str, ...] = (),
+) -> tuple[str | None, str]:
+    """(marketplace to book under, how it was decided): the report's own lines, a person's choice,
+    the one marketplace getReports listed the report under (kept as the choice, so that a replay
+    decides the same), the connection's only marketplace; else raises MarketplaceUnknown with the
+    question to answer."""
+    header = open_report(data).settlement
+    if header.marketplace:
+        return None, "report"
+    choice = chosen_marketplace(store, connection.name, header.settlement_id)
+    if choice:
+        return choice, "chosen"
+    ours = [m for m in listed if m in connection.marketplaces]
+    if len(ours) == 1:
+        name = MARKETPLACES[ours[0]].name
+        store.set_cursor(connection.name, MARKETPLACE_CHOICE.format(header.settlement_id), name)
+        return name, "report_listing"
+    if len(connection.marketplaces) == 1:
+        return MARKETPLACES[connection.marketplaces[0]].name, "connection"
+    names = ", ".join(MARKETPLACES[m].name for m in connection.marketplaces)
+    raise MarketplaceUnknown(
+        f"settlement {header.settlement_id} has only account-level lines (no marketplace-name) and "
+        f"connection {connection.name} sells on {names}: which marketplace does it belong to? Answer with "
+        f"`ml-connector settlement set-marketplace {header.settlement_id} MARKETPLACE --connection {connection.name}`"
     )
+
+
+PAYOUT_CONVERSION = "payout-fx:{}"  # the store cursor: the converted deposit of one settlement
+
+
+def payout_conversion(
+    store: Store, connection: str, settlement_id: str, total: Money
+) -> PayoutConversion | None:
+    """The deposit Amazon converted to the bank's currency, as kept when the settlement was fetched."""
+    kept = store.get_cursor(connection, PAYOUT_CONVERSION.format(settlement_id))
+    if not kept:
+        return None
+    amount, currency = kept.split(" ")
+    return PayoutConversion(original=total, converted=Money(Decimal(amount), currency))
+
+
+def keep_conversion(ctx: FlowContext, groups: list, settlement) -> None:  # noqa: ANN001
+    """Finances event group of the settlement (same currency, start within a day): when its
+    ConvertedTotal is in another currency, keep it, so that every rebuild books the same bank line."""
+    for group in groups:
+        original, converted = group.original_total, group.converted_total
+        if original is None or converted is None or original.currency != settlement.currency:
+            continue
+        if group.start is None or abs(group.start - settlement.start) > timedelta(days=1):
+            continue
+        if converted.currency != original.currency:
+            value = f"{converted.amount} {converted.currency}"
+            ctx.store.set_cursor(ctx.name, PAYOUT_CONVERSION.format(settlement.settlement_id), value)
+        return
+
+
+def build(
+    ctx_mapping, connection, data: bytes, marketplace: str | None = None, store: Store | None = None
+) -> BuildResult:
+    report = open_report(data)
+    conversion = None
+    if store is not None:
+        header = report.settlement
+        conversion = payout_conversion(store, connection.name, header.settlement_id, header.total)
+    return build_journals(
+        report,
+        ctx_mapping,
+        mode=connection.mode,
+        split_by_period=connection.split_by_period,
+        marketplace=marketplace,
+        conversion=conversion,
+    )
+
+
+def check_accounts(target, result: BuildResult) -> list[str]:  # noqa: ANN001 - an ErpTarget
+    """Every account of the settlement's journals against the ERP's chart, before any write."""
+    checker = getattr(target, "check_accounts", None)
+    if checker is None:
+        return []
+    lines = [line for journal in result.journals for line in journal.lines]
+    return list(checker({line.account for line in lines}, {dim for line in lines for dim in line.dimensions}))
 
 
 def settlement_document(result: BuildResult) -> SettlementDocument:
@@ -143,7 +262,12 @@ def run(ctx: FlowContext) -> FlowSummary:
     newest = since
     ctx.progress.start(f"settlements {ctx.name}", len(reports))
     posted_facts = summary.facts.setdefault("settlements", [])
+    groups: list | None = None
     for info in reports:
+        if info.report_type and info.report_type != SETTLEMENT_V2:
+            summary.count("retired_format")  # Amazon retired V1 and XML on 2026-11-11: V2 only
+            ctx.progress.advance()
+            continue
         data = ctx.amazon.download_report(info.report_id)
         try:
             header = open_report(data).settlement
@@ -167,7 +291,10 @@ def run(ctx: FlowContext) -> FlowSummary:
             engine.note(
                 "settlement", settlement_id, "fetched", {"report_id": info.report_id, "bytes": len(data)}
             )
-            outcome, facts = post_settlement(ctx, engine, settlement_id, data)
+            if groups is None:  # one listFinancialEventGroups page per run, only when there is work
+                groups = list(ctx.amazon.list_financial_event_groups(since - timedelta(days=30)))
+            keep_conversion(ctx, groups, header)
+            outcome, facts = post_settlement(ctx, engine, settlement_id, data, tuple(info.marketplace_ids))
             summary.count(outcome)
             if outcome in DONE:
                 posted_facts.append(facts)
@@ -180,14 +307,35 @@ def run(ctx: FlowContext) -> FlowSummary:
 
 
 def post_settlement(
-    ctx: FlowContext, engine: PostingEngine, settlement_id: str, data: bytes
+    ctx: FlowContext, engine: PostingEngine, settlement_id: str, data: bytes, listed: tuple[str, ...] = ()
 ) -> tuple[str, dict]:
     source = {"settlement_id": settlement_id, "raw_document": RAW_KIND}
-    result = build(ctx.mapping, ctx.connection, data)
+    try:
+        marketplace, decided = settlement_marketplace(ctx.store, ctx.connection, data, listed)
+    except MarketplaceUnknown as exc:
+        engine.fail("settlement", settlement_id, f"held: {exc}", source=source)
+        return "failed", {}
+    result = build(ctx.mapping, ctx.connection, data, marketplace, ctx.store)
     if result.quarantined:
         engine.fail("settlement", settlement_id, f"quarantined: {result.reason}", source=source)
         return "failed", {}
+    problems = check_accounts(ctx.target, result)
+    if problems:
+        engine.fail(
+            "settlement",
+            settlement_id,
+            f"not posted: the ERP cannot take {len(problems)} account(s) or dimension(s): {'; '.join(problems)}; "
+            "create or reopen them in the ERP, or change the mapping, then replay",
+            source=source,
+        )
+        return "failed", {}
     facts = _facts(result)
+    if decided != "report":
+        facts["marketplace"] = marketplace
+        facts["marketplace_from"] = decided  # inferred from the connection, or chosen by a person
+    balance = amazon_balance(result, ctx.mapping)
+    facts["amazon_balance"] = balance.closing.as_string()  # what the seller owes Amazon afterwards
+    facts["paid_to_bank"] = balance.paid_to_bank.as_string()
     engine.note("settlement", settlement_id, "transformed", facts)
     outcome = engine.post(settlement_document(result), SettlementPoster(engine, ctx.target), source=source)
     facts["erp_ids"] = outcome.erp_id
@@ -204,8 +352,12 @@ def _rebuild_settlement(store: Store, record, source) -> tuple[SettlementDocumen
         raise PermanentError(f"settlement {record.key}: the raw report is not in the store; fetch it again")
     ctx = context_for_record(store, connection)
     try:
-        result = build(ctx.mapping, ctx.connection, data)
+        marketplace, _decided = settlement_marketplace(store, ctx.connection, data)
+        result = build(ctx.mapping, ctx.connection, data, marketplace, store)
         result.raise_if_quarantined()
+        problems = check_accounts(ctx.target, result)
+        if problems:
+            raise PermanentError(f"not posted: the ERP cannot take the account(s): {'; '.join(problems)}")
     except BaseException:
         ctx.close()
         raise
@@ -219,7 +371,8 @@ def _rebuild_journal(store: Store, record, source) -> tuple[JournalDocument, Pos
     if data is None:
         raise PermanentError(f"journal {record.key}: the raw report is not in the store")
     ctx = context_for_record(store, connection)
-    result = build(ctx.mapping, ctx.connection, data)
+    marketplace, _decided = settlement_marketplace(store, ctx.connection, data)
+    result = build(ctx.mapping, ctx.connection, data, marketplace, store)
     for journal in result.journals:
         if journal.reference == record.key:
             return JournalDocument(journal.reference, journal), ClosingTarget(ctx)

@@ -20,6 +20,9 @@ class JournalLine:
     reference: str = ""
     dimensions: tuple[tuple[str, str], ...] = ()
     category: str = ""  # the mapping's category (sales, fees, reserve, bank ...), for summaries
+    # A converted payout: the amount that reached the bank, in the bank account's currency (a memo
+    # for ERPs with one currency per journal; the line's own amount stays in the journal currency).
+    bank_amount: Money | None = None
 
     def __post_init__(self) -> None:
         if self.debit.currency != self.credit.currency:

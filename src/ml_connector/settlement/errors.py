@@ -20,6 +20,18 @@ class NotASettlementReport(QuarantineError):
     reason = "not_a_settlement_report"
 
 
+class RetiredFormat(NotASettlementReport):
+    """A settlement format Amazon no longer produces (the XML report); says what to download."""
+
+    reason = "retired_format"
+
+
+XML_RETIRED = (
+    "XML settlement reports were retired by Amazon on 2026-11-11: download the flat file V2 "
+    "(Reports → Payments → All statements → Download Flat File V2)"
+)
+
+
 class TruncatedReport(QuarantineError):
     reason = "truncated"
 

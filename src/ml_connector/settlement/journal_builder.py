@@ -1,8 +1,11 @@
 """Turns a settlement report into balanced GL journals, or says exactly why it cannot.
 
 The accounting model (docs/DESIGN.md): a positive amount (money to the seller) is a credit to its
-account, a negative one a debit; the payout (total-amount) is one debit to the bank account, a
-credit when the settlement is negative. Lines are summed per (account, dimensions). In invoice
+account, a negative one a debit; the payout (total-amount) is one debit to the bank account. A
+negative total reaches no bank: the seller owes Amazon, so it is a credit to the Amazon balance
+account (which the next settlement's "Payable to Amazon" line clears); a zero total has no bank
+line at all. The bank line is therefore always money that really reached the bank. Lines are
+summed per (account, dimensions). In invoice
 mode, the order lines already invoiced in the ERP clear the marketplace receivable instead of
 being revenue again. Split by period, each calendar month (by posted date) gets its own journal,
 balanced through the Amazon clearing account; the payout lands in the month of the deposit date.
@@ -15,13 +18,13 @@ from __future__ import annotations
 
 import calendar
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from typing import Literal, Protocol
 
 from ml_connector.model.journal import Journal, JournalLine
-from ml_connector.model.money import Money
+from ml_connector.model.money import Money, currency_exponent
 from ml_connector.model.settlement import Settlement, SettlementLine
 from ml_connector.settlement.errors import MixedCurrencies, QuarantineError, TotalMismatch, UnmappedKeys
 from ml_connector.settlement.mapping import AccountMapping, Resolution
@@ -56,6 +59,22 @@ class UnmappedKey:
         return (self.transaction_type, self.amount_type, self.amount_description)
 
 
+@dataclass(frozen=True, slots=True)
+class PayoutConversion:
+    """Amazon converted the deposit to the bank account's currency (Finances event group:
+    ``ConvertedTotal`` differs from ``OriginalTotal``). ``booking_rate`` is the rate the ledger
+    translates the bank's currency at (bank currency per marketplace currency unit), when known."""
+
+    original: Money
+    converted: Money
+    booking_rate: Decimal | None = None
+
+    @property
+    def rate(self) -> Decimal:
+        """Amazon's rate: bank currency per unit of the marketplace currency."""
+        return (self.converted.amount / self.original.amount).quantize(Decimal("0.000001"))
+
+
 @dataclass
 class BuildResult:
     settlement: Settlement
@@ -68,6 +87,7 @@ class BuildResult:
     categories: dict[str, Money] = field(default_factory=dict)  # signed totals (+ = to the seller)
     category_labels: dict[str, str] = field(default_factory=dict)
     errors: list[QuarantineError] = field(default_factory=list)
+    conversion: PayoutConversion | None = None
 
     @property
     def quarantined(self) -> bool:
@@ -106,13 +126,26 @@ class LinesReport:
 
 
 def build_journals(
-    report: _Report, mapping: AccountMapping, *, mode: Mode = "summary", split_by_period: bool = False
+    report: _Report,
+    mapping: AccountMapping,
+    *,
+    mode: Mode = "summary",
+    split_by_period: bool = False,
+    marketplace: str | None = None,
+    conversion: PayoutConversion | None = None,
 ) -> BuildResult:
-    """Read every line once and build the journal(s), or a quarantined result naming the numbers."""
+    """Read every line once and build the journal(s), or a quarantined result naming the numbers.
+
+    ``marketplace`` is the one to book under when the report names none (a fee-only settlement:
+    the connection's marketplace, or the one a person chose with `settlement set-marketplace`).
+    ``conversion``: the payout reached the bank converted to another currency (see DESIGN.md)."""
     if mode not in ("summary", "invoice"):
         raise ValueError(f"mode must be 'summary' or 'invoice', not {mode!r}")
     settlement = report.settlement
+    if not settlement.marketplace and marketplace:
+        settlement = replace(settlement, marketplace=marketplace)
     result = BuildResult(settlement, mode, split_by_period)
+    result.conversion = conversion
     try:
         acc = LineSums(settlement.currency)
         if hasattr(report, "accumulate"):
@@ -233,10 +266,22 @@ def _journals(
         period = (_period(day) if day else payout_period) if split else None
         add(period, res, amount)
 
-    bank = mapping.special("bank", default_market)
-    add(payout_period, bank, -settlement.total.amount, payout=True)  # a debit when positive
+    total = settlement.total.amount
+    conversion = result.conversion
+    converted = conversion is not None and total > 0 and conversion.converted.currency != currency
+    if converted:
+        assert conversion is not None
+        _converted_payout(add, payout_period, mapping, default_market, settlement.total, conversion)
+    elif total > 0:
+        add(payout_period, mapping.special("bank", default_market), -total, payout=True)  # a debit
+    elif total < 0:  # nothing reached the bank: the seller now owes Amazon the difference
+        # Category "bank" marks the payout line (total-amount) wherever it posts, so that summaries
+        # and reconcile find it; its account is the Amazon balance, never the bank.
+        owed = mapping.special("amazon_balance", default_market)
+        owed = Resolution(owed.account, "bank", "Owed to Amazon (negative settlement)", owed.dimensions)
+        add(payout_period, owed, -total, payout=True)  # a credit to the Amazon balance
 
-    periods = sorted({key[0] for key in groups}, key=lambda p: p or "")
+    periods = sorted({key[0] for key in groups} or {payout_period}, key=lambda p: p or "")
     journals = []
     for period in periods:
         lines_net = [(key, entry) for key, entry in groups.items() if key[0] == period and entry[0] != 0]
@@ -250,13 +295,18 @@ def _journals(
                         [carried, {clearing.description}, {"clearing"}],
                     )
                 )
+        if split and not lines_net and period != payout_period and len(periods) > 1:
+            continue  # a month whose lines cancel out (Payable to Amazon against its card charge)
         reference = f"{settlement.settlement_id}-{period}" if period else settlement.settlement_id
         lines = tuple(
-            _journal_line(account, dims, net, descriptions, categories, currency, reference)
-            for (_p, account, dims, _payout), (net, descriptions, categories) in sorted(
+            _journal_line(
+                account, dims, net, descriptions, categories, currency, reference,
+                conversion.converted if converted and payout and account == mapping.account_of("bank") else None,
+            )
+            for (_p, account, dims, payout), (net, descriptions, categories) in sorted(
                 lines_net, key=lambda item: (not item[0][3], item[0][1], item[0][2])
             )
-        )
+        )  # fmt: skip
         journals.append(
             Journal(
                 reference=reference,
@@ -271,6 +321,33 @@ def _journals(
     return journals
 
 
+def _converted_payout(add, period, mapping, market, payout: Money, conversion) -> None:  # noqa: ANN001
+    """The bank line of a converted payout and, where the ledger's booking rate is known, the
+    realised FX difference: the bank is debited with what the converted amount is worth at the
+    booking rate (in the journal's currency), the difference to total-amount is realised FX; the
+    converted amount and Amazon's rate travel on the bank line (its memo and ``bank_amount``)."""
+    total, currency = payout.amount, payout.currency
+    exponent = Decimal(1).scaleb(-currency_exponent(currency))
+    if conversion.booking_rate:
+        at_booking = (conversion.converted.amount / conversion.booking_rate).quantize(exponent)
+    else:
+        at_booking = total  # no rate of the ledger's own: the ERP books the difference when it revalues
+    bank = mapping.special("bank", market)
+    # The figures first: an ERP with a short line text (M3's VTXT: 40 characters after the key)
+    # keeps the converted amount and the rate.
+    bank_currency = conversion.converted.currency
+    memo = (
+        f"{conversion.converted.as_string()} {bank_currency} @{conversion.rate} {bank_currency}/{currency}: "
+        "Amazon payout, converted"
+    )
+    add(period, Resolution(bank.account, "bank", memo, bank.dimensions), -at_booking, payout=True)
+    if at_booking != total:
+        fx = mapping.special("fx", market)
+        rate_text = f"booked at {conversion.booking_rate}, Amazon's rate {conversion.rate}"
+        add(period, Resolution(fx.account, "fx", f"Realised FX on converted payout ({rate_text})", fx.dimensions),
+            at_booking - total)  # fmt: skip
+
+
 def _journal_line(
     account: str,
     dims: tuple[tuple[str, str], ...],
@@ -279,6 +356,7 @@ def _journal_line(
     categories: set[str],
     currency: str,
     reference: str,
+    bank_amount: Money | None = None,
 ) -> JournalLine:
     zero = Money.zero(currency)
     amount = Money(abs(net), currency)
@@ -290,6 +368,7 @@ def _journal_line(
         reference=reference,
         dimensions=dims,
         category="+".join(sorted(categories)),
+        bank_amount=bank_amount,
     )
 
 

@@ -1,9 +1,15 @@
 """The account mapping: (transaction-type, amount-type, amount-description) -> GL account + dimensions.
 
 A TOML rules file (see default_mapping.toml, shipped with the package). Rules take * and ?
-wildcards; the most specific matching rule wins (marketplace-specific first, then the most fields
-without a wildcard, then the longest literal text, then file order). Resolutions are cached per
-distinct key, so a million-line settlement costs a handful of rule searches.
+wildcards; the most specific matching rule wins: a tax rule (category in ``tax_categories``) before
+any other, so that a category wildcard such as ``ItemFees / *`` can never take a tax line off the
+tax accounts; then a marketplace-specific rule; then the most fields without a wildcard, then the
+longest literal text, then file order. Resolutions are cached per distinct key, so a million-line
+settlement costs a handful of rule searches.
+
+Tax Amazon charges on its own fees (``fee_tax`` rules) goes to a recoverable input-tax account by
+default; a seller who cannot recover it (``fee_tax = "expense"``) gets the best non-fee-tax rule
+for the same key instead, i.e. the fee's own expense account.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -21,6 +27,12 @@ from ml_connector.files import key_name, parse_toml, read_text
 
 KEY_FIELDS = ("transaction_type", "amount_type", "amount_description")
 SPECIAL_ACCOUNTS = ("bank", "clearing", "receivable")
+# Optional special accounts: the Amazon balance (what Amazon owes the seller, or the seller owes
+# Amazon, between payouts) falls back to the clearing account; the realised-FX account is needed
+# only when a payout is converted to another currency.
+OPTIONAL_ACCOUNTS = ("amazon_balance", "fx")
+TAX_CATEGORIES = frozenset({"sales_tax", "marketplace_tax", "fee_tax", "tcs_credit", "income_tax_withheld"})
+FEE_TAX_MODES = ("recoverable", "expense")
 _RULE_FIELDS = {*KEY_FIELDS, "marketplace", "account", "category", "description", "dimensions"}
 
 
@@ -80,6 +92,8 @@ class AccountMapping:
     receivable_categories: frozenset[str] = frozenset()
     receivable_transaction_types: tuple[str, ...] = ("Order",)
     source: str = "default"
+    tax_categories: frozenset[str] = TAX_CATEGORIES
+    fee_tax: str = "recoverable"  # or "expense": tax on Amazon's fees stays on the fee's account
     _cache: dict[tuple[tuple[str, str, str], str], Resolution | None] = field(
         default_factory=dict, repr=False
     )
@@ -94,7 +108,12 @@ class AccountMapping:
         candidates = [rule for rule in self.rules if rule.matches(key, marketplace)]
         result = None
         if candidates:
-            rule = max(candidates, key=lambda r: r.specificity)
+            taxes = self.tax_categories
+            rule = max(candidates, key=lambda r: (r.category in taxes, *r.specificity))
+            if rule.category == "fee_tax" and self.fee_tax == "expense":
+                # The fee's own expense account: the best rule that is no tax rule, if there is one.
+                expense = [r for r in candidates if r.category not in taxes]
+                rule = max(expense, key=lambda r: r.specificity) if expense else rule
             result = Resolution(
                 account=rule.account,
                 category=rule.category,
@@ -105,10 +124,31 @@ class AccountMapping:
         self._cache[cache_key] = result
         return result
 
+    def with_fee_tax(self, mode: str) -> AccountMapping:
+        """The same mapping with tax on Amazon's fees booked ``recoverable`` or as ``expense``."""
+        if mode not in FEE_TAX_MODES:
+            raise ConfigurationError(f"fee_tax must be one of {', '.join(FEE_TAX_MODES)}, not {mode!r}")
+        if mode == self.fee_tax:
+            return self
+        return replace(self, fee_tax=mode, _cache={})
+
+    def account_of(self, name: str) -> str | None:
+        """A special account's number; the Amazon balance falls back to the clearing account."""
+        if name == "amazon_balance":
+            return self.accounts.get(name) or self.accounts.get("clearing")
+        return self.accounts.get(name)
+
+    def is_tax(self, category: str) -> bool:
+        return category in self.tax_categories
+
     def special(self, name: str, marketplace: str = "") -> Resolution:
-        """The bank (payout), clearing (carried between periods) or receivable (invoice mode) account."""
+        """The bank (payout), clearing (carried between periods), receivable (invoice mode), Amazon
+        balance (negative payouts and carried balances) or realised-FX account."""
+        account = self.account_of(name)
+        if not account:
+            raise ConfigurationError(f"{self.source}: [accounts] has no {name} account")
         return Resolution(
-            account=self.accounts[name],
+            account=account,
             category=name,
             description=self.descriptions.get(name) or self.category_label(name),
             dimensions=self.dimensions_for(marketplace, ()),
@@ -118,7 +158,7 @@ class AccountMapping:
         self, marketplace: str, extra: tuple[tuple[str, str], ...]
     ) -> tuple[tuple[str, str], ...]:
         merged = dict(self.dimensions)
-        merged.update(self.marketplace_dimensions.get(marketplace, {}))
+        merged.update(self.marketplace_dimensions.get(marketplace.strip().casefold(), {}))
         merged.update(dict(extra))
         return tuple(sorted(merged.items()))
 
@@ -192,7 +232,7 @@ def parse_mapping(data: dict, source: str = "mapping") -> AccountMapping:
                 transaction_type=str(raw["transaction_type"]).strip(),
                 amount_type=str(raw["amount_type"]).strip(),
                 amount_description=str(raw["amount_description"]).strip(),
-                account=str(raw["account"]).strip(),
+                account=_account(str(raw["account"]).strip(), accounts, where),
                 category=str(raw["category"]).strip(),
                 description=str(raw.get("description", "")),
                 marketplace=str(raw.get("marketplace", "*")).strip() or "*",
@@ -211,6 +251,10 @@ def parse_mapping(data: dict, source: str = "mapping") -> AccountMapping:
         receivable_categories=frozenset(_list(invoice, "receivable_categories", (), source)),
         receivable_transaction_types=_list(invoice, "receivable_transaction_types", ("Order",), source),
         source=source,
+        tax_categories=frozenset(
+            _list(_table(data, "tax", source), "categories", tuple(sorted(TAX_CATEGORIES)), source, "tax")
+        ),
+        fee_tax=_fee_tax(_table(data, "tax", source).get("fee_tax", "recoverable"), source),
     )
 
 
@@ -241,24 +285,26 @@ def _texts(data: Mapping[str, Any], name: str, where: str) -> dict[str, str]:
     }
 
 
-def _list(data: Mapping[str, Any], name: str, default: tuple[str, ...], where: str) -> tuple[str, ...]:
+def _list(
+    data: Mapping[str, Any], name: str, default: tuple[str, ...], where: str, table: str = "invoice_mode"
+) -> tuple[str, ...]:
     value = data.get(name, default)
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list | tuple):
         raise ConfigurationError(
-            f'{where}: [invoice_mode] {name} must be a list of strings, e.g. {name} = ["Order"], '
+            f'{where}: [{table}] {name} must be a list of strings, e.g. {name} = ["{default[0] if default else "x"}"], '
             f"not {_kind(value)}"
         )
-    return tuple(_text(item, f"{where}: [invoice_mode] {name}") for item in value)
+    return tuple(_text(item, f"{where}: [{table}] {name}") for item in value)
 
 
 def _marketplace_dimensions(data: Mapping[str, Any], source: str) -> dict[str, dict[str, str]]:
     """``[marketplaces."Amazon.de".dimensions]`` tables: marketplace name -> dimension overrides."""
     markets = _table(data, "marketplaces", source)
-    return {
-        str(name): _texts(_table(markets, name, f"{source}: [marketplaces]"), "dimensions",
-                          f"{source}: [marketplaces.{key_name(name)}]")
+    return {  # marketplace names match case-insensitively (amazon.com = Amazon.com)
+        str(name).strip().casefold(): _texts(_table(markets, name, f"{source}: [marketplaces]"), "dimensions",
+                                             f"{source}: [marketplaces.{key_name(name)}]")
         for name in markets
     }  # fmt: skip
 
@@ -269,9 +315,47 @@ def _kind(value: object) -> str:
     )
 
 
+def _account(text: str, accounts: dict[str, str], where: str) -> str:
+    """A rule's account: a number, or ``@name`` for one of the [accounts] (``@amazon_balance``), so
+    that moving a special account in [accounts] moves every rule that books to it."""
+    if not text.startswith("@"):
+        return text
+    name = text[1:]
+    value = accounts.get(name) or (accounts.get("clearing") if name == "amazon_balance" else None)
+    if not value:
+        raise ConfigurationError(f"{where}: account {text} names no account in [accounts]")
+    return value
+
+
+def _fee_tax(value: object, source: str) -> str:
+    if value not in FEE_TAX_MODES:
+        raise ConfigurationError(f"{source}: [tax] fee_tax must be one of {', '.join(FEE_TAX_MODES)}")
+    return str(value)
+
+
 def _is_pattern(text: str) -> bool:
     return "*" in text or "?" in text or "[" in text
 
 
 def _toml_string(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def producible_accounts(mapping: AccountMapping) -> dict[str, set[str]]:
+    """Every GL account the mapping can put on a journal -> the dimension sets it may carry
+    (``name=value`` strings), for checking the mapping against the ERP's chart before posting."""
+    dimension_sets = [mapping.dimensions_for("", ())] + [
+        mapping.dimensions_for(name, ()) for name in mapping.marketplace_dimensions
+    ]
+    found: dict[str, set[str]] = {}
+    accounts = [(rule.account, rule.dimensions) for rule in mapping.rules]
+    accounts += [(mapping.account_of(name) or "", ()) for name in (*SPECIAL_ACCOUNTS, *OPTIONAL_ACCOUNTS)]
+    for account, extra in accounts:
+        if not account:
+            continue
+        bucket = found.setdefault(account, set())
+        for dims in dimension_sets:
+            merged = dict(dims)
+            merged.update(dict(extra))
+            bucket.update(f"{k}={v}" for k, v in merged.items())
+    return found

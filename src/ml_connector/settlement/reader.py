@@ -18,7 +18,13 @@ from typing import BinaryIO, Literal
 from ml_connector.model.money import Money, currency_exponent, parse_currency
 from ml_connector.model.settlement import Settlement, SettlementLine
 from ml_connector.settlement.dates import DMY, MDY, DateParser
-from ml_connector.settlement.errors import BadValue, NotASettlementReport, TruncatedReport
+from ml_connector.settlement.errors import (
+    XML_RETIRED,
+    BadValue,
+    NotASettlementReport,
+    RetiredFormat,
+    TruncatedReport,
+)
 from ml_connector.settlement.numbers import COMMA, DOT, AmountParser, shown
 from ml_connector.settlement.source import LineSource, Opener, Source, opener_for, truncation_errors
 from ml_connector.settlement.sums import LineSums
@@ -361,6 +367,8 @@ class SettlementReport:
     # -- header and summary ---------------------------------------------------------------------
     def _detect_format(self, header: list[str]) -> Literal["v2", "v1"]:
         first = "\t".join(header)[:120]
+        if first.lstrip("\ufeff \t").startswith("<"):  # <?xml ... / <AmazonEnvelope ...
+            raise RetiredFormat(XML_RETIRED)
         if "settlement-id" not in self._col or "total-amount" not in self._col:
             raise NotASettlementReport(
                 f"not a settlement report: the first line has no settlement-id and total-amount "

@@ -62,6 +62,15 @@ class ErpTarget(PostingTarget, Protocol):
         """Credentials and reachability: an empty list when fine, else what is wrong and the fix."""
         ...
 
+    def check_accounts(
+        self, accounts: Iterable[str], dimensions: Iterable[tuple[str, str]] = ()
+    ) -> list[str]:
+        """Every GL account (and the dimension values, ``(name, value)``, the adapter sends) a
+        journal will post to, against the ERP's chart, read once per adapter life (i.e. per run):
+        one problem per account or value that is missing, closed or not postable by hand (a
+        control account); an empty list when all can be posted to."""
+        ...
+
     def close(self) -> None:
         """Release sessions and tokens (Acumatica sign-out, ION token revocation)."""
         ...

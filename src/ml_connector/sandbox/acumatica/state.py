@@ -39,12 +39,14 @@ class EntityDef:
 
 
 ENTITIES: dict[str, EntityDef] = {
+    "Account": EntityDef(("AccountCD",)),
     "Customer": EntityDef(("CustomerID",)),
     "SalesInvoice": EntityDef(("Type", "ReferenceNbr"), "ReferenceNbr", "INV{:06d}", ("Details",)),
     "SalesOrder": EntityDef(("OrderType", "OrderNbr"), "OrderNbr", "SO{:06d}", ("Details",)),
     "JournalTransaction": EntityDef(("Module", "BatchNbr"), "BatchNbr", "{:06d}", ("Details",)),
     "Payment": EntityDef(("Type", "ReferenceNbr"), "ReferenceNbr", "PMT{:06d}", ("DocumentsToApply",)),
     "StockItem": EntityDef(("InventoryID",), details=("CrossReferences", "WarehouseDetails")),
+    "Subaccount": EntityDef(("SubaccountCD",)),
     "Shipment": EntityDef(("ShipmentNbr",), "ShipmentNbr", "SHP{:06d}", ("Details", "Packages", "Orders")),
 }
 INQUIRIES = ("InventoryQuantityAvailable",)
@@ -107,6 +109,8 @@ class SandboxConfig:
     lost_reply_seed: int = 5
     ar_control_accounts: frozenset[str] = frozenset({AR_CONTROL_ACCOUNT})
     known_accounts: frozenset[str] = field(default_factory=lambda: _SANDBOX_CHART)
+    inactive_accounts: frozenset[str] = frozenset()  # in the chart, but closed (Active = false)
+    subaccounts: frozenset[str] = frozenset({"000000"})
 
 
 def _default_mapping_accounts() -> frozenset[str]:
@@ -118,7 +122,7 @@ def _default_mapping_accounts() -> frozenset[str]:
     data = tomllib.loads(files("ml_connector.settlement").joinpath("default_mapping.toml").read_text("utf-8"))
     accounts = {str(value) for value in data.get("accounts", {}).values()}
     accounts |= {str(rule["account"]) for rule in data.get("rule", []) if "account" in rule}
-    return frozenset(accounts)
+    return frozenset(a for a in accounts if not a.startswith("@"))
 
 
 _SANDBOX_CHART = (
@@ -162,6 +166,7 @@ class AcumaticaSandbox:
         self._lost_rng = random.Random(self.config.lost_reply_seed)
         self.bucket = TokenBucket(self.config.requests_per_minute / 60.0, self.config.burst, clock=self.clock)
         self._seed_items()
+        self._seed_accounts()
 
     # -- sessions --------------------------------------------------------------------------------
 
@@ -283,6 +288,29 @@ class AcumaticaSandbox:
             ) == len(definition.keys):
                 return record
         return None
+
+    def _seed_accounts(self) -> None:
+        """The tenant's chart of accounts (the Account entity), as GL301000 would list it."""
+        for number in sorted(self.config.known_accounts | self.config.inactive_accounts):
+            record = {
+                "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"acumatica-account-{number}")),
+                "AccountCD": number,
+                "Description": f"Account {number}",
+                "Active": number not in self.config.inactive_accounts,
+                "Type": {"1": "Asset", "2": "Liability", "4": "Income"}.get(number[:1], "Expense"),
+                "CashAccount": number in ("10200", "1020"),
+                "CurrencyID": "GBP",
+                "LastModifiedDateTime": self.now_text(),
+            }
+            self.records["Account"][record["id"]] = record
+        for number in sorted(self.config.subaccounts):
+            record = {
+                "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"acumatica-subaccount-{number}")),
+                "SubaccountCD": number,
+                "Description": f"Subaccount {number}",
+                "Active": True,
+            }
+            self.records["Subaccount"][record["id"]] = record
 
     def _seed_items(self) -> None:
         # The sandbox tenant is the UK seller's books (base currency GBP): prices in pounds.

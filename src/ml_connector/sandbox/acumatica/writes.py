@@ -151,6 +151,8 @@ def _validate(sandbox: AcumaticaSandbox, entity: str, record: dict[str, Any]) ->
             account = str(row["Account"])
             if account not in sandbox.config.known_accounts:
                 errors[f"Details[{index}].Account"] = "'Account' cannot be found in the system."
+            elif account in sandbox.config.inactive_accounts:
+                errors[f"Details[{index}].Account"] = f"The {account} account is inactive."
             elif account in sandbox.config.ar_control_accounts:
                 errors[f"Details[{index}].Account"] = (
                     f"The {account} account is a control account of the AR module and cannot be used in manual entries."

@@ -431,6 +431,7 @@ def _settle(
             (e for e in events if e.marketplace is market and e.released), key=lambda e: e.posted
         )
         reserve_held = Decimal(0)
+        owed = Decimal(0)  # what the previous settlement left the seller owing Amazon (negative)
         for period_number, (start, end) in enumerate(periods):
             in_period = [e for e in market_events if start <= e.posted < end]
             closed = end <= last_close
@@ -448,11 +449,31 @@ def _settle(
                 closed=closed,
             )
             if closed:
+                if owed < 0:
+                    _carry_negative_balance(settlement, owed)
                 reserve_held = _account_events(settlement, rng, reserve_held, period_number, market_number)
+                owed = min(settlement.total, Decimal(0))
                 closed_settlements.append(settlement)
             else:
                 open_groups.append(settlement)
     return closed_settlements + open_groups
+
+
+def _carry_negative_balance(settlement: SandboxSettlement, owed: Decimal) -> None:
+    """After a negative settlement Amazon carries the debt into the next one ("Payable to Amazon")
+    and charges the seller's card for it at once ("Successful charge"), as in the real pair
+    23874396421 / 23874397121: the two lines cancel, and no money reaches the bank for either."""
+    market = settlement.marketplace
+    carried_at = settlement.start
+    charged_at = settlement.start + timedelta(hours=1, minutes=19)
+    lines = [
+        _line("Payable to Amazon", "other-transaction", "Payable to Amazon", owed, market, carried_at),
+        _line("Successful charge", "other-transaction", "Successful charge", -owed, market, charged_at),
+    ]
+    # Served as an adjustment (the Finances APIs show no event of their own for a carried balance).
+    settlement.events.append(
+        FinanceEvent(f"PAY-{settlement.settlement_id}", "reserve", market, charged_at, lines)
+    )
 
 
 def _account_events(

@@ -37,7 +37,7 @@ SERVED: dict[str, tuple[str, ...]] = {
     "MMS025MI": ("GetItem", "LstAlias", "LstAliasViaCat", "AddAlias"),
     "MMS200MI": ("Get", "GetItmWhsBal", "LstItmByItm"),
     "MWS410MI": ("GetHead",),
-    "EXPORTMI": ("Select",),  # orders found by CUOR in OOHEAD/OXHEAD, where the tenant allows it
+    "EXPORTMI": ("Select",),  # orders by CUOR (OOHEAD/OXHEAD), the chart (FCHACC), where allowed
     "OIS350MI": ("LstAllInvByCO",),
 }
 

@@ -119,9 +119,10 @@ class M3World:
                 name: Decimal(0) for name in ("STQT", "QUQT", "RJQT", "ALQT", "REQT", "PLQT", "ORQT")
             } | {"STQT": Decimal(product.on_hand)}
         self.interfaces = {GL_INTERFACE}
-        self.exportmi_allowed = True  # tenants may lock EXPORTMI ("Not allowed")
         self.chart_of_accounts: set[str] | None = None  # None: every well-formed account is valid
         self.blocked_accounts: set[str] = set()
+        self.exportmi_allowed = True  # tenants may lock EXPORTMI ("Not allowed")
+        self.accounting_identities: dict[int, set[str]] = {}  # FCHACC values of dimensions 2..7
         self.gl_batches: dict[tuple[str, str], GlBatch] = {}
         self.voucher_lines: list[Row] = []
         self.batch_orders: dict[str, BatchOrder] = {}
@@ -553,11 +554,21 @@ class M3World:
         return [self._order(f["ORNO"])["head"]]
 
     def export_tables(self) -> dict:
-        """The tables EXPORTMI can read in this tenant (sandbox/m3/export.py)."""
+        """The tables EXPORTMI can read in this tenant (sandbox/m3/export.py): customer order heads,
+        batch order heads, and FCHACC's accounting identities (dimension 1 = the GL accounts)."""
         return {
             "OOHEAD": lambda: (export.prefixed("OA", o["head"], COMPANY) for o in self.orders.values()),
             "OXHEAD": lambda: (export.prefixed("OA", b.head, COMPANY) for b in self.batch_orders.values()),
+            "FCHACC": self._accounting_identities,
         }
+
+    def _accounting_identities(self) -> list[Row]:
+        chart = self.chart_of_accounts if self.chart_of_accounts is not None else default_chart()
+        rows = [(1, account) for account in sorted(chart)]
+        rows += [
+            (n, value) for n, values in sorted(self.accounting_identities.items()) for value in sorted(values)
+        ]
+        return [{"EACONO": COMPANY, "EAAITP": str(n), "EAAITM": value} for n, value in rows]
 
     def EXPORTMI__Select(self, f: Row) -> list[Row]:
         if not self.exportmi_allowed:
@@ -644,3 +655,10 @@ class M3World:
         if delivery is None:
             raise MiFault(f"Delivery number {f.get('DLIX', '')} does not exist", field="DLIX")
         return [delivery]
+
+
+def default_chart() -> set[str]:
+    """A tenant set up for ml-connector: its chart holds the shipped default mapping's accounts."""
+    from ml_connector.settlement.mapping import load_mapping, producible_accounts
+
+    return set(producible_accounts(load_mapping()))

@@ -370,6 +370,7 @@ class SpApiClient:
                     start=mapping.timestamp(group.get("FinancialEventGroupStart")),
                     end=mapping.timestamp(group.get("FinancialEventGroupEnd")),
                     fund_transfer_date=mapping.timestamp(group.get("FundTransferDate")),
+                    converted_total=mapping.money(group.get("ConvertedTotal")),
                 )
             token = payload.get("NextToken")
             if not token:

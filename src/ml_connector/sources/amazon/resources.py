@@ -17,6 +17,7 @@ class FinancialEventGroup:
     start: datetime | None
     end: datetime | None
     fund_transfer_date: datetime | None
+    converted_total: Money | None = None  # the deposit in the bank account's currency
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,8 @@ class AcumaticaTarget:
         self._retry = retry
         self.client = AcumaticaClient(settings, credentials, clock=clock, http=http, retry=retry)
         self._item_map: dict[str, str] | None = None
+        self._chart: dict[str, dict[str, Any]] | None = None  # the Account entity, read once
+        self._subaccounts: dict[str, dict[str, Any]] | None = None  # the Subaccount entity, read once
         self._items: list[dict[str, Any]] = []
         self._marketplaces: dict[str, str] = {}
 
@@ -392,6 +394,46 @@ class AcumaticaTarget:
         return self._marketplaces[customer_id]
 
     # -- health ----------------------------------------------------------------------------------
+
+    def check_accounts(
+        self, accounts: Iterable[str], dimensions: Iterable[tuple[str, str]] = ()
+    ) -> list[str]:
+        """Against the Account entity (read once per adapter life): exists, active, not a control
+        account (``ar_control_accounts``: Acumatica refuses manual entries on those); and the
+        subaccounts the lines carry (or ``default_subaccount``) against the Subaccount entity. The
+        branch has no entity in the Default endpoint: Acumatica itself refuses an unknown one."""
+        if self._chart is None:
+            self._chart = {
+                str(record.get("AccountCD") or ""): record
+                for record in self.client.iterate("Account", select="AccountCD,Active,Description,Type")
+            }
+        problems = []
+        for account in sorted(set(accounts)):
+            record = self._chart.get(account)
+            if record is None:
+                problems.append(f"account {account} is not in Acumatica's chart of accounts (Account entity)")
+            elif record.get("Active") is False:
+                problems.append(
+                    f"account {account} ({record.get('Description') or ''}) is inactive in Acumatica"
+                )
+            elif account in self.settings.ar_control_accounts:
+                problems.append(
+                    f"account {account} is an AR control account: Acumatica refuses manual entries on it"
+                )
+        subaccounts = {value for name, value in dimensions if name == "subaccount"}
+        subaccounts.add(self.settings.default_subaccount)
+        if self._subaccounts is None:
+            self._subaccounts = {
+                str(record.get("SubaccountCD") or ""): record
+                for record in self.client.iterate("Subaccount", select="SubaccountCD,Active")
+            }
+        for value in sorted(v for v in subaccounts if v):
+            record = self._subaccounts.get(value)
+            if record is None:
+                problems.append(f"subaccount {value} is not in Acumatica (Subaccount entity)")
+            elif record.get("Active") is False:
+                problems.append(f"subaccount {value} is inactive in Acumatica")
+        return problems
 
     def check(self) -> list[str]:
         """The endpoint version is offered, and a sign-in works (signed out again at once, with a

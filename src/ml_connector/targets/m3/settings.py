@@ -39,6 +39,7 @@ class M3Settings:
     max_concurrent: int = 4  # MI calls in flight per tenant
     rate_per_second: float | None = None  # client-side pacing below the tenant's throttling
     api_version: Literal["v1", "v2"] = "v2"
+    chart_accounts: tuple[str, ...] = ()  # the GL accounts, where the tenant does not allow EXPORTMI
 
     def __post_init__(self) -> None:
         """Accept what a TOML table or the store hands over (numbers, plain tables) and fail early,
@@ -47,6 +48,7 @@ class M3Settings:
             object.__setattr__(self, "gls840_layout", ParmLayout.from_config(self.gls840_layout))
         object.__setattr__(self, "company", str(self.company))
         object.__setattr__(self, "order_customers", tuple(str(c) for c in self.order_customers))
+        object.__setattr__(self, "chart_accounts", tuple(str(c) for c in self.chart_accounts))
         object.__setattr__(self, "sku_map", {str(k): str(v) for k, v in dict(self.sku_map).items()})
         try:
             object.__setattr__(self, "alias_type", int(self.alias_type))

@@ -17,6 +17,7 @@ from ml_connector.model.documents import CustomerDocument, Document, JournalDocu
 from ml_connector.model.money import Money
 from ml_connector.model.orders import ShipmentConfirmation, StockLevel
 from ml_connector.targets.m3.customers import CustomerPoster
+from ml_connector.targets.m3.gls840 import dimension_slots
 from ml_connector.targets.m3.invoices import InvoiceReader
 from ml_connector.targets.m3.ionapi import IonApiFile, load_ionapi
 from ml_connector.targets.m3.items import ItemReader
@@ -67,6 +68,9 @@ class M3Target:
         self._items = ItemReader(self.mi, settings)
         self._shipments = ShipmentReader(self.mi, settings, self._order_customers)
         self._invoices = InvoiceReader(self.mi, settings, self._order_customers)
+        self._chart: frozenset[str] | None = None  # accounts of FCHACC (or chart_accounts), read once
+        self._chart_source = ""
+        self._identities: frozenset[tuple[int, str]] | None = None  # (dimension, value) of FCHACC
 
     @classmethod
     def from_file(cls, path: str | Path, settings: M3Settings, **kwargs) -> M3Target:
@@ -120,6 +124,52 @@ class M3Target:
         return [row["CUNO"] for row in self._customers.list_customers() if row.get(field)]
 
     # -- lifecycle --------------------------------------------------------------------------------
+
+    def _read_chart(self) -> frozenset[str]:
+        """The accounting identities (FCHACC: dimension 1 = the accounts) through EXPORTMI.Select; where the
+        tenant locks EXPORTMI, the configured ``chart_accounts`` list; else a ConfigurationError."""
+        if self._chart is None:
+            try:
+                rows = self.mi.call(
+                    "EXPORTMI", "Select", {"QERY": "EAAITP, EAAITM from FCHACC", "SEPC": ";"}, maxrecs=0
+                )
+                identities = set()
+                for row in rows:
+                    dimension, _, value = (row.get("REPL") or "").partition(";")
+                    if dimension.strip().isdigit() and value.strip():
+                        identities.add((int(dimension), value.strip()))
+                self._identities = frozenset(identities)
+                self._chart = frozenset(value for dimension, value in identities if dimension == 1)
+                self._chart_source = "M3's chart of accounts (FCHACC)"
+            except MiError as exc:
+                if not self.settings.chart_accounts:
+                    raise ConfigurationError(
+                        f"cannot read M3's chart of accounts: EXPORTMI.Select on FCHACC answered "
+                        f"{exc.target_message!r}; allow it for the service user, or list the accounts "
+                        "in chart_accounts of the connection's [m3] table"
+                    ) from None
+                self._chart = frozenset(self.settings.chart_accounts)
+                self._chart_source = "the connection's chart_accounts (EXPORTMI is not allowed)"
+        return self._chart
+
+    def check_accounts(
+        self, accounts: Iterable[str], dimensions: Iterable[tuple[str, str]] = ()
+    ) -> list[str]:
+        """Accounts (FCHACC dimension 1) and the values of the dimensions sent as AIT2..AIT7
+        (``dimension_fields``; FCHACC dimension n), each missing one named."""
+        chart = self._read_chart()
+        problems = [
+            f"account {account} is not in {self._chart_source}"
+            for account in sorted(set(accounts))
+            if account not in chart
+        ]
+        if self._identities is not None:  # the dimensions' values are known only from FCHACC
+            for name, value in sorted(set(dimensions)):
+                slot = dimension_slots([(name, value)], self.settings.dimension_fields)
+                for ait in slot:
+                    if (int(ait[3:]), value) not in self._identities:
+                        problems.append(f"dimension {name}={value} ({ait}) is not in M3's FCHACC")
+        return problems
 
     def check(self) -> list[str]:
         problems: list[str] = []
