@@ -205,6 +205,13 @@ def test_a_clean_sandbox_ties_out_exactly_and_tampering_is_named(deployment, sto
         )
         assert all(j["state"] == "posted" and j["erp_id"] for j in fact["journals"].values())
         assert all(j["erp_checked"] and j["erp_total"] for j in fact["journals"].values())  # GLS200MI
+        # The seller's balance with Amazon after each settlement: owed to Amazon only after a negative one.
+        negative = fact["report_total"].startswith("-")
+        assert (
+            (fact["amazon_balance"] == fact["report_total"])
+            if negative
+            else fact["amazon_balance"].startswith("0.00")
+        )
     chained = [f["reserve"] for f in summary.facts["reconcile"] if f["reserve"]["previous_settlement"]]
     assert chained and any(r["released"] != "0.00" for r in chained)  # the reserve carried, and tied
     # Measured: one event-group read per run, one transactions read per settlement (< 100 events).

@@ -25,6 +25,7 @@ from ml_connector.flows.reconcile.sums import RAW_KIND, StoredReport, load_repor
 from ml_connector.model.journal import Journal
 from ml_connector.model.money import Money
 from ml_connector.model.settlement import Settlement
+from ml_connector.settlement.balance import amazon_balance
 from ml_connector.sources.amazon import balances as amazon_figures
 from ml_connector.sources.amazon.regions import MARKETPLACES
 from ml_connector.sources.amazon.resources import FinancialEventGroup, Transaction
@@ -223,6 +224,8 @@ def reconcile_settlement(
         payout_asked=payouts is not None,
         today=ctx.clock.now().date(),
     )
+    if not built.quarantined:  # what Amazon holds for or against the seller after this settlement
+        result.amazon_balance = amazon_balance(built, ctx.mapping).closing
     result.deferred_released = deferrals.released_in(ctx.store, settlement, sums.by_order, ctx.name)
     result.notes.extend(notes)
     return result

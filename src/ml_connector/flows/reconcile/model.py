@@ -189,7 +189,9 @@ class TieOut:
     reserve: Reserve | None = None
     summary: Money | None = None  # Amazon's listSummary net proceeds for this settlement
     payout: AmazonPayout | None = None  # Transfers listPayouts: the deposit as Amazon made it
-    amazon_balance: Money | None = None  # what Amazon owes the seller after this settlement (h4's column)
+    amazon_balance: Money | None = (
+        None  # the seller's balance with Amazon after it (negative: owed to Amazon)
+    )
     deposit_date: str | None = None
     deferred_released: list[dict[str, Any]] = field(default_factory=list)  # deferred transactions it paid
     journals: dict[str, PostedJournal] = field(default_factory=dict)
