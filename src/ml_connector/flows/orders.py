@@ -1,7 +1,8 @@
 """The orders flow: Amazon orders become ERP sales documents, each exactly once.
 
 Incremental over searchOrders (Orders 2026-01-01, items inline: one call per hundred orders, not one
-per order), keeping the watermark Amazon echoes (which honours the two-minute rule) as the cursor.
+per order). After each page the cursor holds where the search goes on (the window and Amazon's page
+token); after the last page, the watermark Amazon echoes (which honours the two-minute rule).
 The accounting mode decides the document: a sales order in summary mode (the settlement recognises
 the revenue), a sales invoice in invoice mode (the settlement then clears its receivable), so no
 revenue is counted twice. An order whose SKU has no ERP item fails alone, naming the SKU.
@@ -25,6 +26,7 @@ from ml_connector.flows.documents import (
 )
 from ml_connector.model.documents import CustomerDocument, SalesDocument
 from ml_connector.model.orders import Order
+from ml_connector.sources.amazon.order_pages import OrderPosition
 
 FLOW = "orders"
 DONE = ("posted", "found_existing")
@@ -126,31 +128,64 @@ class OrderPoster:
 
 
 def run(ctx: FlowContext) -> FlowSummary:
+    """Page by page: each page's orders are posted, then the position after it is stored, so at
+    most one page is held and a run killed anywhere goes on, next time, at the page it was on."""
     summary = FlowSummary(FLOW, ctx.name)
-    stored = ctx.store.get_cursor(ctx.name, FLOW)
-    since = ctx.since or (
-        datetime.fromisoformat(stored) if stored else ctx.connection.first_run_since(ctx.clock.now())
-    )
+    since, resume = start_position(ctx)
     pii = ctx.connection.customer_mode == "buyer"  # buyer PII only in the mode that needs it
-    orders = list(ctx.amazon.search_orders(ctx.connection.marketplaces, since, pii=pii))
     poster = OrderPoster(ctx)
-    poster.resolve([order for order in orders if decide(order).action == "post"])
-    ctx.progress.start(f"orders {ctx.name}", len(orders))
-    for order in orders:
-        decision = decide(order)
-        if decision.action == "post":
-            poster.post(order, summary)
-        elif decision.action == "wait":
-            summary.count("waiting")
-        else:
-            _skip(ctx, poster, order, summary)
-        ctx.progress.advance()
+    seen = 0
+    ctx.progress.start(f"orders {ctx.name}")
+    post_left_pending(ctx, poster, summary)
+    for page in ctx.amazon.search_orders(ctx.connection.marketplaces, since, resume=resume, pii=pii):
+        poster.resolve([order for order in page.orders if decide(order).action == "post"])
+        for order in page.orders:
+            handle(ctx, poster, order, summary)
+            ctx.progress.advance()
+        seen += len(page.orders)
+        ctx.store.set_cursor(ctx.name, FLOW, page.cursor())
+        if ctx.checkpoint is not None:
+            ctx.checkpoint("page_done")
     ctx.progress.finish()
-    if ctx.amazon.watermark is not None:
-        ctx.store.set_cursor(ctx.name, FLOW, ctx.amazon.watermark.isoformat())
-    summary.facts["orders_seen"] = len(orders)
-    summary.facts["customers"] = sorted(poster.customers.values())
+    summary.facts["orders_seen"] = seen
+    summary.facts["customers"] = sorted(set(poster.customers.values()))
     return summary
+
+
+def handle(ctx: FlowContext, poster: OrderPoster, order: Order, summary: FlowSummary) -> None:
+    decision = decide(order)
+    if decision.action == "post":
+        poster.post(order, summary)
+    elif decision.action == "wait":
+        summary.count("waiting")
+    else:
+        _skip(ctx, poster, order, summary)
+
+
+def post_left_pending(ctx: FlowContext, poster: OrderPoster, summary: FlowSummary) -> None:
+    """Orders an earlier run left pending (killed while posting one, or deferred by an ERP that
+    stayed unavailable) are fetched again and handled first: the cursor has moved past their page.
+    One still claimed by a live run stays pending, for a later run."""
+    pii = ctx.connection.customer_mode == "buyer"
+    for record in ctx.store.records(connection=ctx.name, state="pending", flow=FLOW):
+        if record.kind != poster.kind:
+            continue  # customers are posted with their orders; a kind of another mode is replayed
+        handle(ctx, poster, ctx.amazon.get_order(record.key, pii=pii), summary)
+        summary.count("retried_pending")
+
+
+def start_position(ctx: FlowContext) -> tuple[datetime, OrderPosition | None]:
+    """Where this run starts: `sync --since`, else the stored cursor (a finished window's
+    watermark, or the page a run stopped at), else the connection's first-run start."""
+    stored = ctx.store.get_cursor(ctx.name, FLOW)
+    if ctx.since is not None:
+        return ctx.since, None
+    if stored and stored.startswith("{"):
+        position = OrderPosition.from_json(stored)
+        return position.after, position
+    if stored:
+        return datetime.fromisoformat(stored), None
+    return ctx.connection.first_run_since(ctx.clock.now()), None
 
 
 def _skip(ctx: FlowContext, poster: OrderPoster, order: Order, summary: FlowSummary) -> None:
