@@ -22,12 +22,13 @@ DocumentKind = Literal["journal", "customer", "sales_order", "sales_invoice"]
 class CustomerDocument:
     """An ERP customer: by default one per marketplace; one per buyer only in that customer mode."""
 
-    key: str  # e.g. "MKT-ATVPDKIKX0DER" or "BUYER-<hash>"
+    key: str  # e.g. "AMAZON-US", or "AMZB<16 hex digits>" (64 bits of the buyer's hash)
     name: str
     currency: str
     country_code: str | None = None
     address: Address | None = None  # PII only in buyer-customer mode
     kind: DocumentKind = "customer"
+    buyer: bool = False  # one customer per buyer: its ERP id follows the key, never the country
 
 
 @dataclass(frozen=True, slots=True)

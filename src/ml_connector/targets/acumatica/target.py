@@ -30,6 +30,8 @@ from ml_connector.targets.acumatica.values import odata_string
 from ml_connector.transport.clock import SYSTEM_CLOCK, Clock
 from ml_connector.transport.retry import RetryPolicy
 
+BUYER_ID_ATTEMPTS = 5  # CustomerID candidates tried for a buyer before a person is asked
+
 RELEASED_JOURNAL = {"Posted", "Unposted"}
 RELEASED_INVOICE = {"Open", "Closed"}
 SHIPPED = {"Confirmed", "Completed", "Invoiced"}
@@ -81,6 +83,8 @@ class AcumaticaTarget:
 
     def post(self, document: Document) -> str:
         if isinstance(document, CustomerDocument):
+            if document.buyer and document.key not in self.settings.customer_ids:
+                return self._post_buyer(document)
             record = self.client.put(
                 "Customer", bodies.customer_body(self.settings, document), insert_only=True
             )
@@ -92,10 +96,34 @@ class AcumaticaTarget:
         raise PermanentError(f"Acumatica cannot post a {type(document).__name__}")
 
     def _find_customer(self, document: CustomerDocument) -> str | None:
+        if document.buyer and document.key not in self.settings.customer_ids:
+            rows = self.client.list(
+                "Customer",
+                filter=f"AccountRef eq {odata_string(document.key)}",
+                select="CustomerID,AccountRef",
+                top=2,
+            )
+            return str(rows[0]["CustomerID"]) if rows else None
         record = self.client.get_by_keys(
             "Customer", bodies.customer_id(self.settings, document), select="CustomerID"
         )
         return None if record is None else str(record["CustomerID"])
+
+    def _post_buyer(self, document: CustomerDocument) -> str:
+        """A buyer's customer under the first CustomerID candidate no other key holds (find has
+        just said no customer holds this key)."""
+        for attempt in range(BUYER_ID_ATTEMPTS):
+            number = bodies.buyer_customer_id(document.key, attempt)
+            holder = self.client.get_by_keys("Customer", number, select="CustomerID,AccountRef")
+            if holder is None:
+                body = bodies.customer_body(self.settings, document, number)
+                return str(self.client.put("Customer", body, insert_only=True)["CustomerID"])
+            if holder.get("AccountRef") == document.key:
+                return number
+        raise PermanentError(
+            f"customer {document.key}: every CustomerID tried is held by another customer; "
+            "name one in the connection's customer_ids"
+        )
 
     def _sales_filter(self, document: SalesDocument) -> tuple[str, str]:
         key = odata_string(document.key)
