@@ -10,12 +10,16 @@ revenue is counted twice. An order whose SKU has no ERP item fails alone, naming
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
+from ml_connector.engine.models import Record
 from ml_connector.engine.replay import register_rebuilder
 from ml_connector.engine.store import Store
 from ml_connector.errors import PermanentError, TransientError
+from ml_connector.flows import items as items_flow
 from ml_connector.flows.context import ClosingTarget, FlowContext, FlowSummary, context_for_record
 from ml_connector.flows.documents import (
     UnmappedSkus,
@@ -24,8 +28,9 @@ from ml_connector.flows.documents import (
     marketplace_customer,
     sales_document,
 )
-from ml_connector.model.documents import CustomerDocument, SalesDocument
-from ml_connector.model.orders import Order
+from ml_connector.model.documents import CreditNoteDocument, CustomerDocument, SalesDocument
+from ml_connector.model.money import Money
+from ml_connector.model.orders import Order, OrderItem
 from ml_connector.sources.amazon.order_pages import OrderPosition
 
 FLOW = "orders"
@@ -67,11 +72,25 @@ class OrderPoster:
         self.kind = document_kind(ctx)
         self.items: dict[str, str | None] = {}
         self.customers: dict[str, str] = {}
+        self._mapped: dict[str, str | None] | None = None  # the items flow's map, read once per run
 
     def resolve(self, orders: list[Order]) -> None:
-        skus = sorted({item.sku for order in orders for item in order.items} - set(self.items))
-        if skus:
-            self.items.update(self.ctx.target.resolve_items(skus))
+        """Each SKU's ERP item: the one the items flow matched (by alias, cross-reference, sku_map
+        or ASIN, kept in its map), else the ERP's answer now (the SKU, then its ASIN)."""
+        wanted = {
+            item.sku: item.asin for order in orders for item in order.items if item.sku not in self.items
+        }
+        if not wanted:
+            return
+        if self._mapped is None:
+            self._mapped = (items_flow.stored_map(self.ctx.store, self.ctx.name) or {}).get("items") or {}
+        for sku in list(wanted):
+            if self._mapped.get(sku):
+                self.items[sku] = self._mapped[sku]
+                del wanted[sku]
+        if wanted:
+            found, _ = items_flow.resolve(self.ctx, wanted)
+            self.items.update({sku: found.get(sku) for sku in wanted})
 
     def customer_for(self, order: Order) -> str:
         if self.ctx.connection.customer_mode == "buyer":
@@ -104,6 +123,32 @@ class OrderPoster:
             kind=self.kind,  # type: ignore[arg-type]
             warehouse=self.ctx.connection.erp_settings.get("warehouse") or None,
         )
+
+    def credit(self, order: Order, invoice: Record, summary: FlowSummary) -> None:
+        """The invoice of an order Amazon canceled afterwards is credited in full, through the
+        posting protocol under the order's key (kind ``credit_note``), so exactly once. Where the
+        ERP cannot take a credit note the record fails with the amount named, for a person."""
+        source = invoice.source if isinstance(invoice.source, dict) else {}
+        snapshot = {**order_snapshot(order), "invoice": invoice.erp_id, "credited_items": source.get("items")}
+        try:
+            document = credit_note(self, order, invoice)
+        except (UnmappedSkus, PermanentError) as exc:
+            message = f"order {order.amazon_order_id} was canceled after invoice {invoice.erp_id}: {exc}"
+            self.engine.fail("credit_note", order.amazon_order_id, message, source=snapshot)
+            summary.count("failed")
+            summary.notes.append(message)
+            return
+        except TransientError:
+            summary.count("pending")
+            return
+        result = self.engine.post(document, self.ctx.target, source=snapshot)
+        summary.count("credit_note_" + result.outcome)
+        total = document.total
+        if result.state == "failed":
+            summary.notes.append(
+                f"order {order.amazon_order_id}: credit note of {total.amount} {total.currency} "
+                f"for invoice {invoice.erp_id} not posted: {result.error}"
+            )
 
     def post(self, order: Order, summary: FlowSummary) -> None:
         snapshot = order_snapshot(order)
@@ -189,20 +234,56 @@ def start_position(ctx: FlowContext) -> tuple[datetime, OrderPosition | None]:
 
 
 def _skip(ctx: FlowContext, poster: OrderPoster, order: Order, summary: FlowSummary) -> None:
-    """A canceled order is never posted; one canceled after it was posted is flagged for a person
-    (reversing an ERP document is an accounting decision the connector does not take alone)."""
+    """A canceled order is never posted. One canceled after its invoice was posted (invoice mode:
+    revenue) gets a credit note; one canceled after its sales order (summary mode: no revenue) is
+    flagged for a person, who cancels the ERP order (stock and fulfilment are the ERP's to decide)."""
     record = ctx.store.find_record(ctx.name, poster.kind, order.amazon_order_id)
-    if record is not None and record.state in DONE:
-        ctx.store.add_event(
-            record.id,
-            "canceled_after_posting",
-            message=f"Amazon canceled order {order.amazon_order_id} after it was posted as {record.erp_id}; "
-            "cancel or credit it in the ERP",
-        )
-        summary.count("canceled_after_posting")
-        summary.notes.append(f"order {order.amazon_order_id} was canceled after posting ({record.erp_id})")
-    else:
+    if record is None or record.state not in DONE:
         summary.count("skipped")
+        return
+    if poster.kind == "sales_invoice":
+        poster.credit(order, record, summary)
+        return
+    ctx.store.add_event(
+        record.id,
+        "canceled_after_posting",
+        message=f"Amazon canceled order {order.amazon_order_id} after it was posted as {record.erp_id}; "
+        "cancel it in the ERP",
+    )
+    summary.count("canceled_after_posting")
+    summary.notes.append(f"order {order.amazon_order_id} was canceled after posting ({record.erp_id})")
+
+
+def credit_note(poster: OrderPoster, order: Order, invoice: Record) -> CreditNoteDocument:
+    """The credit note of a canceled order's invoice: the lines as they were invoiced (from the
+    invoice record's snapshot; Amazon may show a canceled order without its prices)."""
+    source = invoice.source if isinstance(invoice.source, dict) else {}
+    items = source.get("items") or []
+    if not items or not invoice.erp_id:
+        raise PermanentError("its invoice record keeps no lines to credit; credit it in the ERP by hand")
+    currency = source.get("currency") or order.currency
+    invoiced = [
+        OrderItem(
+            order_item_id=item.get("order_item_id") or "",
+            sku=item["sku"],
+            asin=item.get("asin"),
+            quantity=int(item["quantity"]),
+            unit_price=Money(Decimal(item["item_price"]) / int(item["quantity"]), currency),
+            item_price=Money(Decimal(item["item_price"]), currency),
+        )
+        for item in items
+    ]
+    as_invoiced = dataclasses.replace(order, items=tuple(invoiced), status="Shipped")
+    document = poster.document(as_invoiced)
+    return CreditNoteDocument(
+        key=order.amazon_order_id,
+        invoice_id=invoice.erp_id,
+        customer_id=document.customer_id,
+        currency=document.currency,
+        order_date=document.order_date,
+        lines=document.lines,
+        description=f"Amazon order {order.amazon_order_id} canceled: credit of invoice {invoice.erp_id}",
+    )
 
 
 def _rebuild_order(store: Store, record, source) -> tuple[SalesDocument, Any]:
@@ -220,3 +301,22 @@ def _rebuild_order(store: Store, record, source) -> tuple[SalesDocument, Any]:
 
 register_rebuilder("sales_order", _rebuild_order)
 register_rebuilder("sales_invoice", _rebuild_order)
+
+
+def _rebuild_credit_note(store: Store, record, source) -> tuple[CreditNoteDocument, Any]:
+    """Replay builds the credit note again from the order's invoice record (after, say, a SKU was
+    mapped), under the same key."""
+    ctx = context_for_record(store, store.connection_name(record.connection_id))
+    try:
+        invoice = store.find_record(ctx.name, "sales_invoice", record.key)
+        if invoice is None or invoice.state not in DONE:
+            raise PermanentError(f"order {record.key} has no posted invoice to credit")
+        order = ctx.amazon.get_order(record.key, pii=ctx.connection.customer_mode == "buyer")
+        document = credit_note(OrderPoster(ctx), order, invoice)
+    except BaseException:
+        ctx.close()
+        raise
+    return document, ClosingTarget(ctx)
+
+
+register_rebuilder("credit_note", _rebuild_credit_note)

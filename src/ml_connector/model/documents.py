@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from typing import Literal
 
 from ml_connector.model.journal import Journal
 from ml_connector.model.money import Money
 from ml_connector.model.orders import Address
 
-DocumentKind = Literal["journal", "customer", "sales_order", "sales_invoice"]
+DocumentKind = Literal["journal", "customer", "sales_order", "sales_invoice", "credit_note"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,25 @@ class SalesDocument:
 
 
 @dataclass(frozen=True, slots=True)
+class CreditNoteDocument:
+    """A posted invoice credited in full: Amazon canceled its order after it was invoiced."""
+
+    key: str  # the Amazon order id (the kind tells it from the order's invoice)
+    invoice_id: str  # the ERP's number of the invoice being credited
+    customer_id: str
+    currency: str
+    order_date: date
+    lines: tuple[SalesLine, ...] = field(default_factory=tuple)
+    description: str = ""
+    kind: DocumentKind = "credit_note"
+
+    @property
+    def total(self) -> Money:
+        amount = sum((line.unit_price.amount * line.quantity for line in self.lines), Decimal(0))
+        return Money(amount, self.currency)
+
+
+@dataclass(frozen=True, slots=True)
 class JournalDocument:
     """A settlement journal (one settlement, or one accounting period of it)."""
 
@@ -66,4 +86,4 @@ class JournalDocument:
     kind: DocumentKind = "journal"
 
 
-Document = CustomerDocument | SalesDocument | JournalDocument
+Document = CustomerDocument | SalesDocument | CreditNoteDocument | JournalDocument

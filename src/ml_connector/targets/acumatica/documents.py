@@ -14,7 +14,12 @@ from decimal import Decimal
 from typing import Any
 
 from ml_connector.errors import PermanentError
-from ml_connector.model.documents import CustomerDocument, JournalDocument, SalesDocument
+from ml_connector.model.documents import (
+    CreditNoteDocument,
+    CustomerDocument,
+    JournalDocument,
+    SalesDocument,
+)
 from ml_connector.targets.acumatica.settings import AcumaticaSettings
 
 JOURNAL_PREFIX = "AMZ-STL "
@@ -98,6 +103,33 @@ def sales_invoice_body(settings: AcumaticaSettings, document: SalesDocument) -> 
                 "Qty": Decimal(line.quantity),
                 "UnitPrice": _amount(line.unit_price.amount, line.unit_price.currency, document.currency),
                 "TransactionDescr": (line.description or line.sku)[:255],
+            }
+            for line in document.lines
+        ],
+    }
+    if settings.has_external_ref:
+        body["ExternalRef"] = document.key
+    return body
+
+
+def credit_memo_body(settings: AcumaticaSettings, document: CreditNoteDocument) -> dict[str, Any]:
+    """A Credit Memo on the SO Invoices form, each line pointing at the invoice it credits."""
+    body: dict[str, Any] = {
+        "Type": "Credit Memo",
+        "CustomerID": document.customer_id,
+        "Date": document.order_date,
+        "CustomerOrder": document.key,
+        "Description": document.description or f"Amazon order {document.key} canceled",
+        "Hold": False,
+        "Details": [
+            {
+                "InventoryID": line.item_id,
+                "WarehouseID": settings.warehouse,
+                "Qty": Decimal(line.quantity),
+                "UnitPrice": _amount(line.unit_price.amount, line.unit_price.currency, document.currency),
+                "TransactionDescr": (line.description or line.sku)[:255],
+                "OrigInvType": "Invoice",
+                "OrigInvNbr": document.invoice_id,
             }
             for line in document.lines
         ],

@@ -19,7 +19,13 @@ from typing import Any
 import httpx
 
 from ml_connector.errors import MlConnectorError, PermanentError
-from ml_connector.model.documents import CustomerDocument, Document, JournalDocument, SalesDocument
+from ml_connector.model.documents import (
+    CreditNoteDocument,
+    CustomerDocument,
+    Document,
+    JournalDocument,
+    SalesDocument,
+)
 from ml_connector.model.money import Money
 from ml_connector.model.orders import ShipmentConfirmation, StockLevel
 from ml_connector.targets.acumatica import documents as bodies
@@ -77,6 +83,8 @@ class AcumaticaTarget:
             return self._find_customer(document)
         if isinstance(document, SalesDocument):
             return self._find_sales(document)
+        if isinstance(document, CreditNoteDocument):
+            return self._find_credit_memo(document)
         if isinstance(document, JournalDocument):
             return self._find_journal(document)
         raise PermanentError(f"Acumatica cannot post a {type(document).__name__}")
@@ -91,6 +99,8 @@ class AcumaticaTarget:
             return str(record["CustomerID"])
         if isinstance(document, SalesDocument):
             return self._post_sales(document)
+        if isinstance(document, CreditNoteDocument):
+            return self._post_credit_memo(document)
         if isinstance(document, JournalDocument):
             return self._post_journal(document)
         raise PermanentError(f"Acumatica cannot post a {type(document).__name__}")
@@ -159,6 +169,29 @@ class AcumaticaTarget:
             raise PermanentError(f"unknown sales document kind {document.kind!r}")
         record = self.client.put(
             "SalesInvoice", bodies.sales_invoice_body(self.settings, document), insert_only=True
+        )
+        if self.settings.release_invoices:
+            self.client.invoke("SalesInvoice", "ReleaseSalesInvoice", {"id": record["id"]})
+        return str(record["ReferenceNbr"])
+
+    def _find_credit_memo(self, document: CreditNoteDocument) -> str | None:
+        """By the order id, on Credit Memos only (the order's invoice holds the same key); one
+        saved but not released by a crash in between is released here."""
+        field = "ExternalRef" if self.settings.has_external_ref else "CustomerOrder"
+        condition = f"Type eq 'Credit Memo' and {field} eq {odata_string(document.key)}"
+        rows = self.client.list("SalesInvoice", filter=condition, select="ReferenceNbr,Status", top=2)
+        if not rows:
+            return None
+        record = rows[0]
+        if self.settings.release_invoices and record.get("Status") not in RELEASED_INVOICE:
+            self.client.invoke("SalesInvoice", "ReleaseSalesInvoice", {"id": record["id"]})
+        return str(record["ReferenceNbr"])
+
+    def _post_credit_memo(self, document: CreditNoteDocument) -> str:
+        if not document.lines:
+            raise PermanentError(f"credit note for order {document.key} has no lines")
+        record = self.client.put(
+            "SalesInvoice", bodies.credit_memo_body(self.settings, document), insert_only=True
         )
         if self.settings.release_invoices:
             self.client.invoke("SalesInvoice", "ReleaseSalesInvoice", {"id": record["id"]})
