@@ -38,10 +38,10 @@ from ml_connector.transport.clock import Clock
 from ml_connector.transport.retry import RetryPolicy
 
 MARKETS = ["ATVPDKIKX0DER", "A2EUQ1WTGCTBG2", "A1F83G8C2ARO7P", "A1PA6795UKMFR9"]
-# The suite runs 4,000 orders (40 pages) to keep its wall time modest; the 20,000-order
+# The suite runs 2,000 orders (20 pages) to keep its wall time modest; the 20,000-order
 # figure is measured with ML_CONNECTOR_TEST_FIRST_SYNC_ORDERS=20000 (about 25 ms per posted order
 # on a loaded 2-core machine, the posting protocol's three store transactions each).
-ORDERS = int(os.environ.get("ML_CONNECTOR_TEST_FIRST_SYNC_ORDERS", 4_000))
+ORDERS = int(os.environ.get("ML_CONNECTOR_TEST_FIRST_SYNC_ORDERS", 2_000))
 PAGE = 100
 CLAIM_TTL = timedelta(minutes=15)  # the posting engine's default claim
 

@@ -166,6 +166,7 @@ class OrderPoster:
         except TransientError:
             summary.count("pending")
             return
+        snapshot["customer_id"] = document.customer_id  # what a credit note needs if it comes to that
         result = self.engine.post(document, self.ctx.target, source=snapshot)
         summary.count(result.outcome)
         if result.state == "failed":
@@ -215,8 +216,18 @@ def post_left_pending(ctx: FlowContext, poster: OrderPoster, summary: FlowSummar
     for record in ctx.store.records(connection=ctx.name, state="pending", flow=FLOW):
         if record.kind != poster.kind:
             continue  # customers are posted with their orders; a kind of another mode is replayed
-        handle(ctx, poster, ctx.amazon.get_order(record.key, pii=pii), summary)
+        order = ctx.amazon.get_order(record.key, pii=pii)
         summary.count("retried_pending")
+        if decide(order).action == "skip":  # canceled meanwhile: settle it, or it is asked about forever
+            poster.engine.fail(
+                record.kind,
+                record.key,
+                f"Amazon canceled order {record.key} ({order.status}) before it was posted; "
+                "nothing was written to the ERP",
+            )
+            summary.count("canceled_before_posting")
+            continue
+        handle(ctx, poster, order, summary)
 
 
 def start_position(ctx: FlowContext) -> tuple[datetime, OrderPosition | None]:
@@ -274,7 +285,14 @@ def credit_note(poster: OrderPoster, order: Order, invoice: Record) -> CreditNot
         for item in items
     ]
     as_invoiced = dataclasses.replace(order, items=tuple(invoiced), status="Shipped")
-    document = poster.document(as_invoiced)
+    poster.resolve([as_invoiced])
+    document = sales_document(
+        as_invoiced,
+        # the invoice's own customer (a canceled order may come back without the buyer's details)
+        customer_id=source.get("customer_id") or poster.customer_for(order),
+        items=poster.items,
+        kind="sales_invoice",
+    )
     return CreditNoteDocument(
         key=order.amazon_order_id,
         invoice_id=invoice.erp_id,
