@@ -75,6 +75,7 @@ def mapped_sku(deployment, store, name: str) -> str:
     return next(sku for sku, item in found.items() if item)
 
 
+@pytest.mark.timeout(900)  # hundreds of postings: minutes on a loaded 2-core machine
 def test_500_buyers_are_500_m3_customers_each_order_on_its_own(deployment, store) -> None:
     orders = buyer_orders("ATVPDKIKX0DER", "USD", "US", mapped_sku(deployment, store, M3_CONNECTION), 0)
     summary = post_as_buyers(deployment, store, M3_CONNECTION, orders)
@@ -96,6 +97,7 @@ def test_500_buyers_are_500_m3_customers_each_order_on_its_own(deployment, store
     assert again.counts["already_posted"] == BUYERS and len(m3.customers()) == BUYERS
 
 
+@pytest.mark.timeout(900)  # hundreds of postings: minutes on a loaded 2-core machine
 def test_500_buyers_are_500_acumatica_customers_each_invoice_on_its_own(deployment, store) -> None:
     sku = mapped_sku(deployment, store, ACUMATICA_CONNECTION)
     orders = buyer_orders("A1F83G8C2ARO7P", "GBP", "GB", sku, 10_000)

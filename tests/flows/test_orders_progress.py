@@ -160,6 +160,7 @@ def big_seller():
     server.stop()
 
 
+@pytest.mark.timeout(900)  # hundreds of postings: minutes on a loaded 2-core machine
 def test_a_big_first_sync_killed_at_random_resumes_at_its_page(big_seller, tmp_path, run_forked) -> None:
     clock, app, plan, url = big_seller
     state = app.state.sandbox
