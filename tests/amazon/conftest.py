@@ -17,8 +17,10 @@ from ml_connector.transport.retry import RetryPolicy
 
 
 class Sandbox:
-    def __init__(self, *, scale: float = 200.0, faults: FaultPlan | None = None, **options) -> None:
-        self.clock = Clock(scale)
+    def __init__(
+        self, *, scale: float = 200.0, faults: FaultPlan | None = None, clock: Clock | None = None, **options
+    ) -> None:
+        self.clock = clock or Clock(scale)
         self.app = create_app(clock=self.clock, faults=faults, **options)
         self.state = self.app.state.sandbox
         self.faults = self.app.state.faults

@@ -13,6 +13,7 @@ from ml_connector.model import Money, ShipmentConfirmation
 from ml_connector.sandbox.catalog import MARKETPLACES
 from ml_connector.sources.amazon import balances as amazon_figures
 from ml_connector.sources.amazon import price_patch, quantity_patch
+from ml_connector.sources.amazon.order_pages import each_order
 
 from .swagger import Models, feed_validator, processing_report_validator
 
@@ -64,10 +65,10 @@ def test_every_operation_answers_in_the_official_shape(sandbox) -> None:
     client = sandbox.client(recorder=record)
     now = sandbox.clock.now()
     markets = list(MARKETPLACES)
-    orders = list(client.search_orders(markets, now - timedelta(days=70), pii=True, page_size=50))
+    orders = list(each_order(client.search_orders(markets, now - timedelta(days=70), pii=True, page_size=50)))
     client.get_order(orders[0].amazon_order_id, pii=True)
-    list(client.get_orders_v0(markets[:1], now - timedelta(days=2), pii=True))
-    list(client.get_orders_v0(markets[1:2], now - timedelta(days=2)))
+    list(each_order(client.get_orders_v0(markets[:1], now - timedelta(days=2), pii=True)))
+    list(each_order(client.get_orders_v0(markets[1:2], now - timedelta(days=2))))
     assert client.get_order_v0(orders[1].amazon_order_id, pii=True).ship_to.name
     assert client.get_order_address(orders[1].amazon_order_id).line1
     with pytest.raises(AuthenticationError):  # without an RDT: 403, after one renewal

@@ -25,7 +25,9 @@ from ml_connector.transport.clock import Clock  # noqa: E402
 from ml_connector.transport.retry import RetryPolicy  # noqa: E402
 
 
-def main(config: dict) -> list[str]:
+def main(config: dict, ready=None) -> list[str]:
+    """``ready()`` is called once the process could post (store open, engine built): a start
+    barrier, so that racing processes really start together."""
     clock = Clock()
     clock.advance(config.get("clock_advance", 0))
     store = Store.open(config["url"], clock=clock)
@@ -50,6 +52,8 @@ def main(config: dict) -> list[str]:
         claim_ttl=timedelta(seconds=config.get("claim_ttl", 60)),
     )
     results = []
+    if ready is not None:
+        ready()
     if config.get("lease", True):
         with store.run(config["connection"], config.get("flow", "orders"), ttl=timedelta(seconds=60)):
             for key in config["keys"]:
@@ -71,14 +75,14 @@ def run_forked(config: dict) -> tuple[int, list[str] | None]:
     return wait_forked(start_forked(config))
 
 
-def start_forked(config: dict) -> tuple[int, int]:
+def start_forked(config: dict, ready=None) -> tuple[int, int]:
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: never returns into pytest
         os.close(read_fd)
         code = 0
         try:
-            os.write(write_fd, json.dumps(main(config)).encode())
+            os.write(write_fd, json.dumps(main(config, ready)).encode())
         except BaseException:
             import traceback
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import multiprocessing
 from datetime import timedelta
 from pathlib import Path
 
@@ -29,10 +31,14 @@ def test_two_concurrent_processes_post_each_key_exactly_once(database_url: str, 
         "target": str(target_file),
         "connection": "shop",
         "lease": False,
-        "delay": 0.002,
+        "delay": 0.005,
     }
-    first = start_forked({**base, "keys": KEYS})
-    second = start_forked({**base, "keys": KEYS})
+    # A start barrier: each process opens the store (migrations, imports) at its own pace, then both
+    # wait for each other, so neither can take every key before the other begins.
+    barrier = multiprocessing.get_context("fork").Barrier(2)
+    ready = functools.partial(barrier.wait, 60)
+    first = start_forked({**base, "keys": KEYS}, ready)
+    second = start_forked({**base, "keys": KEYS}, ready)
     (code1, results1), (code2, results2) = wait_forked(first), wait_forked(second)
     assert (code1, code2) == (0, 0)
 

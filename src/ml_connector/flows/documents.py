@@ -49,21 +49,32 @@ def marketplace_customer(
     )
 
 
+BUYER_HASH_DIGITS = 16  # 64 bits: two of a billion buyers collide with odds of about 3 in 100 million
+
+
+def buyer_key(identity: str) -> str:
+    """The customer key of a buyer: 64 bits of the hash of what identifies the buyer to Amazon."""
+    digest = hashlib.sha256(identity.strip().lower().encode()).hexdigest()[:BUYER_HASH_DIGITS]
+    return f"AMZB{digest.upper()}"
+
+
 def buyer_customer(order: Order) -> CustomerDocument:
-    """Buyer customer mode: needs the shipping address, which only a Restricted Data Token gives."""
+    """Buyer customer mode: needs the shipping address, which only a Restricted Data Token gives.
+    The buyer is identified by Amazon's buyer e-mail (a per-buyer relay address), else the ship-to
+    name; the customer carries that buyer's own name and address and is used only for its orders."""
     if order.ship_to is None:
         raise PermanentError(
             f"order {order.amazon_order_id}: buyer customer mode needs the buyer's address; "
             "request it with a Restricted Data Token (the orders flow does so in this mode)"
         )
-    identity = (order.buyer_email or order.ship_to.name or order.amazon_order_id).strip().lower()
-    digest = hashlib.sha256(identity.encode()).hexdigest()[:6].upper()
+    key = buyer_key(order.buyer_email or order.ship_to.name or order.amazon_order_id)
     return CustomerDocument(
-        key=f"AMZB{digest}",
-        name=order.ship_to.name or f"Amazon buyer {digest}",
+        key=key,
+        name=order.ship_to.name or f"Amazon buyer {key[4:]}",
         currency=order.currency,
         country_code=order.ship_to.country_code,
         address=order.ship_to,
+        buyer=True,
     )
 
 

@@ -9,25 +9,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from typing import Literal
 
 from ml_connector.model.journal import Journal
 from ml_connector.model.money import Money
 from ml_connector.model.orders import Address
 
-DocumentKind = Literal["journal", "customer", "sales_order", "sales_invoice"]
+DocumentKind = Literal["journal", "customer", "sales_order", "sales_invoice", "credit_note"]
 
 
 @dataclass(frozen=True, slots=True)
 class CustomerDocument:
     """An ERP customer: by default one per marketplace; one per buyer only in that customer mode."""
 
-    key: str  # e.g. "MKT-ATVPDKIKX0DER" or "BUYER-<hash>"
+    key: str  # e.g. "AMAZON-US", or "AMZB<16 hex digits>" (64 bits of the buyer's hash)
     name: str
     currency: str
     country_code: str | None = None
     address: Address | None = None  # PII only in buyer-customer mode
     kind: DocumentKind = "customer"
+    buyer: bool = False  # one customer per buyer: its ERP id follows the key, never the country
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +59,25 @@ class SalesDocument:
 
 
 @dataclass(frozen=True, slots=True)
+class CreditNoteDocument:
+    """A posted invoice credited in full: Amazon canceled its order after it was invoiced."""
+
+    key: str  # the Amazon order id (the kind tells it from the order's invoice)
+    invoice_id: str  # the ERP's number of the invoice being credited
+    customer_id: str
+    currency: str
+    order_date: date
+    lines: tuple[SalesLine, ...] = field(default_factory=tuple)
+    description: str = ""
+    kind: DocumentKind = "credit_note"
+
+    @property
+    def total(self) -> Money:
+        amount = sum((line.unit_price.amount * line.quantity for line in self.lines), Decimal(0))
+        return Money(amount, self.currency)
+
+
+@dataclass(frozen=True, slots=True)
 class JournalDocument:
     """A settlement journal (one settlement, or one accounting period of it)."""
 
@@ -65,4 +86,4 @@ class JournalDocument:
     kind: DocumentKind = "journal"
 
 
-Document = CustomerDocument | SalesDocument | JournalDocument
+Document = CustomerDocument | SalesDocument | CreditNoteDocument | JournalDocument

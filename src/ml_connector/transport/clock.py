@@ -46,3 +46,23 @@ class Clock:
 
 
 SYSTEM_CLOCK = Clock()
+
+
+class SteppedClock(Clock):
+    """Simulated time that moves only when someone sleeps (or ``advance`` is called).
+
+    For tests whose assertion is about pacing: on a scaled clock a few milliseconds of real
+    scheduling delay on a loaded machine become seconds of simulated time and eat a client's pacing
+    margin; here a request takes no simulated time at all, so the outcome does not depend on the
+    machine's speed. Meant for one client thread: concurrent sleepers would each move time.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(1.0)
+
+    def monotonic(self) -> float:
+        return self._offset
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            self.advance(seconds)

@@ -38,6 +38,8 @@ CACHE_NAME = {
     "Customer": "Customer",
 }
 
+CUSTOMER_ID_LENGTH = 10  # the default tenant's CUSTOMER segmented key (BAccount.AcctCD)
+
 
 class Rejected(Exception):
     """A 422: ``echo`` is the plain record with ``errors`` per field path."""
@@ -130,6 +132,10 @@ def _validate(sandbox: AcumaticaSandbox, entity: str, record: dict[str, Any]) ->
     for name in REQUIRED.get(entity, ()):
         if record.get(name) in (None, ""):
             errors[name] = f"'{name}' cannot be empty."
+    if entity == "Customer" and len(str(record.get("CustomerID") or "")) > CUSTOMER_ID_LENGTH:
+        errors["CustomerID"] = (  # the CUSTOMER segmented key of a default tenant: one segment of 10
+            f"The value of 'Customer ID' is longer than the {CUSTOMER_ID_LENGTH} characters of its segmented key."
+        )
     if (
         entity in ("SalesInvoice", "SalesOrder", "Payment")
         and record.get("CustomerID")

@@ -34,6 +34,7 @@ INCLUDED_DATA = {
 }
 INCLUDED_DATA |= {"TAX", "PAYMENT", "FULFILLMENT_ORDERS"}
 FULFILLED_BY = {"AMAZON": "AFN", "MERCHANT": "MFN"}
+TOKEN_LIFETIME = 24 * 3600.0  # searchOrders: "The token will expire after 24 hours."
 
 
 def _select(
@@ -86,7 +87,9 @@ def _included(request: Request) -> set[str]:
 
 async def search_orders(request: Request, state: SandboxState, token: IssuedToken) -> dict:
     fp = fingerprint(request, "paginationToken")
-    offset, _ = decode_token(request.query_params.get("paginationToken"), fp)
+    offset, issued = decode_token(request.query_params.get("paginationToken"), fp)
+    if "t" in issued and state.clock.now().timestamp() - float(issued["t"]) > TOKEN_LIFETIME:
+        raise bad_input("The paginationToken has expired.")
     orders, echo, before = _select(state, request, _NAMES_2026)
     markets = set(csv(request, "marketplaceIds"))
     if len(markets) > 50:
@@ -105,7 +108,9 @@ async def search_orders(request: Request, state: SandboxState, token: IssuedToke
     page = orders[offset : offset + size]
     body: dict = {"orders": [views.order_2026(o, included) for o in page], echo: before}
     if offset + size < len(orders):
-        body["pagination"] = {"nextToken": encode_token(offset + size, fp)}
+        body["pagination"] = {
+            "nextToken": encode_token(offset + size, fp, {"t": state.clock.now().timestamp()})
+        }
     return body
 
 

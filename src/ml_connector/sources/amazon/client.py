@@ -23,10 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from ml_connector.errors import PermanentError
 from ml_connector.model import Address, Money, Order, SettlementLine, ShipmentConfirmation
 from ml_connector.sources.amazon import finances, mapping
 from ml_connector.sources.amazon.auth import LwaAuth, LwaCredentials
 from ml_connector.sources.amazon.limits import limiter_for
+from ml_connector.sources.amazon.order_pages import OrderPage, OrderPosition
 from ml_connector.sources.amazon.regions import LWA_TOKEN_URL, MARKETPLACES, region
 from ml_connector.sources.amazon.resources import (
     FeedInfo,
@@ -112,7 +114,6 @@ class SpApiClient:
         self.transport.limiter = limiter_for(
             f"{self.transport.base_url}|{seller_id}|{credentials.client_id}", clock, shared_limits
         )
-        self.watermark: datetime | None = None  # the last echoed lastUpdatedBefore (next run's start)
         self._rdt_cache: dict[tuple, tuple[str, float]] = {}
         self._rdt_lock = threading.Lock()
 
@@ -182,37 +183,60 @@ class SpApiClient:
         last_updated_after: datetime,
         *,
         last_updated_before: datetime | None = None,
+        resume: OrderPosition | None = None,
         pii: bool = False,
         page_size: int = 100,
-    ) -> Iterator[Order]:
-        """Orders updated in the window, items inline, every page to the end.
+    ) -> Iterator[OrderPage]:
+        """Orders updated in the window, items inline, one ``OrderPage`` per call to the end.
 
-        ``last_updated_before`` is clamped to two minutes before now (Amazon's rule); after the
-        last page ``self.watermark`` holds the echoed lastUpdatedBefore, the next run's start.
+        ``last_updated_before`` is clamped to two minutes before now (Amazon's rule). Each page says
+        where the search goes on (``next``: the window and the token) and the echoed
+        lastUpdatedBefore (``watermark``, the next search's start once the last page is read), so a
+        caller that stores the position after each page can stop anywhere. ``resume`` (a stored
+        position) reads its window from its token; a token Amazon no longer takes (they expire
+        after 24 hours) reads the same window again from its start: orders seen twice, none lost.
         """
         included = ["FULFILLMENT", "PROCEEDS"] + (["BUYER", "RECIPIENT"] if pii else [])
-        before = self._latest_before(last_updated_before)
-        if last_updated_after >= before:
-            return  # nothing can have settled in the window yet (the two-minute rule): no call
+        if resume is not None:
+            window = OrderPosition(resume.after, resume.before)
+            position = OrderPosition(
+                resume.after, resume.before, resume.usable_token(self.clock.now()), resume.issued
+            )
+        else:
+            before = self._latest_before(last_updated_before)
+            if last_updated_after >= before:
+                return  # nothing can have settled in the window yet (the two-minute rule): no call
+            window = position = OrderPosition(last_updated_after.replace(microsecond=0), before)
+        stored_token = position.token  # a token from an earlier run may have expired meanwhile
         params: dict[str, Any] = {
             "marketplaceIds": list(marketplace_ids),
-            "lastUpdatedAfter": _iso(last_updated_after),
-            "lastUpdatedBefore": _iso(before),
+            "lastUpdatedAfter": _iso(window.after),
+            "lastUpdatedBefore": _iso(window.before),
             "maxResultsPerPage": page_size,
             "includedData": included,
         }
         while True:
-            page = self._get("searchOrders", "/orders/2026-01-01/orders", params)
-            for data in page.get("orders", ()):
-                yield mapping.order_from_2026(
-                    data, _currency(data.get("salesChannel", {}).get("marketplaceId"))
-                )
+            paged = {**params, "paginationToken": position.token} if position.token else params
+            try:
+                page = self._get("searchOrders", "/orders/2026-01-01/orders", paged)
+            except PermanentError as exc:
+                if position.token is None or position.token != stored_token:
+                    raise
+                log.warning("searchOrders refused a stored page token (%s); reading the window again", exc)
+                position, stored_token = window, None
+                continue
+            orders = [
+                mapping.order_from_2026(data, _currency(data.get("salesChannel", {}).get("marketplaceId")))
+                for data in page.get("orders", ())
+            ]
             token = (page.get("pagination") or {}).get("nextToken")
-            if page.get("lastUpdatedBefore"):
-                self.watermark = mapping.timestamp(page["lastUpdatedBefore"])
-            if not token:
+            echoed = page.get("lastUpdatedBefore")
+            watermark = mapping.timestamp(echoed) if echoed else window.before
+            following = OrderPosition(window.after, window.before, token, self.clock.now()) if token else None
+            yield OrderPage(orders, position, following, watermark)
+            if following is None:
                 return
-            params = {**params, "paginationToken": token}
+            position = following
 
     def get_order(self, order_id: str, *, pii: bool = False) -> Order:
         included = ["FULFILLMENT", "PROCEEDS"] + (["BUYER", "RECIPIENT"] if pii else [])
@@ -229,8 +253,9 @@ class SpApiClient:
         *,
         last_updated_before: datetime | None = None,
         pii: bool = False,
-    ) -> Iterator[Order]:
-        """getOrders pages plus one getOrderItems per order (Amazon's old, slow path).
+    ) -> Iterator[OrderPage]:
+        """getOrders pages plus one getOrderItems per order (Amazon's old, slow path), one
+        ``OrderPage`` per getOrders call, as ``search_orders`` gives them.
 
         With ``pii`` one Restricted Data Token covering getOrders and getOrderItems is requested.
         """
@@ -238,22 +263,30 @@ class SpApiClient:
         before = self._latest_before(last_updated_before)
         if last_updated_after >= before:
             return
+        window = position = OrderPosition(last_updated_after.replace(microsecond=0), before)
         params: dict[str, Any] = {
             "MarketplaceIds": list(marketplace_ids),
-            "LastUpdatedAfter": _iso(last_updated_after),
+            "LastUpdatedAfter": _iso(window.after),
             "LastUpdatedBefore": _iso(before),
             "MaxResultsPerPage": 100,
         }
         while True:
             payload = self._get("getOrdersV0", "/orders/v0/orders", params, token=rdt)["payload"]
-            for data in payload.get("Orders", ()):
-                items = list(self._order_items_v0(data["AmazonOrderId"], rdt))
-                yield mapping.order_from_v0(data, items, _currency(data.get("MarketplaceId")))
-            if payload.get("LastUpdatedBefore"):
-                self.watermark = mapping.timestamp(payload["LastUpdatedBefore"])
+            orders = [
+                mapping.order_from_v0(
+                    data,
+                    list(self._order_items_v0(data["AmazonOrderId"], rdt)),
+                    _currency(data.get("MarketplaceId")),
+                )
+                for data in payload.get("Orders", ())
+            ]
+            echoed = payload.get("LastUpdatedBefore")
             token = payload.get("NextToken")
-            if not token:
+            following = OrderPosition(window.after, before, token, self.clock.now()) if token else None
+            yield OrderPage(orders, position, following, mapping.timestamp(echoed) if echoed else before)
+            if following is None:
                 return
+            position = following
             params = {**params, "NextToken": token}
 
     def _v0_rdt(self, order_path: str):  # noqa: ANN202 - the RDT source of _rdt_source

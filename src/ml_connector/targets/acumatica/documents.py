@@ -14,27 +14,58 @@ from decimal import Decimal
 from typing import Any
 
 from ml_connector.errors import PermanentError
-from ml_connector.model.documents import CustomerDocument, JournalDocument, SalesDocument
+from ml_connector.model.documents import (
+    CreditNoteDocument,
+    CustomerDocument,
+    JournalDocument,
+    SalesDocument,
+)
 from ml_connector.targets.acumatica.settings import AcumaticaSettings
 
 JOURNAL_PREFIX = "AMZ-STL "
 CUSTOMER_ID_LENGTH = 10  # the default length of the CUSTOMER segmented key (BAccount.AcctCD)
 
 
+BUYER_ID_PREFIX = "B"
+_BASE32 = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford's: no I, L, O, U
+
+
+def buyer_customer_id(key: str, attempt: int = 0) -> str:
+    """A buyer's CustomerID candidate: ``B`` + 9 base-32 digits (45 bits) of the hash of the key.
+
+    45 bits is what 10 characters leave; the full 64-bit key lives in AccountRef, where the customer
+    is found, and the CustomerID Acumatica keeps is recorded in the store by key. Should another key
+    already hold a candidate (about one chance in 35 million per pair of buyers), the next attempt's
+    candidate is used: a buyer never lands on someone else's customer.
+    """
+    seed = key if attempt == 0 else f"{key}#{attempt}"
+    number = int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "big") >> 19  # 45 bits
+    digits = []
+    for _ in range(CUSTOMER_ID_LENGTH - len(BUYER_ID_PREFIX)):
+        number, rest = divmod(number, 32)
+        digits.append(_BASE32[rest])
+    return BUYER_ID_PREFIX + "".join(reversed(digits))
+
+
 def customer_id(settings: AcumaticaSettings, document: CustomerDocument) -> str:
-    """The deterministic CustomerID of a customer document: configured, else prefix + country
-    (``AMZ-US``), else prefix + a short hash of the key."""
+    """The deterministic CustomerID of a customer document: configured, else (one customer per
+    marketplace) prefix + country (``AMZ-US``), else prefix + a short hash of the key; a buyer's
+    customer gets its first hash candidate (see ``buyer_customer_id``)."""
     if document.key in settings.customer_ids:
         return settings.customer_ids[document.key]
+    if document.buyer:
+        return buyer_customer_id(document.key)
     if document.country_code:
         return f"{settings.customer_prefix}{document.country_code.upper()}"[:CUSTOMER_ID_LENGTH]
     digest = hashlib.sha1(document.key.encode()).hexdigest().upper()
     return (settings.customer_prefix + digest)[:CUSTOMER_ID_LENGTH]
 
 
-def customer_body(settings: AcumaticaSettings, document: CustomerDocument) -> dict[str, Any]:
+def customer_body(
+    settings: AcumaticaSettings, document: CustomerDocument, number: str | None = None
+) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "CustomerID": customer_id(settings, document),
+        "CustomerID": number or customer_id(settings, document),
         "CustomerName": document.name,
         "CustomerClass": settings.customer_class,
         "CurrencyID": document.currency,
@@ -72,6 +103,33 @@ def sales_invoice_body(settings: AcumaticaSettings, document: SalesDocument) -> 
                 "Qty": Decimal(line.quantity),
                 "UnitPrice": _amount(line.unit_price.amount, line.unit_price.currency, document.currency),
                 "TransactionDescr": (line.description or line.sku)[:255],
+            }
+            for line in document.lines
+        ],
+    }
+    if settings.has_external_ref:
+        body["ExternalRef"] = document.key
+    return body
+
+
+def credit_memo_body(settings: AcumaticaSettings, document: CreditNoteDocument) -> dict[str, Any]:
+    """A Credit Memo on the SO Invoices form, each line pointing at the invoice it credits."""
+    body: dict[str, Any] = {
+        "Type": "Credit Memo",
+        "CustomerID": document.customer_id,
+        "Date": document.order_date,
+        "CustomerOrder": document.key,
+        "Description": document.description or f"Amazon order {document.key} canceled",
+        "Hold": False,
+        "Details": [
+            {
+                "InventoryID": line.item_id,
+                "WarehouseID": settings.warehouse,
+                "Qty": Decimal(line.quantity),
+                "UnitPrice": _amount(line.unit_price.amount, line.unit_price.currency, document.currency),
+                "TransactionDescr": (line.description or line.sku)[:255],
+                "OrigInvType": "Invoice",
+                "OrigInvNbr": document.invoice_id,
             }
             for line in document.lines
         ],

@@ -19,7 +19,13 @@ from typing import Any
 import httpx
 
 from ml_connector.errors import MlConnectorError, PermanentError
-from ml_connector.model.documents import CustomerDocument, Document, JournalDocument, SalesDocument
+from ml_connector.model.documents import (
+    CreditNoteDocument,
+    CustomerDocument,
+    Document,
+    JournalDocument,
+    SalesDocument,
+)
 from ml_connector.model.money import Money
 from ml_connector.model.orders import ShipmentConfirmation, StockLevel
 from ml_connector.targets.acumatica import documents as bodies
@@ -29,6 +35,8 @@ from ml_connector.targets.acumatica.settings import AcumaticaCredentials, Acumat
 from ml_connector.targets.acumatica.values import odata_string
 from ml_connector.transport.clock import SYSTEM_CLOCK, Clock
 from ml_connector.transport.retry import RetryPolicy
+
+BUYER_ID_ATTEMPTS = 5  # CustomerID candidates tried for a buyer before a person is asked
 
 RELEASED_JOURNAL = {"Posted", "Unposted"}
 RELEASED_INVOICE = {"Open", "Closed"}
@@ -77,27 +85,57 @@ class AcumaticaTarget:
             return self._find_customer(document)
         if isinstance(document, SalesDocument):
             return self._find_sales(document)
+        if isinstance(document, CreditNoteDocument):
+            return self._find_credit_memo(document)
         if isinstance(document, JournalDocument):
             return self._find_journal(document)
         raise PermanentError(f"Acumatica cannot post a {type(document).__name__}")
 
     def post(self, document: Document) -> str:
         if isinstance(document, CustomerDocument):
+            if document.buyer and document.key not in self.settings.customer_ids:
+                return self._post_buyer(document)
             record = self.client.put(
                 "Customer", bodies.customer_body(self.settings, document), insert_only=True
             )
             return str(record["CustomerID"])
         if isinstance(document, SalesDocument):
             return self._post_sales(document)
+        if isinstance(document, CreditNoteDocument):
+            return self._post_credit_memo(document)
         if isinstance(document, JournalDocument):
             return self._post_journal(document)
         raise PermanentError(f"Acumatica cannot post a {type(document).__name__}")
 
     def _find_customer(self, document: CustomerDocument) -> str | None:
+        if document.buyer and document.key not in self.settings.customer_ids:
+            rows = self.client.list(
+                "Customer",
+                filter=f"AccountRef eq {odata_string(document.key)}",
+                select="CustomerID,AccountRef",
+                top=2,
+            )
+            return str(rows[0]["CustomerID"]) if rows else None
         record = self.client.get_by_keys(
             "Customer", bodies.customer_id(self.settings, document), select="CustomerID"
         )
         return None if record is None else str(record["CustomerID"])
+
+    def _post_buyer(self, document: CustomerDocument) -> str:
+        """A buyer's customer under the first CustomerID candidate no other key holds (find has
+        just said no customer holds this key)."""
+        for attempt in range(BUYER_ID_ATTEMPTS):
+            number = bodies.buyer_customer_id(document.key, attempt)
+            holder = self.client.get_by_keys("Customer", number, select="CustomerID,AccountRef")
+            if holder is None:
+                body = bodies.customer_body(self.settings, document, number)
+                return str(self.client.put("Customer", body, insert_only=True)["CustomerID"])
+            if holder.get("AccountRef") == document.key:
+                return number
+        raise PermanentError(
+            f"customer {document.key}: every CustomerID tried is held by another customer; "
+            "name one in the connection's customer_ids"
+        )
 
     def _sales_filter(self, document: SalesDocument) -> tuple[str, str]:
         key = odata_string(document.key)
@@ -133,6 +171,29 @@ class AcumaticaTarget:
             raise PermanentError(f"unknown sales document kind {document.kind!r}")
         record = self.client.put(
             "SalesInvoice", bodies.sales_invoice_body(self.settings, document), insert_only=True
+        )
+        if self.settings.release_invoices:
+            self.client.invoke("SalesInvoice", "ReleaseSalesInvoice", {"id": record["id"]})
+        return str(record["ReferenceNbr"])
+
+    def _find_credit_memo(self, document: CreditNoteDocument) -> str | None:
+        """By the order id, on Credit Memos only (the order's invoice holds the same key); one
+        saved but not released by a crash in between is released here."""
+        field = "ExternalRef" if self.settings.has_external_ref else "CustomerOrder"
+        condition = f"Type eq 'Credit Memo' and {field} eq {odata_string(document.key)}"
+        rows = self.client.list("SalesInvoice", filter=condition, select="ReferenceNbr,Status", top=2)
+        if not rows:
+            return None
+        record = rows[0]
+        if self.settings.release_invoices and record.get("Status") not in RELEASED_INVOICE:
+            self.client.invoke("SalesInvoice", "ReleaseSalesInvoice", {"id": record["id"]})
+        return str(record["ReferenceNbr"])
+
+    def _post_credit_memo(self, document: CreditNoteDocument) -> str:
+        if not document.lines:
+            raise PermanentError(f"credit note for order {document.key} has no lines")
+        record = self.client.put(
+            "SalesInvoice", bodies.credit_memo_body(self.settings, document), insert_only=True
         )
         if self.settings.release_invoices:
             self.client.invoke("SalesInvoice", "ReleaseSalesInvoice", {"id": record["id"]})

@@ -12,8 +12,14 @@ from pathlib import Path
 
 import httpx
 
-from ml_connector.errors import ConfigurationError, MlConnectorError
-from ml_connector.model.documents import CustomerDocument, Document, JournalDocument, SalesDocument
+from ml_connector.errors import ConfigurationError, MlConnectorError, PermanentError
+from ml_connector.model.documents import (
+    CreditNoteDocument,
+    CustomerDocument,
+    Document,
+    JournalDocument,
+    SalesDocument,
+)
 from ml_connector.model.money import Money
 from ml_connector.model.orders import ShipmentConfirmation, StockLevel
 from ml_connector.targets.m3.customers import CustomerPoster
@@ -91,6 +97,13 @@ class M3Target:
             return self._customers
         if isinstance(document, SalesDocument):
             return self._orders
+        if isinstance(document, CreditNoteDocument):
+            total = document.total
+            raise PermanentError(
+                f"order {document.key} was canceled after it was invoiced ({document.invoice_id}): credit "
+                f"{total.amount} {total.currency} in M3 by hand (M3's MI API offers the connector no "
+                "credit-note transaction); this failed record holds the amount until a person has"
+            )
         raise ConfigurationError(f"the M3 target cannot post {type(document).__name__}")
 
     # -- reads ------------------------------------------------------------------------------------
