@@ -159,9 +159,21 @@ class ConnectionConfig(_Strict):
         return parse_duration(getattr(self.cadence, flow) or DEFAULT_CADENCE[flow])
 
 
+class RunConfig(_Strict):
+    """`[run]`: how workers keep their hold on work (see docs/DESIGN.md, "Exactly once")."""
+
+    # a worker's run leases and record claims lapse this long after its last heartbeat (SIGKILL)
+    heartbeat_timeout: Duration = "90s"
+
+    @property
+    def heartbeat(self) -> timedelta:
+        return parse_duration(self.heartbeat_timeout)
+
+
 class DeploymentConfig(_Strict):
     store_url: str | None = None
     time_scale: Annotated[float, Field(gt=0)] = 1.0
+    run: RunConfig = Field(default_factory=RunConfig)
     connections: list[ConnectionConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")

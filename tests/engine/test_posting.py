@@ -92,7 +92,7 @@ def test_a_key_claimed_by_a_live_run_is_left_alone(store: Store) -> None:
 def test_checkpoints_are_called_in_protocol_order(store: Store) -> None:
     steps: list[str] = []
     engine(store, checkpoint=steps.append).post(doc("H"), FakeTarget())
-    assert steps == ["intent_recorded", "found", "posted", "recorded"]
+    assert steps == ["intent_recorded", "found", "fenced", "posted", "recorded"]
     steps.clear()
     engine(store, checkpoint=steps.append).post(doc("I"), FakeTarget(records=["I"]))
     assert steps == ["intent_recorded", "found", "recorded"]

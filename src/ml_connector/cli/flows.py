@@ -36,6 +36,30 @@ def _print(summary) -> None:  # noqa: ANN001 - a flows.context.FlowSummary (impo
         typer.echo(f"  - ... and {len(summary.notes) - 20} more (see `ml-connector records --state failed`)")
 
 
+def _stop_on_signals() -> threading.Event:
+    """SIGTERM and SIGINT stop the worker where it is: ``Interrupted`` is raised in the main thread,
+    the posting in progress releases its claim, the run is recorded ``interrupted`` and its lease
+    released (see flows.runner). A second signal while stopping is ignored."""
+    from ml_connector.engine.store import Interrupted
+
+    stopping = threading.Event()
+
+    def handler(signum: int, _frame: object) -> None:
+        if stopping.is_set():
+            return
+        stopping.set()
+        raise Interrupted(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return stopping
+
+
+def _exit_code(summaries, bad=("failed", "run_failed", "duplicate_suspected")) -> int:  # noqa: ANN001
+    """1 when any summary (flows.context.FlowSummary, imported lazily) counts one of ``bad``."""
+    return 1 if any(s.counts.get(k) for s in summaries for k in bad) else 0
+
+
 def sync(
     flow: str = typer.Argument(..., help=f"The flow to run once: {', '.join(FLOWS)}, or 'all'."),
     connection: str | None = typer.Option(None, "--connection", "-c", help="Only this connection."),
@@ -45,31 +69,37 @@ def sync(
 ) -> None:
     """Run one flow (or all of them) once for every connection, then print a line per run.
 
-    Exit code 1 when any record failed or a run could not start."""
+    Exit code 1 when any record failed, a run could not start or a key is held twice by the ERP
+    (`duplicate_suspected`, for a person to look at); 130 when stopped by SIGTERM or Ctrl-C."""
     if flow != "all" and flow not in FLOWS:
         raise _fail(f"unknown flow {flow!r}; flows are {', '.join(FLOWS)} or all")
     from ml_connector.cli.progress import RichProgress
-    from ml_connector.engine.store import Store
+    from ml_connector.engine.store import Interrupted, Store
     from ml_connector.flows.runner import sync as run_sync
 
+    summaries: list = []
+    _stop_on_signals()
     try:
         config = load_config()
         store = Store.open(config.store_url)
         try:
-            summaries = run_sync(
+            run_sync(
                 store,
                 config,
                 flows=None if flow == "all" else [flow],
                 connection=connection,
                 since=_since(since),
                 progress=RichProgress,
-                on_summary=_print,
+                on_summary=lambda summary: (summaries.append(summary), _print(summary)),
             )
         finally:
             store.close()
+    except Interrupted as stop:
+        typer.echo(f"stopped by {stop}: claims and leases released; run `sync` again to finish", err=True)
+        raise typer.Exit(130) from None
     except MlConnectorError as exc:
         raise _fail(str(exc)) from None
-    if any(s.counts.get("failed") or s.counts.get("run_failed") for s in summaries):
+    if _exit_code(summaries):
         raise typer.Exit(1)
 
 
@@ -78,24 +108,36 @@ def run(
 ) -> None:
     """Keep every connection in sync: each flow runs on its cadence until SIGTERM or Ctrl-C.
 
-    A stop request finishes the flow run in progress (never half a posting), then exits."""
-    from ml_connector.engine.store import Store
+    A stop request stops at once: the posting in progress releases its claim (the next run asks
+    the ERP first, so nothing is posted twice), the run is recorded `interrupted`, every lease is
+    released. Exit code 1 if any run met a `duplicate_suspected` key (a person must look)."""
+    from ml_connector.engine.store import Interrupted, Store
     from ml_connector.flows.runner import run_forever
 
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop = _stop_on_signals()
+    summaries: list = []
+    runs = 0
     try:
         config = load_config()
         store = Store.open(config.store_url)
         try:
             typer.echo(f"running {len(config.connections)} connection(s); stop with Ctrl-C or SIGTERM")
-            runs = run_forever(store, config, stop, connection=connection, on_summary=_print)
+            runs = run_forever(
+                store,
+                config,
+                stop,
+                connection=connection,
+                on_summary=lambda summary: (summaries.append(summary), _print(summary)),
+            )
         finally:
             store.close()
+    except Interrupted as signal_name:
+        typer.echo(f"stopped by {signal_name}: claims and leases released")
     except MlConnectorError as exc:
         raise _fail(str(exc)) from None
-    typer.echo(f"stopped after {runs} flow run(s)")
+    typer.echo(f"stopped after {len(summaries) or runs} flow run(s)")
+    if _exit_code(summaries, bad=("duplicate_suspected",)):
+        raise typer.Exit(1)
 
 
 def ping(

@@ -17,7 +17,7 @@ from typing import Any
 
 from ml_connector.engine.posting import PostingEngine
 from ml_connector.engine.replay import register_rebuilder
-from ml_connector.engine.store import Store
+from ml_connector.engine.store import Store, one_line
 from ml_connector.errors import PermanentError, TransientError
 from ml_connector.flows.context import ClosingTarget, FlowContext, FlowSummary, context_for_record
 from ml_connector.model.documents import JournalDocument
@@ -69,7 +69,7 @@ class SettlementPoster:
             result = self.engine.post(journal, self.target, source=source)
             if result.state in DONE:
                 posted.append(result.erp_id or "")
-            elif result.state == "failed":
+            elif result.state in ("failed", "duplicate_suspected"):
                 failed.append(f"journal {journal.key}: {result.error}")
             else:
                 pending.append(journal.key)
@@ -142,12 +142,21 @@ def run(ctx: FlowContext) -> FlowSummary:
     newest = since
     ctx.progress.start(f"settlements {ctx.name}", len(reports))
     posted_facts = summary.facts.setdefault("settlements", [])
+    held_back: datetime | None = None  # a report that could not be downloaded is read again next run
     for info in reports:
-        data = ctx.amazon.download_report(info.report_id)
+        data = _download(ctx, engine, info.report_id)
+        if data is None:
+            summary.count("pending")
+            summary.notes.append(f"report {info.report_id} could not be downloaded; read again next run")
+            if info.created:
+                held_back = min(held_back or info.created, info.created)
+            ctx.progress.advance()
+            continue
         try:
             header = open_report(data).settlement
-        except QuarantineError as exc:
-            engine.fail("settlement", f"report-{info.report_id}", f"report {info.report_id}: {exc}")
+        except Exception as exc:  # bad data fails its own record, never the run or the cursor
+            reason = str(exc) if isinstance(exc, QuarantineError) else f"cannot be read: {one_line(exc)}"
+            engine.fail("settlement", f"report-{info.report_id}", f"report {info.report_id}: {reason}")
             summary.count("failed")
             ctx.progress.advance()
             continue
@@ -173,15 +182,41 @@ def run(ctx: FlowContext) -> FlowSummary:
             newest = info.created
         ctx.progress.advance()
     ctx.progress.finish()
+    if held_back is not None:
+        newest = min(newest, held_back - timedelta(seconds=1))
     ctx.store.set_cursor(ctx.name, FLOW, newest.isoformat())
     return summary
+
+
+def _download(ctx: FlowContext, engine: PostingEngine, report_id: str) -> bytes | None:
+    """The report's bytes, or None (a ``deferred`` event on its record) when Amazon would not give
+    them: a presigned URL that expired (HTTP 403) is asked for again once, with a fresh URL."""
+    problem: Exception | None = None
+    for _ in range(2):
+        try:
+            return ctx.amazon.download_report(report_id)
+        except Exception as exc:  # httpx.HTTPStatusError, TransientError, a report without document
+            problem = exc
+    reason = f"report {report_id} could not be downloaded: {one_line(problem)}" if problem else ""
+    log.warning("%s: %s", ctx.name, reason)
+    engine.note("settlement", f"report-{report_id}", "deferred", message=reason)
+    return None
 
 
 def post_settlement(
     ctx: FlowContext, engine: PostingEngine, settlement_id: str, data: bytes
 ) -> tuple[str, dict]:
     source = {"settlement_id": settlement_id, "raw_document": RAW_KIND}
-    result = build(ctx.mapping, ctx.connection, data)
+    try:
+        result = build(ctx.mapping, ctx.connection, data)
+    except Exception as exc:  # a report the reader or builder cannot handle fails alone
+        if isinstance(exc, QuarantineError):
+            reason = f"quarantined: {exc}"
+        else:
+            log.error("%s settlement %s: %s", ctx.name, settlement_id, one_line(exc), exc_info=True)
+            reason = f"the report cannot be read: {one_line(exc)}"
+        engine.fail("settlement", settlement_id, reason, source=source)
+        return "failed", {}
     if result.quarantined:
         engine.fail("settlement", settlement_id, f"quarantined: {result.reason}", source=source)
         return "failed", {}
