@@ -104,7 +104,9 @@ class AcumaticaTarget:
         if isinstance(document, JournalDocument):
             description = odata_string(bodies.journal_description(document))
             rows = self.client.list(
-                "JournalTransaction", filter=f"Module eq 'GL' and Description eq {description}", select="BatchNbr"
+                "JournalTransaction",
+                filter=f"Module eq 'GL' and Description eq {description}",
+                select="BatchNbr",
             )
             return list(dict.fromkeys(str(row["BatchNbr"]) for row in rows))
         raise PermanentError(f"Acumatica cannot post a {type(document).__name__}")
