@@ -698,6 +698,13 @@ class Store:
                     .values(state=state, finished_at=self.now(), message=message)
                 )
                 lease.release(s, name, owner)
+                # the run's engines claim under its owner: whatever a stop left claimed is freed
+                s.execute(
+                    update(Record)
+                    .where(Record.claim_owner == owner, Record.state.not_in(SETTLED_STATES))
+                    .values(claim_owner=None, claim_expires_at=None)
+                    .execution_options(synchronize_session=False)
+                )
 
     def lease_holder(self, name: str) -> tuple[str, datetime] | None:
         with self.session() as s:
