@@ -1,0 +1,95 @@
+"""One flow run of one connection is the unit of work: whatever goes wrong in it stays in it.
+
+A settlement report the reader cannot handle (any exception, not only a quarantine) fails its own
+record with the reason and the flow goes on to the next report and moves its cursor; an exception
+injected in one flow of one connection fails that run alone (recorded ``failed`` with a one-line
+reason) while every other flow of every connection runs, under `sync all` and under `run`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import threading
+from datetime import datetime
+
+import pytest
+from sqlalchemy import select
+
+from ml_connector.engine.models import Run
+from ml_connector.flows import runner, settlements
+from ml_connector.sandbox.deployment import ACUMATICA_CONNECTION, M3_CONNECTION
+
+POISON = b"poison: a report the reader cannot handle"
+
+
+@pytest.fixture
+def poisoned(deployment, monkeypatch):
+    """The oldest M3 settlement report made unreadable, and the shipments flow of the M3 connection
+    broken by a bug (a KeyError from nowhere)."""
+    amazon = deployment.state("amazon")
+    reports = sorted(
+        (r for r in amazon.reports.values() if r.settlement and r.marketplace_ids[0] == "ATVPDKIKX0DER"),
+        key=lambda r: r.created,
+    )
+    bad = reports[0]
+    amazon.documents[bad.document_id] = (gzip.compress(POISON), "text/plain")
+    real_open = settlements.open_report
+
+    def open_report(data, *args, **kwargs):
+        if isinstance(data, bytes) and data.startswith(b"poison"):
+            raise ArithmeticError("[<class 'decimal.InvalidOperation'>]")  # as the reader's own crashes did
+        return real_open(data, *args, **kwargs)
+
+    monkeypatch.setattr(settlements, "open_report", open_report)
+    real_flow = runner.flow_named
+
+    def flow_named(name):
+        run = real_flow(name)
+
+        def broken(ctx):
+            if name == "shipments" and ctx.name == M3_CONNECTION:
+                raise KeyError("carrier")
+            return run(ctx)
+
+        return broken
+
+    monkeypatch.setattr(runner, "flow_named", flow_named)
+    return bad
+
+
+def _check(store, summaries, bad) -> None:
+    by_unit = {(s.connection, s.flow): s for s in summaries}
+    broken = by_unit[(M3_CONNECTION, "shipments")]
+    assert broken.counts["run_failed"] == 1 and "KeyError: 'carrier'" in broken.notes[0], broken.notes
+    for (connection, flow), summary in by_unit.items():
+        if (connection, flow) != (M3_CONNECTION, "shipments"):
+            assert not summary.counts.get("run_failed"), (connection, flow, summary.notes)
+    assert {c for c, _ in by_unit} == {M3_CONNECTION, ACUMATICA_CONNECTION}
+    assert by_unit[(M3_CONNECTION, "settlements")].counts["posted"] > 0  # the other reports posted
+    assert by_unit[(ACUMATICA_CONNECTION, "settlements")].counts["posted"] > 0
+    record = store.find_record(M3_CONNECTION, "settlement", f"report-{bad.report_id}")
+    assert record.state == "failed" and "cannot be read: ArithmeticError" in record.error
+    cursor = datetime.fromisoformat(store.get_cursor(M3_CONNECTION, "settlements"))
+    assert cursor > bad.created  # the cursor moved on past the bad report
+    with store.session() as s:
+        failed = s.scalars(select(Run).where(Run.flow == "shipments", Run.state == "failed")).all()
+    assert len(failed) == 1 and failed[0].message == "KeyError: 'carrier'"
+
+
+def test_sync_all_runs_every_other_unit(deployment, store, poisoned):
+    summaries = runner.sync(store, deployment.config, clock=deployment.clock)
+    _check(store, summaries, poisoned)
+
+
+def test_run_runs_every_other_unit(deployment, store, poisoned):
+    stop = threading.Event()
+    summaries = []
+    units = sum(len(runner.flows_of(c, None)) for c in deployment.config.connections)
+
+    def on_summary(summary):
+        summaries.append(summary)
+        if len(summaries) >= units:
+            stop.set()
+
+    runner.run_forever(store, deployment.config, stop, clock=deployment.clock, on_summary=on_summary)
+    _check(store, summaries, poisoned)
