@@ -315,7 +315,16 @@ def status(
         finally:
             store.close()
     table = Table()
-    for column in ("connection", "flow", "last run", "run state", "posted", "failed", "pending"):
+    for column in (
+        "connection",
+        "flow",
+        "last run",
+        "run state",
+        "posted",
+        "failed",
+        "pending",
+        "duplicates",
+    ):
         table.add_column(column, no_wrap=True)
     for row in rows:
         table.add_row(
@@ -326,16 +335,23 @@ def status(
             str(row.posted),
             str(row.failed),
             str(row.pending),
+            str(row.duplicate_suspected),
         )
     for name in sorted(set(names) - {r.connection for r in rows}):
-        table.add_row(name, "-", "never", "-", "0", "0", "0")
+        table.add_row(name, "-", "never", "-", "0", "0", "0", "0")
     _console().print(table)
+    if any(r.duplicate_suspected for r in rows):
+        typer.echo(
+            "the ERP holds some keys twice: `ml-connector records --state duplicate_suspected` names the ERP ids"
+        )
     if any(r.failed for r in rows):
         typer.echo("see failures with `ml-connector records --state failed`, then `ml-connector audit ID`")
 
 
 def records(
-    state: str | None = typer.Option(None, "--state", help="pending, posted, found_existing or failed."),
+    state: str | None = typer.Option(
+        None, "--state", help="pending, posted, found_existing, failed or duplicate_suspected."
+    ),
     connection: str | None = typer.Option(None, "--connection", help="Only this connection."),
     flow: str | None = typer.Option(None, "--flow", help="Only this flow."),
     limit: int = typer.Option(200, "--limit", help="At most this many (oldest first)."),

@@ -55,6 +55,19 @@ def _stop_on_signals() -> threading.Event:
     return stopping
 
 
+def _open_store(store_class, url: str | None):  # noqa: ANN001, ANN202 - engine.store.Store (lazy import)
+    """The store, or one line when its database does not answer (never a driver traceback)."""
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        return store_class.open(url)
+    except DBAPIError as exc:
+        detail = " ".join(str(exc.orig or exc).split())[:200]
+        raise MlConnectorError(
+            f"the store's database does not answer ({detail}); check it and run again"
+        ) from None
+
+
 def _exit_code(summaries, bad=("failed", "run_failed", "duplicate_suspected")) -> int:  # noqa: ANN001
     """1 when any summary (flows.context.FlowSummary, imported lazily) counts one of ``bad``."""
     return 1 if any(s.counts.get(k) for s in summaries for k in bad) else 0
@@ -81,7 +94,7 @@ def sync(
     _stop_on_signals()
     try:
         config = load_config()
-        store = Store.open(config.store_url)
+        store = _open_store(Store, config.store_url)
         try:
             run_sync(
                 store,
@@ -119,7 +132,7 @@ def run(
     runs = 0
     try:
         config = load_config()
-        store = Store.open(config.store_url)
+        store = _open_store(Store, config.store_url)
         try:
             typer.echo(f"running {len(config.connections)} connection(s); stop with Ctrl-C or SIGTERM")
             runs = run_forever(
