@@ -120,3 +120,41 @@ def test_an_unexpected_error_releases_the_claim_and_propagates(store: Store) -> 
     assert rec.state == "pending" and rec.claim_owner is None and "RuntimeError" in rec.error
     assert store.audit_trail(rec.id)[-1].event == "deferred"
     assert engine(store).post(doc("J"), FakeTarget()).state == "posted"
+
+
+def test_a_takeover_that_finds_the_key_twice_marks_it_duplicate_suspected(store: Store) -> None:
+    from datetime import timedelta
+
+    dead = store.claim("shop", "customer", "T", flow="orders", owner="dead-run", ttl=timedelta(seconds=-1))
+    assert dead.claimed and dead.token == 1
+    target = FakeTarget(records=["T", "T"])  # the dead run's post and someone else's
+    result = engine(store).post(doc("T"), target)
+    assert result.state == "duplicate_suspected" and not result.ok
+    rec = store.record(result.record_id)
+    assert rec.state == "duplicate_suspected" and rec.claim_token == 2
+    trail = store.audit_trail(rec.id)
+    assert "took over the expired claim of dead-run" in trail[-2].message
+    assert trail[-1].event == "duplicate_suspected" and trail[-1].payload == {"erp_ids": ["ERP-1", "ERP-2"]}
+    assert target.counts() == {"T": 2}  # nothing more was posted
+    again = engine(store).post(doc("T"), target)
+    assert again.state == "duplicate_suspected" and target.finds == 0  # left for a person, ERP not asked
+
+
+def test_a_settle_after_the_claim_was_taken_over_keeps_both_ids_and_the_holder_checks(store: Store) -> None:
+    """The stalled run wrote after losing its claim, before the holder settled: its ERP id is kept on
+    the record; the holder's settle sees an id it did not write and names both."""
+    from datetime import timedelta
+
+    ttl = timedelta(minutes=5)
+    first = store.claim("shop", "customer", "S", flow="orders", owner="w1", ttl=timedelta(seconds=-1))
+    second = store.claim("shop", "customer", "S", flow="orders", owner="w2", ttl=ttl)
+    assert second.claimed and second.token == first.token + 1
+    late = store.settle(
+        first.record.id, "w1", state="posted", event="posted", erp_id="ERP-1", token=first.token
+    )
+    assert not late.done and late.record.erp_id == "ERP-1" and late.record.state == "pending"
+    holder = store.settle(
+        second.record.id, "w2", state="posted", event="posted", erp_id="ERP-2", token=second.token
+    )
+    assert not holder.done and holder.conflict == "ERP-1"
+    assert not store.renew_claim(first.record.id, "w1", ttl, first.token)  # the fence refuses w1

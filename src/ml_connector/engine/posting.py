@@ -383,9 +383,8 @@ class PostingEngine:
                         ids = [str(i) for i in target.find_all(document)]  # type: ignore[attr-defined]
                         if len(ids) > 1:
                             raise _Duplicate(ids)
-                        existing: str | None = ids[0] if ids else None
-                    else:
-                        existing = target.find(document)
+                    # find as always: it may also finish what the expired run began (a release)
+                    existing = target.find(document)
                 self.checkpoint("found")
                 if existing is not None:
                     return "found_existing", str(existing)
