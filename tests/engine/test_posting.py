@@ -158,3 +158,18 @@ def test_a_settle_after_the_claim_was_taken_over_keeps_both_ids_and_the_holder_c
     )
     assert not holder.done and holder.conflict == "ERP-1"
     assert not store.renew_claim(first.record.id, "w1", ttl, first.token)  # the fence refuses w1
+
+
+def test_erp_error_bodies_are_scrubbed_before_they_are_stored(store: Store) -> None:
+    from ml_connector.engine.redact import register_secrets
+
+    register_secrets(["s3cr3t-service-password-42"])
+    words = "refused: Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.abc.def password=s3cr3t-service-password-42"
+    target = FakeTarget(permanent={"R": words})
+    result = engine(store).post(doc("R"), target)
+    rec = store.record(result.record_id)
+    stored = [rec.error or "", result.error or ""] + [e.message or "" for e in store.audit_trail(rec.id)]
+    assert all(
+        "s3cr3t-service-password-42" not in text and "eyJhbGciOiJIUzI1NiJ9" not in text for text in stored
+    )
+    assert "refused" in rec.error

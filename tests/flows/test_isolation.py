@@ -93,3 +93,33 @@ def test_run_runs_every_other_unit(deployment, store, poisoned):
 
     runner.run_forever(store, deployment.config, stop, clock=deployment.clock, on_summary=on_summary)
     _check(store, summaries, poisoned)
+
+
+def test_a_store_blip_is_waited_out_and_a_long_outage_ends_with_one_line(monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    from ml_connector.flows.context import FlowSummary
+
+    calls = {"n": 0}
+
+    def flaky(*args):
+        calls["n"] += 1
+        if calls["n"] < 3:
+            raise OperationalError(
+                "SELECT 1", {}, Exception("terminating connection due to administrator command")
+            )
+        return FlowSummary("orders", "shop")
+
+    monkeypatch.setattr(runner, "_run_unit", flaky)
+    monkeypatch.setattr(runner.time, "sleep", lambda seconds: None)  # the backoff's waits, not real time
+    connection = type("C", (), {"name": "shop"})()
+    summary = runner.run_flow(None, connection, "orders", clock=None)
+    assert summary.flow == "orders" and calls["n"] == 3
+
+    def down(*args):
+        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(runner, "_run_unit", down)
+    with pytest.raises(runner.StoreUnavailable) as stopped:
+        runner.run_flow(None, connection, "orders", clock=None, outage_budget=10)
+    assert "still down after" in str(stopped.value) and "\n" not in str(stopped.value)
