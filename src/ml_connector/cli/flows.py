@@ -37,22 +37,24 @@ def _print(summary) -> None:  # noqa: ANN001 - a flows.context.FlowSummary (impo
 
 
 def _stop_on_signals() -> threading.Event:
-    """SIGTERM and SIGINT stop the worker where it is: ``Interrupted`` is raised in the main thread,
-    the posting in progress releases its claim, the run is recorded ``interrupted`` and its lease
-    released (see flows.runner). A second signal while stopping is ignored."""
-    from ml_connector.engine.store import Interrupted
+    """SIGTERM and SIGINT request a stop (``transport.stop``), honoured at the worker's next safe
+    point: the posting in progress releases its claim, the run is recorded ``interrupted``, leases
+    are released (see flows.runner). A second signal raises at once. The returned event is set too,
+    so `run` stops waiting between flow runs."""
+    from ml_connector.transport import stop
 
-    stopping = threading.Event()
+    event = threading.Event()
 
     def handler(signum: int, _frame: object) -> None:
-        if stopping.is_set():
-            return
-        stopping.set()
-        raise Interrupted(signal.Signals(signum).name)
+        name = signal.Signals(signum).name
+        if stop.requested():
+            raise stop.Interrupted(name)
+        stop.request(name)
+        event.set()
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
-    return stopping
+    return event
 
 
 def _open_store(store_class, url: str | None):  # noqa: ANN001, ANN202 - engine.store.Store (lazy import)
@@ -144,10 +146,14 @@ def run(
             )
         finally:
             store.close()
-    except Interrupted as signal_name:
-        typer.echo(f"stopped by {signal_name}: claims and leases released")
+    except Interrupted:
+        pass
     except MlConnectorError as exc:
         raise _fail(str(exc)) from None
+    if stop.is_set():
+        from ml_connector.transport import stop as stopping
+
+        typer.echo(f"stopped by {stopping.reason()}: claims and leases released")
     typer.echo(f"stopped after {len(summaries) or runs} flow run(s)")
     if _exit_code(summaries, bad=("duplicate_suspected",)):
         raise typer.Exit(1)

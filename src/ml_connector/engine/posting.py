@@ -31,6 +31,7 @@ from ml_connector.engine.store import DEFAULT_HEARTBEAT, DONE_STATES, SETTLED_ST
 from ml_connector.errors import PermanentError, TransientError
 from ml_connector.model.documents import Document
 from ml_connector.targets.protocol import PostingTarget
+from ml_connector.transport import stop
 from ml_connector.transport.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -193,6 +194,7 @@ class PostingEngine:
     def post(self, document: Document, target: PostingTarget, *, source: Any = None) -> PostingResult:
         """Post ``document`` through ``target`` unless it already is; never twice."""
         kind, key = document.kind, document.key
+        stop.checkpoint()  # a stop request is honoured before a posting begins
         claim = self.store.claim(
             self.connection, kind, key, flow=self.flow, owner=self.owner, ttl=self.claim_ttl, source=source
         )

@@ -38,6 +38,7 @@ from ml_connector.engine.redact import install_log_redaction, redact_pii, scrub
 from ml_connector.engine.vault import Vault
 from ml_connector.errors import ConfigurationError
 from ml_connector.transport.clock import SYSTEM_CLOCK, Clock
+from ml_connector.transport.stop import Interrupted
 
 log = logging.getLogger(__name__)
 
@@ -567,7 +568,7 @@ class Store:
             self.add_event(
                 record_id,
                 "posted_after_claim_lost",
-                message=f"ERP id {erp_id} written after this run lost its claim",
+                message=f"ERP id {erp_id} seen or written by a run that had lost its claim",
                 payload={"erp_id": erp_id},
                 actor=owner,
                 session=s,
@@ -769,10 +770,6 @@ class RunHandle:
         if not held:
             log.warning("%s: this run lost its lease (it stalled past %s)", self.name, self.ttl)
         return held
-
-
-class Interrupted(BaseException):  # noqa: N818 - a stop request, like KeyboardInterrupt
-    """SIGTERM (or SIGINT) asked this worker to stop: claims and leases are released on the way out."""
 
 
 def one_line(exc: BaseException, limit: int = 300) -> str:

@@ -20,6 +20,7 @@ from ml_connector.engine.store import DEFAULT_HEARTBEAT, Store, new_owner, one_l
 from ml_connector.errors import MlConnectorError
 from ml_connector.flows.context import FlowSummary, Progress, open_context
 from ml_connector.flows.registry import flow as flow_named
+from ml_connector.transport import stop as stopping
 from ml_connector.transport.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ def run_flow(
     with backoff and the unit run again under the same owner, so it takes back its own lease and
     claims at once; an outage longer than ``outage_budget`` seconds raises ``StoreUnavailable``,
     which ends the command with one line. A stop request (SIGTERM, Ctrl-C) propagates."""
+    stopping.checkpoint()  # a stop requested between two units ends the command here
     owner = new_owner()
     waited, pause = 0.0, 0.5
     while True:
@@ -196,8 +198,9 @@ def run_forever(
     """Run each connection's flows on their cadences until ``stop`` is set.
 
     Every flow is due at start; after a run it is due again one cadence later. The CLI turns SIGTERM
-    and Ctrl-C into ``store.Interrupted`` raised where the worker is: the posting in progress
-    releases its claim, the run is recorded ``interrupted`` and its lease released. Returns the
+    and Ctrl-C into a stop request (``transport.stop``), honoured at the next safe point with
+    ``Interrupted``: the posting in progress releases its claim, the run is recorded
+    ``interrupted`` and its lease released. Returns the
     number of runs."""
     clock = clock or Clock(config.time_scale)
     due: dict[tuple[str, str], float] = {}

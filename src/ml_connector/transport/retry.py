@@ -17,6 +17,7 @@ import httpx
 
 from ml_connector.engine import fence
 from ml_connector.errors import TransientError
+from ml_connector.transport import stop
 from ml_connector.transport.clock import SYSTEM_CLOCK, Clock
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,7 @@ def send_with_retry(
     for attempt in range(policy.attempts):
         response: httpx.Response | None = None
         error: BaseException | None = None
+        stop.checkpoint()  # a stop request is honoured between requests, never inside one
         request = build_request()
         fence.before_send()  # inside a post: the claim verified right before the bytes leave
         try:
