@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import threading
+from collections import Counter
 from datetime import datetime
 
 import pytest
@@ -123,3 +124,43 @@ def test_a_store_blip_is_waited_out_and_a_long_outage_ends_with_one_line(monkeyp
     with pytest.raises(runner.StoreUnavailable) as stopped:
         runner.run_flow(None, connection, "orders", clock=None, outage_budget=10)
     assert "still down after" in str(stopped.value) and "\n" not in str(stopped.value)
+
+
+def test_a_report_whose_download_keeps_failing_is_deferred_and_read_again_next_run(
+    deployment, store, monkeypatch
+):
+    """An expired presigned URL (S3's 403) is asked for again once; still failing, the report is
+    deferred (counted and named) and the cursor held before it, so the next run reads it."""
+    import httpx
+
+    from ml_connector.sources.amazon.client import SpApiClient
+
+    amazon = deployment.state("amazon")
+    bad = min(
+        (r for r in amazon.reports.values() if r.settlement and r.marketplace_ids[0] == "ATVPDKIKX0DER"),
+        key=lambda r: r.created,
+    )
+    real = SpApiClient.download_report
+    tries = Counter()
+
+    def download_report(self, report_id):
+        if report_id == bad.report_id:
+            tries[report_id] += 1
+            request = httpx.Request("GET", "https://s3.example/doc")
+            raise httpx.HTTPStatusError(
+                "403 Forbidden", request=request, response=httpx.Response(403, request=request)
+            )
+        return real(self, report_id)
+
+    monkeypatch.setattr(SpApiClient, "download_report", download_report)
+    [summary] = runner.sync(
+        store, deployment.config, flows=["settlements"], connection=M3_CONNECTION, clock=deployment.clock
+    )
+    assert tries[bad.report_id] == 2 and summary.counts["deferred"] == 1 and summary.counts["posted"] > 0
+    assert any(bad.report_id in note and "could not be downloaded" in note for note in summary.notes)
+    assert datetime.fromisoformat(store.get_cursor(M3_CONNECTION, "settlements")) < bad.created
+    monkeypatch.setattr(SpApiClient, "download_report", real)
+    [again] = runner.sync(
+        store, deployment.config, flows=["settlements"], connection=M3_CONNECTION, clock=deployment.clock
+    )
+    assert again.counts["posted"] == 1, again.counts  # the deferred report, read now; the rest already posted

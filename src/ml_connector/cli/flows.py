@@ -123,9 +123,9 @@ def run(
 ) -> None:
     """Keep every connection in sync: each flow runs on its cadence until SIGTERM or Ctrl-C.
 
-    A stop request stops at once: the posting in progress releases its claim (the next run asks
-    the ERP first, so nothing is posted twice), the run is recorded `interrupted`, every lease is
-    released. Exit code 1 if any run met a `duplicate_suspected` key (a person must look)."""
+    A stop request is honoured at the next safe point (before the next request or posting, never
+    inside one): the posting in progress releases its claim (the next run asks the ERP first, so
+    nothing is posted twice), the run is recorded `interrupted`, every lease is released. Exit code 1 if any run met a `duplicate_suspected` key (a person must look)."""
     from ml_connector.engine.store import Interrupted, Store
     from ml_connector.flows.runner import run_forever
 

@@ -144,9 +144,9 @@ def run(ctx: FlowContext) -> FlowSummary:
     posted_facts = summary.facts.setdefault("settlements", [])
     held_back: datetime | None = None  # a report that could not be downloaded is read again next run
     for info in reports:
-        data = _download(ctx, engine, info.report_id)
+        data = _download(ctx, info.report_id)
         if data is None:
-            summary.count("pending")
+            summary.count("deferred")
             summary.notes.append(f"report {info.report_id} could not be downloaded; read again next run")
             if info.created:
                 held_back = min(held_back or info.created, info.created)
@@ -188,9 +188,11 @@ def run(ctx: FlowContext) -> FlowSummary:
     return summary
 
 
-def _download(ctx: FlowContext, engine: PostingEngine, report_id: str) -> bytes | None:
-    """The report's bytes, or None (a ``deferred`` event on its record) when Amazon would not give
-    them: a presigned URL that expired (HTTP 403) is asked for again once, with a fresh URL."""
+def _download(ctx: FlowContext, report_id: str) -> bytes | None:
+    """The report's bytes, or None when Amazon would not give them (the caller holds the cursor
+    before the report, so the next run asks again): a presigned URL that expired (HTTP 403) is
+    asked for again once, with a fresh URL. No record is made: nothing about the report is known
+    yet, and the next run's download either posts it or defers it again."""
     problem: Exception | None = None
     for _ in range(2):
         try:
@@ -199,7 +201,6 @@ def _download(ctx: FlowContext, engine: PostingEngine, report_id: str) -> bytes 
             problem = exc
     reason = f"report {report_id} could not be downloaded: {one_line(problem)}" if problem else ""
     log.warning("%s: %s", ctx.name, reason)
-    engine.note("settlement", f"report-{report_id}", "deferred", message=reason)
     return None
 
 
