@@ -280,6 +280,20 @@ class ConnectionConfig(_Strict):
         return parse_duration(getattr(self.cadence, flow) or DEFAULT_CADENCE[flow])
 
 
+class RunConfig(_Strict):
+    """`[run]`: how workers keep their hold on work (see docs/DESIGN.md, "Exactly once")."""
+
+    heartbeat_timeout: Duration = Field(
+        "90s",
+        description="a worker's run leases and record claims lapse this long after its last heartbeat "
+        "(a SIGKILLed worker's work is taken over then)",
+    )
+
+    @property
+    def heartbeat(self) -> timedelta:
+        return parse_duration(self.heartbeat_timeout)
+
+
 class DeploymentConfig(_Strict):
     store_url: str | None = Field(
         None,
@@ -287,6 +301,9 @@ class DeploymentConfig(_Strict):
     )
     time_scale: Annotated[float, Field(gt=0, le=MAX_TIME_SCALE, allow_inf_nan=False)] = Field(
         1.0, description="clients' clock speed; only for the sandboxes, whose time runs faster"
+    )
+    run: RunConfig = Field(
+        default_factory=lambda: RunConfig(), description="[run] table: how workers keep their hold on work"
     )
     connections: list[ConnectionConfig] = Field(
         default_factory=list, description="one [[connections]] table per connection"

@@ -38,6 +38,9 @@ class FakeTarget:
                 return f"ERP-{i + 1}"
         return None
 
+    def find_all(self, document: Document) -> list[str]:
+        return [f"ERP-{i + 1}" for i, key in enumerate(self.records) if key == document.key]
+
     def post(self, document: Document) -> str:
         key = document.key
         if key in self.permanent:
@@ -73,6 +76,9 @@ class DurableTarget:
             if key == document.key:
                 return f"ERP-{i + 1}"
         return None
+
+    def find_all(self, document: Document) -> list[str]:
+        return [f"ERP-{i + 1}" for i, key in enumerate(self._keys()) if key == document.key]
 
     def post(self, document: Document) -> str:
         if self.delay:

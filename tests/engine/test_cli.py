@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import stat
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -203,3 +204,52 @@ def test_missing_secrets_are_asked_with_a_hidden_prompt(monkeypatch: pytest.Monk
     secrets = engine_cli.read_secrets(engine_cli.AMAZON_SECRETS, from_stdin=False)
     assert secrets == {"client_id": "from-env", "client_secret": "typed-1", "refresh_token": "typed-2"}
     assert [hidden for _, hidden in asked] == [True, True]
+
+
+def test_replay_of_a_record_claimed_by_a_live_run_names_the_run_and_when_its_claim_ends(
+    cli, failed_records
+) -> None:
+    record_id, mapped, target = failed_records
+    mapped.add("S-2")
+    store = Store.open()
+    with store.run("shop", "orders") as run:
+        held = store.claim(
+            "shop", "customer", "ORD-2", flow="orders", owner=run.owner, ttl=timedelta(minutes=2)
+        )
+        assert held.claimed
+        answer = cli("replay", str(record_id))
+        assert answer.exit_code == 1
+        assert f"claimed by run #{run.run_id} of orders" in answer.output and "until" in answer.output
+        assert "still pending: None" not in answer.output
+    assert store.record(record_id).claim_owner is None  # the run's end released its claims
+    store.close()
+    assert "ORD-2: posted" in cli("replay", str(record_id)).output
+    assert target.counts()["ORD-2"] == 1
+
+
+def test_a_duplicate_suspected_record_is_shown_by_status_and_records_and_replayed_once_cleaned(
+    cli, failed_records
+) -> None:
+    _, _, target = failed_records
+    store = Store.open()
+    rec = store.find_record("shop", "customer", "ORD-1")
+    store.mark_duplicate(
+        rec.id, ["ERP-1", "ERP-7"], actor="test", message="the ERP holds 2 records for ORD-1"
+    )
+    store.close()
+    status = cli("status")
+    [row] = [line for line in status.output.splitlines() if "orders" in line]
+    assert [cell.strip() for cell in row.split("│")[5:9]] == [
+        "0",
+        "1",
+        "0",
+        "1",
+    ]  # posted, failed, pending, dup
+    assert "records --state duplicate_suspected" in status.output
+    listed = cli("records", "--state", "duplicate_suspected")
+    assert listed.exit_code == 0 and "ORD-1" in listed.output and "ERP-1, ERP-7" in listed.output
+    # a person keeps ERP-1 and reverses ERP-7: the replay finds the one left, posts nothing
+    replay.register_rebuilder("customer", lambda store, record, source: (doc(record.key), target))
+    again = cli("replay", str(rec.id))
+    assert again.exit_code == 0 and "found_existing, ERP id ERP-1" in again.output
+    assert target.counts()["ORD-1"] == 1

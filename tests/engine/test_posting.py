@@ -92,7 +92,7 @@ def test_a_key_claimed_by_a_live_run_is_left_alone(store: Store) -> None:
 def test_checkpoints_are_called_in_protocol_order(store: Store) -> None:
     steps: list[str] = []
     engine(store, checkpoint=steps.append).post(doc("H"), FakeTarget())
-    assert steps == ["intent_recorded", "found", "posted", "recorded"]
+    assert steps == ["intent_recorded", "found", "fenced", "posted", "recorded"]
     steps.clear()
     engine(store, checkpoint=steps.append).post(doc("I"), FakeTarget(records=["I"]))
     assert steps == ["intent_recorded", "found", "recorded"]
@@ -120,3 +120,56 @@ def test_an_unexpected_error_releases_the_claim_and_propagates(store: Store) -> 
     assert rec.state == "pending" and rec.claim_owner is None and "RuntimeError" in rec.error
     assert store.audit_trail(rec.id)[-1].event == "deferred"
     assert engine(store).post(doc("J"), FakeTarget()).state == "posted"
+
+
+def test_a_takeover_that_finds_the_key_twice_marks_it_duplicate_suspected(store: Store) -> None:
+    from datetime import timedelta
+
+    dead = store.claim("shop", "customer", "T", flow="orders", owner="dead-run", ttl=timedelta(seconds=-1))
+    assert dead.claimed and dead.token == 1
+    target = FakeTarget(records=["T", "T"])  # the dead run's post and someone else's
+    result = engine(store).post(doc("T"), target)
+    assert result.state == "duplicate_suspected" and not result.ok
+    rec = store.record(result.record_id)
+    assert rec.state == "duplicate_suspected" and rec.claim_token == 2
+    trail = store.audit_trail(rec.id)
+    assert "took over the expired claim of dead-run" in trail[-2].message
+    assert trail[-1].event == "duplicate_suspected" and trail[-1].payload == {"erp_ids": ["ERP-1", "ERP-2"]}
+    assert target.counts() == {"T": 2}  # nothing more was posted
+    again = engine(store).post(doc("T"), target)
+    assert again.state == "duplicate_suspected" and target.finds == 0  # left for a person, ERP not asked
+
+
+def test_a_settle_after_the_claim_was_taken_over_keeps_both_ids_and_the_holder_checks(store: Store) -> None:
+    """The stalled run wrote after losing its claim, before the holder settled: its ERP id is kept on
+    the record; the holder's settle sees an id it did not write and names both."""
+    from datetime import timedelta
+
+    ttl = timedelta(minutes=5)
+    first = store.claim("shop", "customer", "S", flow="orders", owner="w1", ttl=timedelta(seconds=-1))
+    second = store.claim("shop", "customer", "S", flow="orders", owner="w2", ttl=ttl)
+    assert second.claimed and second.token == first.token + 1
+    late = store.settle(
+        first.record.id, "w1", state="posted", event="posted", erp_id="ERP-1", token=first.token
+    )
+    assert not late.done and late.record.erp_id == "ERP-1" and late.record.state == "pending"
+    holder = store.settle(
+        second.record.id, "w2", state="posted", event="posted", erp_id="ERP-2", token=second.token
+    )
+    assert not holder.done and holder.conflict == "ERP-1"
+    assert not store.renew_claim(first.record.id, "w1", ttl, first.token)  # the fence refuses w1
+
+
+def test_erp_error_bodies_are_scrubbed_before_they_are_stored(store: Store) -> None:
+    from ml_connector.engine.redact import register_secrets
+
+    register_secrets(["s3cr3t-service-password-42"])
+    words = "refused: Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.abc.def password=s3cr3t-service-password-42"
+    target = FakeTarget(permanent={"R": words})
+    result = engine(store).post(doc("R"), target)
+    rec = store.record(result.record_id)
+    stored = [rec.error or "", result.error or ""] + [e.message or "" for e in store.audit_trail(rec.id)]
+    assert all(
+        "s3cr3t-service-password-42" not in text and "eyJhbGciOiJIUzI1NiJ9" not in text for text in stored
+    )
+    assert "refused" in rec.error

@@ -166,7 +166,7 @@ def test_a_run_failed_for_a_passing_reason_raises_so_the_job_retries(setup, monk
     store, config = setup
     from ml_connector.executors import queue
 
-    def failed_run(store, conn, flow, *, clock):
+    def failed_run(store, conn, flow, *, clock, **_):
         summary = FlowSummary(flow, conn.name)
         summary.count("run_failed")
         summary.facts["transient"] = True

@@ -462,6 +462,7 @@ def status(
                         "posted": r.posted,
                         "failed": r.failed,
                         "pending": r.pending,
+                        "duplicate_suspected": r.duplicate_suspected,
                     }
                     for r in rows
                 ],
@@ -478,11 +479,20 @@ def status(
                 r.posted,
                 r.failed,
                 r.pending,
+                r.duplicate_suspected,
             )
             for r in rows
         ]
-        table += [(name, "-", "never", "-", 0, 0, 0) for name in idle]
-        print_table(("connection", "flow", "last run", "run state", "posted", "failed", "pending"), table)
+        table += [(name, "-", "never", "-", 0, 0, 0, 0) for name in idle]
+        print_table(
+            ("connection", "flow", "last run", "run state", "posted", "failed", "pending", "duplicates"),
+            table,
+        )
+        if any(r.duplicate_suspected for r in rows):
+            typer.echo(
+                "the ERP holds some keys twice: `ml-connector records --state duplicate_suspected` names the ERP ids",
+                err=True,
+            )
         if any(r.failed for r in rows):
             typer.echo(
                 "see failures with `ml-connector records --state failed`, then `ml-connector audit ID`",
@@ -491,7 +501,9 @@ def status(
 
 
 def records(
-    state: str | None = typer.Option(None, "--state", help="pending, posted, found_existing or failed."),
+    state: str | None = typer.Option(
+        None, "--state", help="pending, posted, found_existing, failed or duplicate_suspected."
+    ),
     connection: str | None = CONNECTION_OPTION,
     flow: str | None = typer.Option(None, "--flow", help="Only this flow."),
     limit: int = typer.Option(200, "--limit", min=1, help="At most this many (oldest first)."),

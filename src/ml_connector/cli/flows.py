@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import typer
@@ -45,6 +46,47 @@ def _print(summary, prefix: str = "") -> None:  # noqa: ANN001 - a flows.context
         typer.echo(f"  - ... and {len(summary.notes) - 20} more (see `ml-connector records --state failed`)")
 
 
+def _stop_on_signals(acknowledge: Callable[[], None] | None = None) -> threading.Event:
+    """SIGTERM and SIGINT request a stop (``transport.stop``), honoured at the worker's next safe
+    point: the posting in progress releases its claim, the run is recorded ``interrupted``, leases
+    are released (see flows.runner). A second signal raises at once. The returned event is set too,
+    so `run` stops waiting between flow runs."""
+    from ml_connector.transport import stop
+
+    event = threading.Event()
+
+    def handler(signum: int, _frame: object) -> None:
+        name = signal.Signals(signum).name
+        if stop.requested():
+            raise stop.Interrupted(name)
+        if acknowledge is not None:
+            acknowledge()  # said at once: the stop itself waits for the next safe point
+        stop.request(name)
+        event.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return event
+
+
+def _open_store(store_class, url: str | None):  # noqa: ANN001, ANN202 - engine.store.Store (lazy import)
+    """The store, or one line when its database does not answer (never a driver traceback)."""
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        return store_class.open(url)
+    except DBAPIError as exc:
+        detail = " ".join(str(exc.orig or exc).split())[:200]
+        raise MlConnectorError(
+            f"the store's database does not answer ({detail}); check it and run again"
+        ) from None
+
+
+def _exit_code(summaries, bad=("failed", "run_failed", "duplicate_suspected")) -> int:  # noqa: ANN001
+    """1 when any summary (flows.context.FlowSummary, imported lazily) counts one of ``bad``."""
+    return 1 if any(s.counts.get(k) for s in summaries for k in bad) else 0
+
+
 def sync(
     flow: str = typer.Argument(..., help=f"The flow to run once: {', '.join(FLOWS)}, or 'all'."),
     connection: str | None = typer.Option(None, "--connection", "-c", help="Only this connection."),
@@ -57,28 +99,36 @@ def sync(
 ) -> None:
     """Run one flow (or all of them) once for every connection, then print a line per run.
 
-    Exit code 1 when any record failed or a run could not start."""
+    Exit code 1 when any record failed, a run could not start or a key is held twice by the ERP
+    (`duplicate_suspected`, for a person to look at); 130 when stopped by SIGTERM or Ctrl-C."""
     if flow != "all" and flow not in FLOWS:
         raise _fail(f"unknown flow {flow!r}; flows are {', '.join(FLOWS)} or all")
     from ml_connector.cli.progress import RichProgress
-    from ml_connector.engine.store import Store
+    from ml_connector.engine.store import Interrupted, Store
     from ml_connector.flows.runner import sync as run_sync
 
+    summaries: list = []
+    _stop_on_signals()
     try:
         config = load_config()
-        store = Store.open(config.store_url)
+        store = _open_store(Store, config.store_url)
         try:
-            summaries = run_sync(
+            run_sync(
                 store,
                 config,
                 flows=None if flow == "all" else [flow],
                 connection=connection,
                 since=_since(since),
                 progress=None if as_json or os.environ.get("ML_CONNECTOR_QUIET") else RichProgress,
-                on_summary=None if as_json else _print,
+                on_summary=(lambda summary: summaries.append(summary))
+                if as_json
+                else (lambda summary: (summaries.append(summary), _print(summary))),
             )
         finally:
             store.close()
+    except Interrupted as stop:
+        typer.echo(f"stopped by {stop}: claims and leases released; run `sync` again to finish", err=True)
+        raise typer.Exit(130) from None
     except MlConnectorError as exc:
         raise _fail(str(exc)) from None
     if as_json:
@@ -99,7 +149,7 @@ def sync(
                 ]
             },
         )
-    if any(s.counts.get("failed") or s.counts.get("run_failed") for s in summaries):
+    if _exit_code(summaries):
         raise typer.Exit(1)
 
 
@@ -108,32 +158,46 @@ def run(
 ) -> None:
     """Keep every connection in sync: each flow runs on its cadence until SIGTERM or Ctrl-C.
 
-    A stop request finishes the flow run in progress (never half a posting), then exits."""
-    from ml_connector.engine.store import Store
+    A stop request is honoured at the next safe point (before the next request or posting, never
+    inside one): the posting in progress releases its claim (the next run asks the ERP first, so
+    nothing is posted twice), the run is recorded `interrupted`, every lease is released. Exit code 1 if any run met a `duplicate_suspected` key (a person must look)."""
+    from ml_connector.engine.store import Interrupted, Store
     from ml_connector.flows.runner import run_forever
 
-    stop = threading.Event()
-
-    def _stop(*_: object) -> None:
-        if not stop.is_set():  # said at once, on stderr: the flow in progress still finishes
-            typer.echo(f"{_stamp()} stop requested: stopping after the current flow", err=True)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    stop = _stop_on_signals(
+        lambda: typer.echo(
+            f"{_stamp()} stop requested: stopping at the next safe point (never inside a posting)", err=True
+        )
+    )
+    summaries: list = []
+    runs = 0
     try:
         config = load_config()
-        store = Store.open(config.store_url)
+        store = _open_store(Store, config.store_url)
         try:
             typer.echo(
                 f"{_stamp()} running {len(config.connections)} connection(s); stop with Ctrl-C or SIGTERM"
             )
-            runs = run_forever(store, config, stop, connection=connection, on_summary=_print_stamped)
+            runs = run_forever(
+                store,
+                config,
+                stop,
+                connection=connection,
+                on_summary=lambda summary: (summaries.append(summary), _print_stamped(summary)),
+            )
         finally:
             store.close()
+    except Interrupted:
+        pass
     except MlConnectorError as exc:
         raise _fail(str(exc)) from None
-    typer.echo(f"{_stamp()} stopped after {runs} flow run(s)")
+    if stop.is_set():
+        from ml_connector.transport import stop as stopping
+
+        typer.echo(f"{_stamp()} stopped by {stopping.reason()}: claims and leases released")
+    typer.echo(f"{_stamp()} stopped after {len(summaries) or runs} flow run(s)")
+    if _exit_code(summaries, bad=("duplicate_suspected",)):
+        raise typer.Exit(1)
 
 
 def ping(

@@ -36,13 +36,24 @@ def worker(
         store = Store.open(config.store_url)
         try:
             url = store.engine.url.render_as_string(hide_password=False)
-            context = WorkerContext(store, config, Clock(config.time_scale), on_summary=_print_stamped)
+            context = WorkerContext(
+                store,
+                config,
+                Clock(config.time_scale),
+                on_summary=_print_stamped,
+                heartbeat_timeout=config.run.heartbeat.total_seconds(),
+            )
             executor = QueueExecutor(url, context, dispatch_every=dispatch_every)
             typer.echo(
                 f"{_stamp()} worker: {len(config.connections)} connection(s), {concurrency} run(s) at once; "
                 "stop with Ctrl-C or SIGTERM"
             )
-            executor.work(concurrency=concurrency)
+            executor.work(
+                concurrency=concurrency,
+                on_stop=lambda name: typer.echo(
+                    f"{_stamp()} {name}: stopping; runs in progress end at their next safe point", err=True
+                ),
+            )
         finally:
             store.close()
     except MlConnectorError as exc:

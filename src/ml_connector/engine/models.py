@@ -97,6 +97,8 @@ class Record(Base):
 
     ``claim_owner``/``claim_expires_at`` are the per-key claim: a run may call the target for this
     key only while it holds an unexpired claim, so two runs never post the same key.
+    ``claim_token`` grows with every claim taken: the fence checked before every write is the
+    triple (record, owner, token), so a run whose claim was taken over can never renew it again.
     """
 
     __tablename__ = "records"
@@ -116,6 +118,7 @@ class Record(Base):
     source: Mapped[Any] = mapped_column(JSON, nullable=True)
     claim_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
     claim_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    claim_token: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -189,7 +192,7 @@ class Run(Base):
     connection_id: Mapped[int] = mapped_column(ForeignKey("connections.id"), index=True)
     flow: Mapped[str] = mapped_column(String(50))
     owner: Mapped[str] = mapped_column(String(64))
-    state: Mapped[str] = mapped_column(String(20))  # running, finished, failed
+    state: Mapped[str] = mapped_column(String(20))  # running, finished, failed, interrupted
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     message: Mapped[str | None] = mapped_column(Text, nullable=True)

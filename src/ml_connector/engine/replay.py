@@ -85,6 +85,12 @@ def replay_record(
     rec = store.record(record_id)
     if rec.state in DONE_STATES:
         return ReplayOutcome(rec.id, rec.key, None, f"already {rec.state} as ERP id {rec.erp_id}")
+    held = claimed_by(store, rec)
+    if held is not None:
+        return ReplayOutcome(rec.id, rec.key, None, held)
+    if rec.state == "duplicate_suspected":
+        # a person kept one ERP record and reversed the others: the replay finds the one left
+        rec = store.reopen(rec.id, actor="replay")
     rebuild = rebuilder_for(rec)
     if rebuild is None:
         raise ConfigurationError(
@@ -111,6 +117,22 @@ def replay_record(
         close = getattr(target, "close", None)
         if callable(close):
             close()
+
+
+def claimed_by(store: Store, rec: Record) -> str | None:
+    """Why a replay must wait: a live run holds the record's claim (named, with when it ends)."""
+    if rec.claim_owner is None or rec.claim_expires_at is None or rec.claim_expires_at <= store.now():
+        return None
+    run = store.run_of_owner(rec.claim_owner)
+    who = (
+        f"run #{run.id} of {run.flow} (started {run.started_at:%Y-%m-%d %H:%M:%S} UTC)"
+        if run
+        else f"run {rec.claim_owner}"
+    )
+    return (
+        f"claimed by {who} until {rec.claim_expires_at:%Y-%m-%d %H:%M:%S} UTC; "
+        "it is being posted now (replay it after that if it is still not posted)"
+    )
 
 
 def replay_failed(

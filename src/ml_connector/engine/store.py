@@ -38,15 +38,20 @@ from ml_connector.engine.models import (
     Run,
 )
 from ml_connector.engine.private import private_sqlite
-from ml_connector.engine.redact import install_log_redaction, redact_pii
+from ml_connector.engine.redact import install_log_redaction, redact_pii, scrub
 from ml_connector.engine.vault import Vault
 from ml_connector.errors import ConfigurationError
 from ml_connector.transport.clock import SYSTEM_CLOCK, Clock
+from ml_connector.transport.stop import Interrupted
 
 log = logging.getLogger(__name__)
 
+DEFAULT_HEARTBEAT = timedelta(seconds=90)  # `[run] heartbeat_timeout`: leases and claims lapse after it
 DONE_STATES = ("posted", "found_existing")
-STATES = ("pending", "posted", "found_existing", "failed")
+# a key the ERP holds more than once: a person must look (never claimed or posted again)
+NEEDS_PERSON = ("duplicate_suspected",)
+SETTLED_STATES = DONE_STATES + NEEDS_PERSON
+STATES = ("pending", "posted", "found_existing", "failed", "duplicate_suspected")
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,18 @@ class Claim:
 
     record: Record
     claimed: bool
+    token: int = 0  # the fencing token of this claim (grows with every claim taken)
+    takeover: bool = False  # taken from another run whose claim had expired
+
+
+@dataclass(frozen=True)
+class Settled:
+    """What ``Store.settle`` did: ``done`` when this run's result is the record's; ``conflict``
+    names another ERP id already recorded for the key (a duplicate to check)."""
+
+    record: Record
+    done: bool
+    conflict: str | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +94,7 @@ class FlowStatus:
     posted: int
     failed: int
     pending: int
+    duplicate_suspected: int = 0
 
 
 class Store:
@@ -420,17 +438,22 @@ class Store:
         """Record the intent to post and take the key's claim, atomically.
 
         The claim is taken when nobody holds it, this owner already does, or the holder's claim has
-        expired (its run crashed). A record already posted is never claimed again.
+        expired (its run crashed or stalled). Every claim taken increments the record's
+        ``claim_token``: the fence before each write checks (record, owner, token). A record already
+        posted, or waiting for a person (``duplicate_suspected``), is never claimed again.
         """
         now = self.now()
         with self.session() as s:
             conn = self._connection(s, connection)
             rec = self._ensure_record(s, conn.id, kind, key, flow, now)
-            if rec.state in DONE_STATES:
+            if rec.state in SETTLED_STATES:
                 return Claim(rec, False)
+            previous = rec.claim_owner
+            takeover = previous is not None and previous != owner
             values: dict[str, Any] = {
                 "claim_owner": owner,
                 "claim_expires_at": now + ttl,
+                "claim_token": Record.claim_token + 1,
                 "state": "pending",
                 "attempts": Record.attempts + 1,
                 "flow": flow,
@@ -442,7 +465,7 @@ class Store:
                 update(Record)
                 .where(
                     Record.id == rec.id,
-                    Record.state.not_in(DONE_STATES),
+                    Record.state.not_in(SETTLED_STATES),
                     or_(
                         Record.claim_owner.is_(None),
                         Record.claim_owner == owner,
@@ -456,24 +479,42 @@ class Store:
             assert rec is not None
             if taken.rowcount != 1:
                 return Claim(rec, False)
-            self.add_event(rec.id, "intent", message=f"attempt {rec.attempts}", actor=owner, session=s)
-            return Claim(rec, True)
+            message = f"attempt {rec.attempts}, token {rec.claim_token}"
+            if takeover:
+                message += f"; took over the expired claim of {previous}"
+            self.add_event(rec.id, "intent", message=message, actor=owner, session=s)
+            return Claim(rec, True, rec.claim_token, takeover)
 
-    def renew_claim(self, record_id: int, owner: str, ttl: timedelta) -> bool:
-        """Extend this owner's claim before a target call; False if it was lost meanwhile."""
+    def renew_claim(self, record_id: int, owner: str, ttl: timedelta, token: int | None = None) -> bool:
+        """The fence: extend this owner's claim in one conditional UPDATE on (record, owner, token);
+        False when the claim was lost meanwhile (taken over by another run: the token changed)."""
         now = self.now()
+        conditions = [
+            Record.id == record_id,
+            Record.claim_owner == owner,  # still ours, even if expired: nobody took it over
+            Record.state.not_in(SETTLED_STATES),
+        ]
+        if token is not None:
+            conditions.append(Record.claim_token == token)
         with self.session() as s:
             renewed = s.execute(
                 update(Record)
-                .where(
-                    Record.id == record_id,
-                    Record.claim_owner == owner,  # still ours, even if expired: nobody took it over
-                    Record.state.not_in(DONE_STATES),
-                )
+                .where(*conditions)
                 .values(claim_expires_at=now + ttl)
                 .execution_options(synchronize_session=False)
             )
             return renewed.rowcount == 1
+
+    def release_claims(self, owner: str) -> int:
+        """Free every claim ``owner`` still holds (a stopped worker): the next run need not wait."""
+        with self.session() as s:
+            released = s.execute(
+                update(Record)
+                .where(Record.claim_owner == owner, Record.state.not_in(SETTLED_STATES))
+                .values(claim_owner=None, claim_expires_at=None)
+                .execution_options(synchronize_session=False)
+            )
+            return released.rowcount or 0
 
     def settle(
         self,
@@ -486,24 +527,41 @@ class Store:
         error: str | None = None,
         message: str | None = None,
         payload: Any = None,
-    ) -> Record:
-        """End an attempt: set the state, release the claim, append the event.
+        token: int | None = None,
+    ) -> Settled:
+        """End an attempt: set the state, release the claim, append the event, if the claim
+        (owner, and ``token`` when given) is still this run's.
 
-        An ERP id the target returned is recorded whoever holds the claim now (it is the truth about
-        the ERP); a failure or a deferral is recorded only by the claim's holder.
+        When it is not (another run took the claim over), a failure or a deferral is dropped (the
+        holder will settle the record). An ERP id is the truth about the ERP and is never dropped:
+        if the record is still open it is kept on the record (event ``posted_after_claim_lost``) for
+        the holder's settle to compare with its own; if it is already settled with another ERP id,
+        ``Settled.conflict`` names that id so the engine can check the ERP for a duplicate.
         """
         now = self.now()
+        error = None if error is None else scrub(error)
+        message = None if message is None else scrub(message)
         with self.session() as s:
-            conditions = [Record.id == record_id, Record.state.not_in(DONE_STATES)]
-            if state not in DONE_STATES:
-                conditions.append(Record.claim_owner == owner)
+            conditions = [
+                Record.id == record_id,
+                Record.state.not_in(SETTLED_STATES),
+                Record.claim_owner == owner,
+            ]
+            if token is not None:
+                conditions.append(Record.claim_token == token)
             values: dict[str, Any] = {
                 "state": state,
                 "claim_owner": None,
                 "claim_expires_at": None,
                 "updated_at": now,
             }
+            current = s.get(Record, record_id)
+            assert current is not None
+            foreign = current.erp_id if current.state not in SETTLED_STATES else None
             if state in DONE_STATES:
+                if foreign and erp_id and foreign != erp_id:
+                    # a run that lost its claim posted this key too: do not settle silently
+                    return Settled(current, False, conflict=foreign)
                 values.update(erp_id=erp_id, error=None)
             elif error is not None:
                 values["error"] = error
@@ -515,6 +573,80 @@ class Store:
             )
             if changed.rowcount == 1:
                 self.add_event(record_id, event, message=message, payload=payload, actor=owner, session=s)
+                rec = s.get(Record, record_id, populate_existing=True)
+                assert rec is not None
+                return Settled(rec, True)
+            rec = s.get(Record, record_id, populate_existing=True)
+            assert rec is not None
+            if state not in DONE_STATES or not erp_id:
+                return Settled(rec, False)
+            if rec.state in DONE_STATES:
+                if rec.erp_id == erp_id:
+                    return Settled(rec, True)
+                return Settled(rec, False, conflict=rec.erp_id)
+            if rec.state == "duplicate_suspected":
+                return Settled(rec, False, conflict=rec.erp_id)
+            # still open under another run's claim: leave our ERP id for its settle to compare
+            s.execute(
+                update(Record)
+                .where(Record.id == record_id)
+                .values(erp_id=erp_id, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            self.add_event(
+                record_id,
+                "posted_after_claim_lost",
+                message=f"ERP id {erp_id} seen or written by a run that had lost its claim",
+                payload={"erp_id": erp_id},
+                actor=owner,
+                session=s,
+            )
+            rec = s.get(Record, record_id, populate_existing=True)
+            assert rec is not None
+            return Settled(rec, False)
+
+    def reopen(self, record_id: int, *, actor: str) -> Record:
+        """A ``duplicate_suspected`` record a person has cleaned up in the ERP: open it for replay."""
+        with self.session() as s:
+            s.execute(
+                update(Record)
+                .where(Record.id == record_id, Record.state == "duplicate_suspected")
+                .values(state="pending", erp_id=None, updated_at=self.now())
+                .execution_options(synchronize_session=False)
+            )
+            self.add_event(
+                record_id, "reopened", message="duplicate cleared by a person", actor=actor, session=s
+            )
+            rec = s.get(Record, record_id, populate_existing=True)
+            assert rec is not None
+            return rec
+
+    def mark_duplicate(self, record_id: int, erp_ids: list[str], *, actor: str, message: str) -> Record:
+        """A key held by more than one ERP record: the record waits for a person (never retried)."""
+        now = self.now()
+        message = scrub(message)
+        with self.session() as s:
+            s.execute(
+                update(Record)
+                .where(Record.id == record_id)
+                .values(
+                    state="duplicate_suspected",
+                    erp_id=", ".join(erp_ids)[:200],
+                    error=message,
+                    claim_owner=None,
+                    claim_expires_at=None,
+                    updated_at=now,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            self.add_event(
+                record_id,
+                "duplicate_suspected",
+                message=message,
+                payload={"erp_ids": erp_ids},
+                actor=actor,
+                session=s,
+            )
             rec = s.get(Record, record_id, populate_existing=True)
             assert rec is not None
             return rec
@@ -527,8 +659,9 @@ class Store:
         with self.session() as s:
             conn = self._connection(s, connection)
             rec = self._ensure_record(s, conn.id, kind, key, flow, now)
-            if rec.state in DONE_STATES:
+            if rec.state in SETTLED_STATES:
                 return rec
+            message = scrub(message)
             rec.state, rec.error, rec.updated_at = "failed", message, now
             if source is not None:
                 rec.source = redact_pii(source)
@@ -539,9 +672,20 @@ class Store:
 
     @contextmanager
     def run(
-        self, connection: str, flow: str, *, ttl: timedelta = timedelta(minutes=30), owner: str | None = None
+        self,
+        connection: str,
+        flow: str,
+        *,
+        ttl: timedelta = DEFAULT_HEARTBEAT,
+        owner: str | None = None,
+        heartbeat: bool = True,
     ) -> Iterator[RunHandle]:
-        """Hold the (connection, flow) lease for one run; raises ``lease.LeaseHeld`` if taken."""
+        """Hold the (connection, flow) lease for one run; raises ``lease.LeaseHeld`` if taken.
+
+        ``ttl`` is the heartbeat timeout: a thread renews the lease every third of it while the run
+        works, so a live run keeps its lease however long it takes and a SIGKILLed one loses it
+        ``ttl`` after its last beat. The run ends ``finished``, ``failed`` (with a one-line reason)
+        or ``interrupted`` (SIGTERM, SIGINT); the lease is released in every case but a kill."""
         owner = owner or new_owner()
         name = f"run:{connection}:{flow}"
         now = self.now()
@@ -559,13 +703,23 @@ class Store:
             s.flush()
             run_id = run.id
         handle = RunHandle(self, name, owner, ttl, run_id)
+        beat = (
+            lease.Heartbeat(handle.renew, ttl / 3, self.clock, name=f"heartbeat {name}")
+            if heartbeat
+            else None
+        )
         state, message = "finished", None
         try:
             yield handle
+        except (KeyboardInterrupt, Interrupted) as exc:
+            state, message = "interrupted", type(exc).__name__
+            raise
         except BaseException as exc:
-            state, message = "failed", type(exc).__name__
+            state, message = "failed", one_line(exc)
             raise
         finally:
+            if beat is not None:
+                beat.stop()
             with self.session() as s:
                 s.execute(
                     update(Run)
@@ -573,6 +727,23 @@ class Store:
                     .values(state=state, finished_at=self.now(), message=message)
                 )
                 lease.release(s, name, owner)
+                # the run's engines claim under its owner: whatever a stop left claimed is freed
+                s.execute(
+                    update(Record)
+                    .where(Record.claim_owner == owner, Record.state.not_in(SETTLED_STATES))
+                    .values(claim_owner=None, claim_expires_at=None)
+                    .execution_options(synchronize_session=False)
+                )
+
+    def lease_holder(self, name: str) -> tuple[str, datetime] | None:
+        with self.session() as s:
+            row = s.get(lease.Lease, name)
+            return None if row is None else (row.owner, row.expires_at)
+
+    def run_of_owner(self, owner: str) -> Run | None:
+        """The newest run whose owner is ``owner`` (engines post under their run's owner)."""
+        with self.session() as s:
+            return s.scalars(select(Run).where(Run.owner == owner).order_by(Run.id.desc()).limit(1)).first()
 
     def latest_runs(self) -> dict[tuple[str, str], LatestRun]:
         """The newest run of every (connection, flow) pair, and whether a live worker holds its lease.
@@ -627,6 +798,7 @@ class Store:
                     posted=c.get("posted", 0) + c.get("found_existing", 0),
                     failed=c.get("failed", 0),
                     pending=c.get("pending", 0),
+                    duplicate_suspected=c.get("duplicate_suspected", 0),
                 )
             )
         return rows
@@ -643,8 +815,19 @@ class RunHandle:
     run_id: int
 
     def renew(self) -> bool:
+        """Extend the lease (the heartbeat calls it); False when it was lost (the run stalled past
+        it and another run took it over)."""
         with self.store.session() as s:
-            return lease.renew(s, self.name, self.owner, self.store.now(), self.ttl)
+            held = lease.renew(s, self.name, self.owner, self.store.now(), self.ttl)
+        if not held:
+            log.warning("%s: this run lost its lease (it stalled past %s)", self.name, self.ttl)
+        return held
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception as one line for a person (the traceback goes to the log)."""
+    text = " ".join(str(exc).split())
+    return scrub(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)[:limit]
 
 
 def new_owner() -> str:

@@ -14,13 +14,16 @@ procrastinate's own tables live in the store's database, installed by the store'
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import procrastinate
+import procrastinate.worker
 from procrastinate import RetryDecision
 from procrastinate.exceptions import AlreadyEnqueued
 from sqlalchemy.engine import make_url
@@ -31,6 +34,7 @@ from ml_connector.errors import ConfigurationError, TransientError
 from ml_connector.executors.schedule import DuePair, due_pairs, pairs
 from ml_connector.flows.context import FlowSummary
 from ml_connector.flows.runner import run_flow
+from ml_connector.transport import stop as stopping
 from ml_connector.transport.clock import Clock
 from ml_connector.transport.retry import RetryPolicy
 
@@ -75,7 +79,18 @@ class WorkerContext:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def run(self, connection: str, flow: str) -> dict[str, Any]:
-        summary = run_flow(self.store, self.config.connection(connection), flow, clock=self.clock)
+        try:
+            summary = run_flow(
+                self.store,
+                self.config.connection(connection),
+                flow,
+                clock=self.clock,
+                heartbeat=self.config.run.heartbeat,
+            )
+        except stopping.Interrupted:
+            # This worker is stopping (SIGTERM/SIGINT): the run released its claims and lease at a
+            # safe point; the job goes back to the queue for another worker (or this one, restarted).
+            raise RunFailedTransiently(f"{flow} on {connection} stopped with its worker") from None
         with self._lock:
             self.summaries.append(summary)
         if self.on_summary:
@@ -204,15 +219,39 @@ class QueueExecutor:
 
     # --- working --------------------------------------------------------------------------------
 
-    def work(self, *, concurrency: int = 1, wait: bool = True, install_signal_handlers: bool = True) -> None:
-        """Run a worker until stopped (SIGTERM/SIGINT finish the jobs in progress first)."""
+    def work(
+        self, *, concurrency: int = 1, wait: bool = True, on_stop: Callable[[str], None] | None = None
+    ) -> None:
+        """Run a worker until SIGTERM or SIGINT. A stop is honoured by the runs in progress at their
+        next safe point (``transport.stop``: claims and leases released, the run ``interrupted``, the
+        job queued again for another worker); the worker then leaves. A second signal stops at once."""
+        asyncio.run(self._work(concurrency=concurrency, wait=wait, on_stop=on_stop))
+
+    async def _work(self, *, concurrency: int, wait: bool, on_stop: Callable[[str], None] | None) -> None:
         ctx = self._need_context()
-        self.app.run_worker(
+        beat = ctx.heartbeat_timeout
+        worker = procrastinate.worker.Worker(
+            self.app,
             queues=[QUEUE],
             concurrency=concurrency,
             wait=wait,
-            install_signal_handlers=install_signal_handlers,
-            update_heartbeat_interval=max(1.0, ctx.heartbeat_timeout / 6),
-            stalled_worker_timeout=ctx.heartbeat_timeout,
+            install_signal_handlers=False,  # ours below: the runs must stop at a safe point first
+            update_heartbeat_interval=max(0.5, beat / 6),
+            stalled_worker_timeout=beat,
             name="ml-connector",
         )
+        loop = asyncio.get_running_loop()
+
+        def stop(signum: int) -> None:
+            name = signal.Signals(signum).name
+            if stopping.requested():
+                raise stopping.Interrupted(name)
+            if on_stop is not None:
+                on_stop(name)
+            stopping.request(name)
+            worker.stop()
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop, signum)
+        async with self.app.open_async():
+            await worker.run()

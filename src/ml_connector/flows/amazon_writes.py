@@ -137,6 +137,11 @@ class ListingUpdateTarget:
         state = self._states.for_update(document.key, document.sku, document.marketplace_id)
         return ALREADY_SHOWN if document.shown_by(state) else None
 
+    def find_all(self, document: ListingUpdate) -> list[str]:
+        """A listing holds one state per SKU: a patch can be shown once at most (never doubled)."""
+        found = self.find(document)
+        return [] if found is None else [found]
+
     def post(self, document: ListingUpdate) -> str:
         submission = self._amazon.patch_listings_item(
             document.sku, document.marketplace_id, document.patches()
@@ -159,6 +164,10 @@ class ListingsFeedTarget:
         if all(u.shown_by(shown.get((u.sku, u.marketplace_id))) for u in document.updates):
             return ALREADY_SHOWN
         return None
+
+    def find_all(self, document: ListingsFeed) -> list[str]:
+        found = self.find(document)
+        return [] if found is None else [found]
 
     def post(self, document: ListingsFeed) -> str:
         return self._amazon.submit_listings_feed(document.messages(), [document.marketplace_id])
@@ -256,6 +265,11 @@ class ShipmentConfirmationTarget:
                 f"order {order.amazon_order_id} is {order.status} on Amazon; it cannot be confirmed as shipped"
             )
         return None
+
+    def find_all(self, document: ShipmentDocument) -> list[str]:
+        """One package reference per tracking number: Amazon cannot hold the package twice."""
+        found = self.find(document)
+        return [] if found is None else [found]
 
     def post(self, document: ShipmentDocument) -> str:
         reference = document.package_reference_id

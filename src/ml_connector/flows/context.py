@@ -10,13 +10,13 @@ import contextlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any, Protocol
 
 from ml_connector.config import ConnectionConfig, DeploymentConfig
-from ml_connector.engine.posting import PostingEngine
-from ml_connector.engine.store import Store
+from ml_connector.engine.posting import PostingEngine, claim_ttl_for
+from ml_connector.engine.store import DEFAULT_HEARTBEAT, Store
 from ml_connector.errors import ConfigurationError
 from ml_connector.sources.amazon import SpApiClient
 from ml_connector.sources.amazon.regions import MARKETPLACES
@@ -132,13 +132,23 @@ class FlowContext:
     since: datetime | None = None  # `sync --since`: overrides the stored cursor for this run
     retry: RetryPolicy | None = None
     checkpoint: Callable[[str], None] | None = None  # crash tests: SIGKILL between protocol steps
+    owner: str | None = None  # the run's owner: its engines claim records under it (replay names the run)
+    heartbeat: timedelta = DEFAULT_HEARTBEAT  # `[run] heartbeat_timeout`: claims lapse after it
 
     @property
     def name(self) -> str:
         return self.connection.name
 
     def engine(self, flow: str) -> PostingEngine:
-        return PostingEngine(self.store, self.name, flow=flow, retry=self.retry, checkpoint=self.checkpoint)
+        return PostingEngine(
+            self.store,
+            self.name,
+            flow=flow,
+            retry=self.retry,
+            checkpoint=self.checkpoint,
+            owner=self.owner,
+            claim_ttl=claim_ttl_for(self.heartbeat),
+        )
 
     @cached_property
     def mapping(self):
@@ -171,6 +181,13 @@ class ClosingTarget:
 
     def post(self, document):  # noqa: ANN001, ANN201
         return self._target.post(document)
+
+    def find_all(self, document):  # noqa: ANN001, ANN201
+        find_all = getattr(self._target, "find_all", None)
+        if find_all is not None:
+            return find_all(document)
+        found = self._target.find(document)
+        return [] if found is None else [found]
 
     def close(self) -> None:
         self._ctx.close()
@@ -250,6 +267,8 @@ def open_context(
     since: datetime | None = None,
     retry: RetryPolicy | None = None,
     checkpoint: Callable[[str], None] | None = None,
+    owner: str | None = None,
+    heartbeat: timedelta = DEFAULT_HEARTBEAT,
 ) -> FlowContext:
     store.ensure_connection(connection.name, erp=connection.erp)
     amazon = build_amazon(store, connection.name, clock=clock, retry=retry)
@@ -268,6 +287,8 @@ def open_context(
         since=since,
         retry=retry,
         checkpoint=checkpoint,
+        owner=owner,
+        heartbeat=heartbeat,
     )
 
 

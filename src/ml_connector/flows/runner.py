@@ -3,22 +3,24 @@
 Each (connection, flow) run holds the store's lease, so two workers never run the same flow of the
 same connection at once; each opens its own clients and always closes them (Acumatica sessions count
 against the licence). A flow that fails for a whole connection (bad credentials, Amazon unreachable)
-is reported and the others still run.
+is reported and the others still run; so is any other exception (see ``run_flow``).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from ml_connector.config import ConnectionConfig, DeploymentConfig
 from ml_connector.engine.lease import LeaseHeld
-from ml_connector.engine.store import Store
-from ml_connector.errors import MlConnectorError
+from ml_connector.engine.store import DEFAULT_HEARTBEAT, Store, new_owner, one_line
+from ml_connector.errors import MlConnectorError, TransientError
 from ml_connector.flows.context import FlowSummary, Progress, open_context
 from ml_connector.flows.registry import flow as flow_named
+from ml_connector.transport import stop as stopping
 from ml_connector.transport.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -28,6 +30,11 @@ log = logging.getLogger(__name__)
 RUN_ORDER = ("items", "orders", "shipments", "stock_price", "settlements", "deferrals", "reconcile")
 
 ProgressFactory = Callable[[], Progress]
+OUTAGE_BUDGET = 60.0  # real seconds a unit waits for the store to come back before the command ends
+
+
+class StoreUnavailable(MlConnectorError):
+    """The store stayed unreachable longer than a blip: the command ends with one line."""
 
 
 def connections_of(config: DeploymentConfig, name: str | None) -> list[ConnectionConfig]:
@@ -48,12 +55,65 @@ def run_flow(
     since: datetime | None = None,
     progress: Progress | None = None,
     checkpoint: Callable[[str], None] | None = None,
+    heartbeat: timedelta = DEFAULT_HEARTBEAT,
+    outage_budget: float = OUTAGE_BUDGET,
 ) -> FlowSummary:
-    """One run of one flow on one connection, under the lease."""
+    """One run of one flow on one connection, under the lease: the unit of work.
+
+    Whatever goes wrong inside stays inside: any exception is caught here, the run is recorded
+    ``failed`` with a one-line reason (the traceback goes to the log) and the caller goes on with
+    the next unit. A store outage (the database restarting, a dropped connection) is waited out
+    with backoff and the unit run again under the same owner, so it takes back its own lease and
+    claims at once; an outage longer than ``outage_budget`` seconds raises ``StoreUnavailable``,
+    which ends the command with one line. A stop request (SIGTERM, Ctrl-C) propagates."""
+    stopping.checkpoint()  # a stop requested between two units ends the command here
+    owner = new_owner()
+    waited, pause = 0.0, 0.5
+    while True:
+        try:
+            return _run_unit(store, connection, flow, clock, since, progress, checkpoint, heartbeat, owner)
+        except Exception as exc:
+            if not is_store_outage(exc):
+                raise
+            if waited >= outage_budget:
+                raise StoreUnavailable(
+                    f"the store is unreachable ({one_line(exc, 160)}); still down after {waited:.0f}s, "
+                    "check the database server and run again"
+                ) from None
+            log.warning(
+                "%s %s: store unreachable (%s); retrying in %.1fs",
+                connection.name,
+                flow,
+                type(exc).__name__,
+                pause,
+            )
+            time.sleep(pause)  # real time: the database does not run on the sandbox clock
+            waited += pause
+            pause = min(pause * 2, 8.0)
+
+
+def _run_unit(
+    store: Store,
+    connection: ConnectionConfig,
+    flow: str,
+    clock: Clock,
+    since: datetime | None,
+    progress: Progress | None,
+    checkpoint: Callable[[str], None] | None,
+    heartbeat: timedelta,
+    owner: str,
+) -> FlowSummary:
     try:
-        with store.run(connection.name, flow):
+        with store.run(connection.name, flow, ttl=heartbeat, owner=owner):
             ctx = open_context(
-                store, connection, clock=clock, since=since, progress=progress, checkpoint=checkpoint
+                store,
+                connection,
+                clock=clock,
+                since=since,
+                progress=progress,
+                checkpoint=checkpoint,
+                owner=owner,
+                heartbeat=heartbeat,
             )
             try:
                 return flow_named(flow)(ctx)
@@ -69,7 +129,29 @@ def run_flow(
         summary = FlowSummary(flow, connection.name)
         summary.count("run_failed")
         summary.notes.append(str(exc))  # the error's own words; class names are not for the screen
+        summary.facts["transient"] = isinstance(exc, TransientError)  # worth a retry (the queue's)
         return summary
+    except Exception as exc:
+        if is_store_outage(exc):
+            raise
+        log.error("%s %s: the run failed: %s", connection.name, flow, one_line(exc), exc_info=True)
+        summary = FlowSummary(flow, connection.name)
+        summary.count("run_failed")
+        summary.notes.append(f"the run failed: {one_line(exc)} (the traceback is in the log)")
+        return summary
+
+
+def is_store_outage(exc: BaseException) -> bool:
+    """A database that went away (restart, network, too many connections), not a bug in a query."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    if isinstance(exc, OperationalError):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc.__cause__ or exc.__context__, OperationalError) and not isinstance(
+        exc, MlConnectorError
+    )
 
 
 def sync(
@@ -90,7 +172,13 @@ def sync(
     for conn in connections_of(config, connection):
         for name in flows_of(conn, requested):
             summary = run_flow(
-                store, conn, name, clock=clock, since=since, progress=progress() if progress else None
+                store,
+                conn,
+                name,
+                clock=clock,
+                since=since,
+                progress=progress() if progress else None,
+                heartbeat=config.run.heartbeat,
             )
             summaries.append(summary)
             if on_summary:
@@ -108,28 +196,29 @@ def run_forever(
     on_summary: Callable[[FlowSummary], None] | None = None,
     max_idle: float = 30.0,
 ) -> int:
-    """Run each connection's flows on their cadences until ``stop`` is set (SIGTERM, Ctrl-C).
+    """Run each connection's flows on their cadences, in this process, until ``stop`` is set.
 
-    Every flow is due at start; after a run it is due again one cadence later. A stop request is
-    honoured between flow runs, never in the middle of a posting. Returns the number of runs."""
+    The schedule is the one every executor uses (``executors.schedule``): a pair is due when it
+    never ran, its worker died, or a cadence has passed since its last run ended; each pass runs
+    every due pair once, each connection's flows in dependency order. The CLI turns SIGTERM and Ctrl-C into a stop request
+    (``transport.stop``), honoured at the next safe point with ``Interrupted``: the posting in
+    progress releases its claim, the run is recorded ``interrupted`` and its lease released.
+    Returns the number of runs."""
+    from ml_connector.executors.schedule import due_pairs, next_due
+
     clock = clock or Clock(config.time_scale)
-    due: dict[tuple[str, str], float] = {}
-    conns = connections_of(config, connection)
-    for conn in conns:
-        for name in flows_of(conn, None):
-            due[(conn.name, name)] = clock.monotonic()
     runs = 0
     while not stop.is_set():
-        now = clock.monotonic()
-        for conn in conns:
-            for name in flows_of(conn, None):
-                if stop.is_set() or due[(conn.name, name)] > now:
-                    continue
-                summary = run_flow(store, conn, name, clock=clock)
-                runs += 1
-                due[(conn.name, name)] = clock.monotonic() + conn.cadence_of(name).total_seconds()
-                if on_summary:
-                    on_summary(summary)
-        wait = max(0.0, min(due.values()) - clock.monotonic()) if due else max_idle
-        stop.wait(min(wait, max_idle) / clock.scale)
+        due = due_pairs(store, config, store.now(), connection=connection, one_per_connection=False)
+        for pair in due:
+            if stop.is_set():
+                break
+            summary = run_flow(store, pair.connection, pair.flow, clock=clock, heartbeat=config.run.heartbeat)
+            runs += 1
+            if on_summary:
+                on_summary(summary)
+        if due:
+            continue  # the next flows of each connection may be due now
+        wait = next_due(store, config, store.now(), connection=connection)
+        stop.wait(min(wait / store.clock.scale, max_idle))
     return runs

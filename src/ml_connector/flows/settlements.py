@@ -18,7 +18,7 @@ from typing import Any
 
 from ml_connector.engine.posting import PostingEngine
 from ml_connector.engine.replay import register_rebuilder
-from ml_connector.engine.store import Store
+from ml_connector.engine.store import Store, one_line
 from ml_connector.errors import ConfigurationError, PermanentError, TransientError
 from ml_connector.flows.context import ClosingTarget, FlowContext, FlowSummary, context_for_record
 from ml_connector.flows.reconcile.sums import keep_report_sums
@@ -74,7 +74,7 @@ class SettlementPoster:
             result = self.engine.post(journal, self.target, source=source)
             if result.state in DONE:
                 posted.append(result.erp_id or "")
-            elif result.state == "failed":
+            elif result.state in ("failed", "duplicate_suspected"):
                 failed.append(f"journal {journal.key}: {result.error}")
             else:
                 pending.append(journal.key)
@@ -263,16 +263,25 @@ def run(ctx: FlowContext) -> FlowSummary:
     ctx.progress.start(f"settlements {ctx.name}", len(reports))
     posted_facts = summary.facts.setdefault("settlements", [])
     groups: list | None = None
+    held_back: datetime | None = None  # a report that could not be downloaded is read again next run
     for info in reports:
         if info.report_type and info.report_type != SETTLEMENT_V2:
             summary.count("retired_format")  # Amazon retired V1 and XML on 2026-11-11: V2 only
             ctx.progress.advance()
             continue
-        data = ctx.amazon.download_report(info.report_id)
+        data = _download(ctx, info.report_id)
+        if data is None:
+            summary.count("deferred")
+            summary.notes.append(f"report {info.report_id} could not be downloaded; read again next run")
+            if info.created:
+                held_back = min(held_back or info.created, info.created)
+            ctx.progress.advance()
+            continue
         try:
             header = open_report(data).settlement
-        except QuarantineError as exc:
-            engine.fail("settlement", f"report-{info.report_id}", f"report {info.report_id}: {exc}")
+        except Exception as exc:  # bad data fails its own record, never the run or the cursor
+            reason = str(exc) if isinstance(exc, QuarantineError) else f"cannot be read: {one_line(exc)}"
+            engine.fail("settlement", f"report-{info.report_id}", f"report {info.report_id}: {reason}")
             summary.count("failed")
             ctx.progress.advance()
             continue
@@ -302,8 +311,26 @@ def run(ctx: FlowContext) -> FlowSummary:
             newest = info.created
         ctx.progress.advance()
     ctx.progress.finish()
+    if held_back is not None:
+        newest = min(newest, held_back - timedelta(seconds=1))
     ctx.store.set_cursor(ctx.name, FLOW, newest.isoformat())
     return summary
+
+
+def _download(ctx: FlowContext, report_id: str) -> bytes | None:
+    """The report's bytes, or None when Amazon would not give them (the caller holds the cursor
+    before the report, so the next run asks again): a presigned URL that expired (HTTP 403) is
+    asked for again once, with a fresh URL. No record is made: nothing about the report is known
+    yet, and the next run's download either posts it or defers it again."""
+    problem: Exception | None = None
+    for _ in range(2):
+        try:
+            return ctx.amazon.download_report(report_id)
+        except Exception as exc:  # httpx.HTTPStatusError, TransientError, a report without document
+            problem = exc
+    reason = f"report {report_id} could not be downloaded: {one_line(problem)}" if problem else ""
+    log.warning("%s: %s", ctx.name, reason)
+    return None
 
 
 def post_settlement(
@@ -315,7 +342,24 @@ def post_settlement(
     except MarketplaceUnknown as exc:
         engine.fail("settlement", settlement_id, f"held: {exc}", source=source)
         return "failed", {}
-    result = build(ctx.mapping, ctx.connection, data, marketplace, ctx.store)
+    except Exception as exc:  # a report the reader cannot handle fails alone
+        reason = (
+            f"quarantined: {exc}"
+            if isinstance(exc, QuarantineError)
+            else f"the report cannot be read: {one_line(exc)}"
+        )
+        engine.fail("settlement", settlement_id, reason, source=source)
+        return "failed", {}
+    try:
+        result = build(ctx.mapping, ctx.connection, data, marketplace, ctx.store)
+    except Exception as exc:  # a report the reader or builder cannot handle fails alone
+        if isinstance(exc, QuarantineError):
+            reason = f"quarantined: {exc}"
+        else:
+            log.error("%s settlement %s: %s", ctx.name, settlement_id, one_line(exc), exc_info=True)
+            reason = f"the report cannot be read: {one_line(exc)}"
+        engine.fail("settlement", settlement_id, reason, source=source)
+        return "failed", {}
     if result.quarantined:
         engine.fail("settlement", settlement_id, f"quarantined: {result.reason}", source=source)
         return "failed", {}

@@ -28,6 +28,10 @@ class PostingTarget(Protocol):
 
     def post(self, document: Document) -> str: ...
 
+    # Optional: ``find_all(document) -> list[str]``, every ERP record holding the key. The engine
+    # asks it after a takeover and whenever a settle finds the claim lost, to name duplicates; a
+    # target without it is asked ``find`` (at most one id). Every ERP adapter implements it.
+
 
 @runtime_checkable
 class ErpTarget(PostingTarget, Protocol):

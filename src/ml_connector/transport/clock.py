@@ -11,6 +11,8 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
+from ml_connector.transport import stop
+
 
 class Clock:
     """Wall-clock time, optionally running ``scale`` times faster than real time.
@@ -36,8 +38,9 @@ class Clock:
         return self._wall_start + timedelta(seconds=self.monotonic())
 
     def sleep(self, seconds: float) -> None:
+        """Sleep simulated seconds; a stop request (``transport.stop``) ends the sleep and raises."""
         if seconds > 0:
-            time.sleep(seconds / self.scale)
+            stop.wait(seconds / self.scale)
 
     def advance(self, seconds: float) -> None:
         """Jump simulated time forward (tests: expire a token without waiting)."""

@@ -15,7 +15,9 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
+from ml_connector.engine import fence
 from ml_connector.errors import TransientError
+from ml_connector.transport import stop
 from ml_connector.transport.clock import SYSTEM_CLOCK, Clock
 from ml_connector.transport.waits import announce
 
@@ -35,7 +37,7 @@ class RetryPolicy:
     attempts: int = 8
     base: float = 0.5
     cap: float = 60.0
-    max_retry_after: float = 300.0
+    max_retry_after: float = 60.0  # a wait never outlasts a record claim (engine.posting.claim_ttl_for)
     clock: Clock = field(default=SYSTEM_CLOCK)
     rng: Callable[[], float] = field(default=random.random)
 
@@ -86,12 +88,18 @@ def send_with_retry(
     fresh. ``before_retry(attempt, response, error)`` lets a client react (lower a rate, renew a
     token) before the wait. When attempts run out a TransientError is raised: the caller's record
     stays pending and is retried on a later run, never dropped.
+
+    Inside a posting (``engine.fence``) every attempt is fenced: the record's claim is renewed and
+    verified right before the request is sent, so an attempt after a long stall or a long backoff
+    never goes out under a claim another run has taken over (``ClaimLost`` is raised instead).
     """
     last_problem = "no attempt made"
     for attempt in range(policy.attempts):
         response: httpx.Response | None = None
         error: BaseException | None = None
+        stop.checkpoint()  # a stop request is honoured between requests, never inside one
         request = build_request()
+        fence.before_send()  # inside a post: the claim verified right before the bytes leave
         try:
             response = client.send(request)
         except TRANSIENT_EXCEPTIONS as exc:

@@ -107,6 +107,26 @@ class AcumaticaTarget:
             return self._post_journal(document)
         raise PermanentError(f"Acumatica cannot post a {type(document).__name__}")
 
+    def find_all(self, document: Document) -> list[str]:
+        """Every Acumatica record holding the document's key (reads only: nothing is released)."""
+        if isinstance(document, CustomerDocument):
+            found = self._find_customer(document)  # keyed by CustomerID: at most one
+            return [] if found is None else [found]
+        if isinstance(document, SalesDocument):
+            entity, condition = self._sales_filter(document)
+            number = "OrderNbr" if entity == "SalesOrder" else "ReferenceNbr"
+            rows = self.client.list(entity, filter=condition, select=number)
+            return list(dict.fromkeys(str(row[number]) for row in rows))
+        if isinstance(document, JournalDocument):
+            description = odata_string(bodies.journal_description(document))
+            rows = self.client.list(
+                "JournalTransaction",
+                filter=f"Module eq 'GL' and Description eq {description}",
+                select="BatchNbr",
+            )
+            return list(dict.fromkeys(str(row["BatchNbr"]) for row in rows))
+        raise PermanentError(f"Acumatica cannot post a {type(document).__name__}")
+
     def _find_customer(self, document: CustomerDocument) -> str | None:
         if document.buyer and document.key not in self.settings.customer_ids:
             rows = self.client.list(

@@ -30,6 +30,10 @@ class CustomerPoster:
                 return row["CUNO"]
         return None
 
+    def find_all(self, document: CustomerDocument) -> list[str]:
+        field = self._settings.customer_key_field
+        return [row["CUNO"] for row in self.list_customers() if row.get(field) == document.key]
+
     def post(self, document: CustomerDocument) -> str:
         if not self._settings.customer_template:
             raise ConfigurationError(

@@ -61,6 +61,18 @@ class JournalPoster:
                 )
         return None
 
+    def find_all(self, document: JournalDocument) -> list[str]:
+        """Every voucher with a line carrying the key, as DIVI:YEA4:VSER:VONO."""
+        journal = document.journal
+        window = timedelta(days=self._settings.journal_find_window_days)
+        rows = self._voucher_lines(journal.posting_date - window, journal.posting_date + window)
+        vouchers = [
+            ":".join((row.get("DIVI", ""), row.get("YEA4", ""), row.get("VSER", ""), row.get("VONO", "")))
+            for row in rows
+            if carries_key(row.get("VTXT", ""), document.key)
+        ]
+        return list(dict.fromkeys(vouchers))
+
     def total_debit(self, key: str, currency: str, today: date) -> Money | None:
         """The posted voucher's total debit (for reconcile); None when no voucher carries the key."""
         known = self._posting_dates.get(key)

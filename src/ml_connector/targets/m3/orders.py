@@ -97,6 +97,19 @@ class OrderPoster:
                 return row["ORNO"]
         return None
 
+    def find_all(self, document: SalesDocument) -> list[str]:
+        """Every confirmed order carrying the Amazon order id (batch orders by ORNR, orders by ORNO)."""
+        numbers = [
+            row["ORNR"]
+            for row in self._batch_heads(document.customer_id)
+            if row.get("CUOR") == document.key and row.get("ORNR")
+        ]
+        heads = self._mi.call(
+            "OIS100MI", "LstHead", {"CONO": self._settings.company, "CUNO": document.customer_id}, maxrecs=0
+        )
+        numbers += [row["ORNO"] for row in heads if row.get("CUOR") == document.key and row.get("ORNO")]
+        return list(dict.fromkeys(numbers))
+
     def post(self, document: SalesDocument) -> str:
         if document.kind not in ("sales_order", "sales_invoice"):  # M3 invoices the order it delivers
             raise ConfigurationError(

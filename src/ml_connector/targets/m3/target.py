@@ -90,6 +90,10 @@ class M3Target:
     def post(self, document: Document) -> str:
         return self._poster(document).post(document)
 
+    def find_all(self, document: Document) -> list[str]:
+        """Every M3 record holding the document's key (more than one is a duplicate to look at)."""
+        return self._poster(document).find_all(document)
+
     def _poster(self, document: Document):
         if isinstance(document, JournalDocument):
             return self._journals

@@ -1,7 +1,7 @@
 """Rate-limit buckets shared by every worker of a PostgreSQL store, and the index the schedule reads.
 
 Revision ID: 0009
-Revises: 0001
+Revises: 0002
 Create Date: 2026-12-01
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0001"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
