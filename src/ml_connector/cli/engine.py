@@ -308,10 +308,11 @@ def status(
     from ml_connector.engine.journey import when
 
     with _errors():
+        from ml_connector.ops.queries import flow_status
+
         store = _open_store()
         try:
-            rows = store.status(connection)
-            names = [c.name for c in store.connections() if not connection or c.name == connection]
+            rows, names = flow_status(store, connection)
         finally:
             store.close()
     table = Table()
@@ -346,10 +347,11 @@ def records(
     with _errors():
         if state and state not in STATES:
             raise ConfigurationError(f"--state must be one of {', '.join(STATES)}")
+        from ml_connector.ops.queries import list_records
+
         store = _open_store()
         try:
-            names = {c.id: c.name for c in store.connections()}
-            rows = store.records(connection=connection, state=state, flow=flow, limit=limit)
+            rows = list_records(store, connection=connection, state=state, flow=flow, limit=limit).rows
         finally:
             store.close()
     if not rows:
@@ -363,7 +365,7 @@ def records(
         error = (r.error or "")[:80]
         table.add_row(
             str(r.id),
-            names[r.connection_id],
+            r.connection,
             r.flow,
             r.kind,
             r.key,
@@ -380,26 +382,15 @@ def audit(
     connection: str | None = typer.Option(None, "--connection", help="Where the key is ambiguous."),
 ) -> None:
     """A record's whole journey: fetched, transformed, posted or failed (with the ERP's words), replayed."""
-    from ml_connector.engine.journey import format_journey
+    from ml_connector.ops.queries import journey_text
 
     with _errors():
         store = _open_store()
         try:
-            rec = _one_record(store, record, connection)
-            text = format_journey(rec, store.connection_name(rec.connection_id), store.audit_trail(rec.id))
+            text = journey_text(store, record, connection)
         finally:
             store.close()
     typer.echo(text)
-
-
-def _one_record(store: Any, ref: str, connection: str | None) -> Any:
-    found = store.lookup_records(ref, connection)
-    if not found:
-        raise ConfigurationError(f"no record {ref!r}; list them with `ml-connector records`")
-    if len(found) > 1:
-        choices = ", ".join(f"#{r.id} ({r.kind} {r.key})" for r in found)
-        raise ConfigurationError(f"{ref!r} matches several records: {choices}; give the id")
-    return found[0]
 
 
 def replay(
@@ -411,33 +402,29 @@ def replay(
     connection: str | None = typer.Option(None, "--connection", help="Only this connection."),
 ) -> None:
     """Send failed records through the posting protocol again, once their cause is fixed."""
-    from ml_connector.engine import replay as replaying
+    from ml_connector.ops import actions
 
     with _errors():
         if bool(record) == failed:
             raise ConfigurationError("give either a RECORD or --failed")
-        replaying.load_rebuilders()
         store = _open_store()
         try:
+            user = actions.cli_user()
             if record:
-                outcomes = [replaying.replay_record(store, _one_record(store, record, connection).id)]
+                results = actions.replay_ref(store, record, connection=connection, user=user)
             else:
-                outcomes = replaying.replay_failed(store, connection=connection, include_pending=pending)
+                results = actions.replay_all_failed(
+                    store, connection=connection, include_pending=pending, user=user
+                )
         finally:
             store.close()
-    if not outcomes:
+    if not results:
         typer.echo("nothing to replay")
         return
     ok = True
-    for o in outcomes:
-        if o.result is None:
-            typer.echo(f"#{o.record_id} {o.key}: skipped, {o.skipped}")
-            ok = ok and "already" in (o.skipped or "")
-        elif o.result.ok:
-            typer.echo(f"#{o.record_id} {o.key}: {o.result.state}, ERP id {o.result.erp_id}")
-        else:
-            ok = False
-            typer.echo(f"#{o.record_id} {o.key}: still {o.result.state}: {o.result.error}")
+    for result in results:
+        typer.echo(result.line)
+        ok = ok and result.ok
     if not ok:
         raise typer.Exit(1)
 

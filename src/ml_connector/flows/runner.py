@@ -19,6 +19,7 @@ from ml_connector.engine.store import Store
 from ml_connector.errors import MlConnectorError
 from ml_connector.flows.context import FlowSummary, Progress, open_context
 from ml_connector.flows.registry import flow as flow_named
+from ml_connector.ops.pause import paused_summary
 from ml_connector.transport.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,8 @@ def run_flow(
     checkpoint: Callable[[str], None] | None = None,
 ) -> FlowSummary:
     """One run of one flow on one connection, under the lease."""
+    if (paused := paused_summary(store, connection.name, flow)) is not None:  # paused in the console
+        return paused
     try:
         with store.run(connection.name, flow):
             ctx = open_context(
