@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "ml_connector.cli.flows",
     "ml_connector.cli.reconcile",
     "ml_connector.cli.demo",
+    "ml_connector.cli.console",
 )
 
 for _module in COMMAND_MODULES:

@@ -650,6 +650,11 @@ class SettlementDetail:
     raw_size: int | None
     rules: list[dict[str, str]]
 
+    @property
+    def fix(self) -> dict[str, Any]:
+        """The same shape as RecordDetail.fix: the account rules this settlement waits for."""
+        return {"rules": self.rules} if self.rules and self.record.state != "posted" else {}
+
 
 def settlement_detail(store: Store, config: DeploymentConfig | None, record_id: int) -> SettlementDetail:
     """Totals by category, the journal(s) per period with every line, reserve, deposit, the tie-out,
