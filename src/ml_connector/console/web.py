@@ -19,7 +19,7 @@ from ml_connector.config import DeploymentConfig, load_config
 from ml_connector.engine.store import Store
 from ml_connector.errors import MlConnectorError
 from ml_connector.ops import users
-from ml_connector.ops.classify import CLASSES
+from ml_connector.ops.classify import CLASSES, SHORT
 from ml_connector.ops.roles import can, require
 
 COOKIE = "mlc_session"
@@ -102,6 +102,7 @@ def render(request: Request, template: str, **context: Any) -> Response:
         msg=request.query_params.get("msg"),
         error=request.query_params.get("error"),
         classes=CLASSES,
+        short_classes=SHORT,
     )
     return TEMPLATES.TemplateResponse(request, template, context)
 

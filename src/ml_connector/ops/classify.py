@@ -17,11 +17,21 @@ CLASSES = {
     "rate_limit": "Rate limit",
     "transient": "Transient (retried on the next run)",
 }
+SHORT = {
+    "mapping": "Mapping",
+    "data": "Data",
+    "erp_rejected": "ERP rejected",
+    "credentials": "Credentials",
+    "rate_limit": "Rate limit",
+    "transient": "Transient",
+}
 
 _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "mapping",
-        re.compile(r"has no ERP item|no rule maps|unmapped|sku_map|no GL|no branch|not mapped", re.I),
+        re.compile(
+            r"no ERP item|no account in the mapping|unmapped|sku_map|no GL|no branch|not mapped", re.I
+        ),
     ),
     (
         "data",

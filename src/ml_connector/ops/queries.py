@@ -577,10 +577,18 @@ def settlements(
     with store.session() as s:
         for event in s.scalars(
             select(AuditEvent)
-            .where(AuditEvent.record_id.in_(ids), AuditEvent.event.in_(("transformed", "reconciled")))
+            .where(
+                AuditEvent.record_id.in_(ids),
+                AuditEvent.event.in_(("transformed", "reconciled", *DONE_STATES)),
+            )
             .order_by(AuditEvent.id)
         ):
-            (facts if event.event == "transformed" else reconciled)[event.record_id] = event.payload or {}
+            if event.event == "transformed":
+                facts[event.record_id] = event.payload or {}
+            elif event.event == "reconciled":
+                reconciled[event.record_id] = event.payload or {}
+            else:  # a tie-out from before the settlement was posted says nothing about the posting
+                reconciled.pop(event.record_id, None)
     rows = []
     for r in page.rows:
         f = facts.get(r.id) or _header_facts(store, r.connection, r.key)
@@ -676,7 +684,12 @@ def settlement_detail(store: Store, config: DeploymentConfig | None, record_id: 
             for label in [result.category_labels.get(cat, cat)]
         ]
     steps = record_detail(store, rec.id).steps
-    tie = next((s.payload for s in reversed(steps) if s.event == "reconciled"), None)
+    tie = None
+    for step in steps:  # the last tie-out since the settlement was posted
+        if step.event == "reconciled":
+            tie = step.payload or {}
+        elif step.event in DONE_STATES:
+            tie = None
     journals = list_records(store, connection=connection, kinds=("journal",), search=rec.key, limit=50).rows
     return SettlementDetail(
         row,
