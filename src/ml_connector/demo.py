@@ -139,7 +139,9 @@ def run_demo(
     time_scale: float = 600.0,
     home: Path | None = None,
     progress: Callable[[], Progress] | None = None,
+    then: Callable[[SandboxDeployment], None] | None = None,
 ) -> DemoReport:
+    """``then`` runs with the sandboxes still up, after the summary (`demo --console` serves there)."""
     started = time.monotonic()
     report = DemoReport()
     load_rebuilders()
@@ -180,6 +182,8 @@ def run_demo(
         report.wall_seconds = time.monotonic() - started
         for line in summary_lines(report, deployment):
             say(line)
+        if then is not None:
+            then(deployment)
     return report
 
 

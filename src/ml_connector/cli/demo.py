@@ -14,6 +14,9 @@ def demo(
         "--keep",
         help="Keep the demo's home (store, config, key) in this directory to inspect it afterwards.",
     ),
+    console: bool = typer.Option(
+        False, "--console", help="Then serve the web console on the demo's data (a demo user is printed)."
+    ),
 ) -> None:
     """Run every flow for two demo sellers against the sandboxes (no configuration, no network).
 
@@ -24,7 +27,10 @@ def demo(
     from ml_connector.cli.progress import RichProgress
     from ml_connector.demo import run_demo
 
-    report = run_demo(typer.echo, time_scale=time_scale, home=keep, progress=RichProgress)
+    then = None
+    if console:
+        from ml_connector.console.demo import serve_demo_console as then
+    report = run_demo(typer.echo, time_scale=time_scale, home=keep, progress=RichProgress, then=then)
     if report.duplicates:
         raise typer.Exit(1)
 
