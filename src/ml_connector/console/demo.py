@@ -27,7 +27,9 @@ def serve_demo_console(deployment: SandboxDeployment, *, port: int = DEMO_PORT) 
         users.add_user(store, DEMO_USER, "admin", password)
         typer.echo("")
         typer.echo(f"Console: sign in as {DEMO_USER} with password {password} (admin; this demo only)")
-        with contextlib.suppress(KeyboardInterrupt):  # uvicorn stops on Ctrl-C itself; this is belt and braces
+        with contextlib.suppress(
+            KeyboardInterrupt
+        ):  # uvicorn stops on Ctrl-C itself; this is belt and braces
             serve(store, deployment.config_path, host="127.0.0.1", port=port, say=typer.echo)
     finally:
         store.close()

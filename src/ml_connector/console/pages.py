@@ -13,6 +13,7 @@ from ml_connector.console.web import console, render, user_of
 from ml_connector.errors import ConfigurationError
 from ml_connector.ops import queries
 from ml_connector.ops.events import recent_actions
+from ml_connector.ops.pause import paused_connections
 
 PAGE = 50
 LISTS = {
@@ -221,8 +222,11 @@ def skus(request: Request) -> Response:
     c = console(request)
     names = _connections(request)
     chosen = request.query_params.get("connection") or (names[0] if names else "")
-    maps = queries.sku_map(c.store, c.config(), chosen) if chosen else None
-    return render(request, "skus.html", m=maps, connections=names, chosen=chosen, nav="skus")
+    q = request.query_params.get("q", "").strip()
+    offset = _int(request.query_params.get("offset"))
+    maps = queries.sku_map(c.store, c.config(), chosen, search=q, offset=offset) if chosen else None
+    f = {"connection": chosen, "q": q}
+    return render(request, "skus.html", m=maps, connections=names, chosen=chosen, f=f, nav="skus")
 
 
 def record(request: Request) -> Response:
@@ -286,7 +290,7 @@ def connections(request: Request) -> Response:
                 "credentials": c.store.credential_systems(conn.name),
             }
         )
-    paused = {o.name: o.paused_by for o in queries.overview(c.store, config)}
+    paused = {name: p.paused_by for name, p in paused_connections(c.store).items()}
     pings = {r["name"]: recent_actions(c.store, connection=r["name"], action="ping", limit=1) for r in rows}
     return render(request, "connections.html", rows=rows, paused=paused, pings=pings, nav="connections")
 

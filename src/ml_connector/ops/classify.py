@@ -8,6 +8,7 @@ words), so the class is read from that text; it is a filter aid, never a decisio
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 CLASSES = {
     "mapping": "Mapping (SKU or account)",
@@ -49,6 +50,7 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 
 
+@lru_cache(maxsize=4096)  # the same messages repeat across thousands of records
 def classify(state: str, error: str | None) -> str:
     """The class of a problem record's error (a pending record with no error is transient)."""
     text = error or ""

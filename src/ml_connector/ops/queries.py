@@ -7,13 +7,14 @@ columns a page shows and page in SQL, so a page costs the same with 100 records 
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, select
 
 from ml_connector.config import DeploymentConfig
 from ml_connector.engine.journey import EVENT_LABELS, format_journey
@@ -116,7 +117,7 @@ def _key_prefix(query: Any, search: str | None) -> Any:
     if not search:
         return query
     search = search.strip()
-    return query.where(or_(Record.key == search, and_(Record.key >= search, Record.key < search + "\uffff")))
+    return query.where(Record.key >= search, Record.key < search + "\uffff")
 
 
 # --- status and overview ---------------------------------------------------------------------------
@@ -358,15 +359,17 @@ def fix_for(store: Store, rec: Record, config: DeploymentConfig | None = None) -
         return {}
     connection = store.connection_name(rec.connection_id)
     return {
-        "skus": [{"sku": sku, "candidates": closest_items(store, connection, sku, error)} for sku in skus]
+        "skus": [{"sku": sku, "candidates": closest_items(store, connection, sku)} for sku in skus]
     }
 
 
-def closest_items(store: Store, connection: str, sku: str, error: str | None = None) -> list[str]:
-    """The closest ERP items the items flow named for an unmatched SKU."""
-    rec = store.find_record(connection, "sku_item", sku)
-    texts = [rec.error] if rec is not None and rec.error else []
-    for text in texts:
+def closest_items(store: Store, connection: str, sku: str, sku_error: str | None = None) -> list[str]:
+    """The closest ERP items the items flow named for an unmatched SKU (from its SKU record's error,
+    given when the caller has it already)."""
+    if sku_error is None:
+        rec = store.find_record(connection, "sku_item", sku)
+        sku_error = rec.error if rec is not None else None
+    for text in [sku_error] if sku_error else []:
         segment = text.split(f"SKU {sku}", 1)[-1]
         match = _CANDIDATES.search(segment)
         if match:
@@ -411,9 +414,26 @@ def rebuild_settlement(
         if config is None:
             raise ConfigurationError("no configuration file")
         conn_config = config.connection(connection)
-        return build(load_mapping(conn_config.mapping), conn_config, data), None, len(data)
+        path = conn_config.mapping
+        stat = path.stat() if path is not None else None
+        cache_key = (
+            hashlib.sha256(data).hexdigest(),
+            str(path),
+            stat.st_mtime_ns if stat else None,
+            stat.st_size if stat else None,
+            conn_config.mode,
+            conn_config.split_by_period,
+        )
+        if cache_key not in _BUILD_CACHE:  # the same report under the same mapping builds the same
+            if len(_BUILD_CACHE) >= 64:
+                _BUILD_CACHE.pop(next(iter(_BUILD_CACHE)))
+            _BUILD_CACHE[cache_key] = build(load_mapping(path), conn_config, data)
+        return _BUILD_CACHE[cache_key], None, len(data)
     except Exception as exc:  # shown on the page in words; the record keeps its own error
         return None, str(exc) or type(exc).__name__, len(data)
+
+
+_BUILD_CACHE: dict[tuple, Any] = {}
 
 
 # --- problems --------------------------------------------------------------------------------------
@@ -449,23 +469,29 @@ def problems(
     names = _names(store)
     cid = _connection_id(store, connection)
     with store.session() as s:
-        query = select(*_RECORD_COLUMNS).where(Record.state.in_(PROBLEM_STATES))
+        # Classes are read from the error text: classify every problem from (id, state, error) only,
+        # then load the page's rows in full.
+        query = select(Record.id, Record.state, Record.error).where(Record.state.in_(PROBLEM_STATES))
         if cid is not None:
             query = query.where(Record.connection_id == cid)
         if flow:
             query = query.where(Record.flow == flow)
         query = _key_prefix(query, search).order_by(Record.id.desc())
-        rows = [_row(r, names) for r in s.execute(query)]
+        classified = [(rid, classify(state, error)) for rid, state, error in s.execute(query)]
     by_class: dict[str, int] = defaultdict(int)
-    for row in rows:
-        by_class[row.error_class or "transient"] += 1
-    if error_class:
-        rows = [r for r in rows if r.error_class == error_class]
-    page = rows[offset : offset + limit]
+    for _, name in classified:
+        by_class[name] += 1
+    matching = [rid for rid, name in classified if not error_class or name == error_class]
+    page_ids = matching[offset : offset + limit]
+    with store.session() as s:
+        full = {
+            r.id: _row(r, names) for r in s.execute(select(*_RECORD_COLUMNS).where(Record.id.in_(page_ids)))
+        }
+    page = [full[rid] for rid in page_ids if rid in full]
     waiting = _waiting_reasons(store, [r for r in page if r.state == "pending"])
     page = [RecordRow(**{**r.__dict__, "waiting": waiting.get(r.id)}) if r.id in waiting else r for r in page]
     differences = [] if error_class or search else reconcile_differences(store, connection=connection)
-    return Problems(page, len(rows), offset, limit, differences, dict(by_class))
+    return Problems(page, len(matching), offset, limit, differences, dict(by_class))
 
 
 def _waiting_reasons(store: Store, rows: list[RecordRow]) -> dict[int, str]:
@@ -589,9 +615,11 @@ def settlements(
                 reconciled[event.record_id] = event.payload or {}
             else:  # a tie-out from before the settlement was posted says nothing about the posting
                 reconciled.pop(event.record_id, None)
+    need_header = [r for r in page.rows if r.id not in facts]
+    headers = _header_facts(store, need_header) if need_header else {}
     rows = []
     for r in page.rows:
-        f = facts.get(r.id) or _header_facts(store, r.connection, r.key)
+        f = facts.get(r.id) or headers.get(r.id) or {}
         tie = reconciled.get(r.id)
         rows.append(
             SettlementRow(
@@ -624,14 +652,41 @@ def settlement_status(state: str, error: str | None, tie: dict[str, Any] | None)
     return state.replace("_", " ")
 
 
-def _header_facts(store: Store, connection: str, settlement_id: str) -> dict[str, Any]:
-    """A settlement that never transformed (quarantined): its amounts from the kept report's header."""
+def _header_facts(store: Store, rows: list[RecordRow]) -> dict[int, dict[str, Any]]:
+    """Settlements that never transformed (quarantined): amounts from their kept reports' headers,
+    read once per report version (cached by digest)."""
+    from ml_connector.engine.models import RawDocument
     from ml_connector.flows.settlements import RAW_KIND
+
+    ids = {v: k for k, v in _names(store).items()}
+    wanted = {(ids.get(r.connection), r.key): r.id for r in rows}
+    with store.session() as s:  # never call the store inside a session: SQLite would wait on itself
+        kept = list(
+            s.execute(
+                select(RawDocument.connection_id, RawDocument.key, RawDocument.sha256).where(
+                    RawDocument.kind == RAW_KIND, RawDocument.key.in_([r.key for r in rows])
+                )
+            )
+        )
+    names = _names(store)
+    found: dict[int, dict[str, Any]] = {}
+    for cid, key, digest in kept:
+        record_id = wanted.get((cid, key))
+        if record_id is None:
+            continue
+        if digest not in _HEADER_CACHE:
+            data = store.raw_document(names[cid], RAW_KIND, key)
+            _HEADER_CACHE[digest] = _read_header(data) if data else {}
+        found[record_id] = _HEADER_CACHE[digest]
+    return found
+
+
+_HEADER_CACHE: dict[str, dict[str, Any]] = {}
+
+
+def _read_header(data: bytes) -> dict[str, Any]:
     from ml_connector.settlement.reader import open_report
 
-    data = store.raw_document(connection, RAW_KIND, settlement_id)
-    if data is None:
-        return {}
     try:
         header = open_report(data).settlement
     except Exception:  # a report the reader refuses is shown without amounts; its record says why
@@ -742,49 +797,68 @@ def runs(
             query, count = query.where(Run.flow == flow), count.where(Run.flow == flow)
         items = list(s.scalars(query.order_by(Run.id.desc()).offset(offset).limit(limit)))
         total = s.scalar(count) or 0
-        rows = []
-        for run in items:
-            end = run.finished_at or store.now()
-            counts = {
-                event: n
-                for event, n in s.execute(
-                    select(AuditEvent.event, func.count())
-                    .join(Record, Record.id == AuditEvent.record_id)
-                    .where(
-                        AuditEvent.at >= run.started_at,
-                        AuditEvent.at <= end + timedelta(seconds=1),
-                        Record.connection_id == run.connection_id,
-                        Record.flow == run.flow,
-                        AuditEvent.event.in_(("posted", "found_existing", "failed", "deferred")),
-                    )
-                    .group_by(AuditEvent.event)
+        counts: dict[int, dict[str, int]] = defaultdict(dict)
+        if items:  # what each run recorded: its flow's events inside its window, in one query
+            end = func.coalesce(Run.finished_at, store.now())
+            for run_id, event, n in s.execute(
+                select(Run.id, AuditEvent.event, func.count())
+                .join(Record, and_(Record.connection_id == Run.connection_id, Record.flow == Run.flow))
+                .join(
+                    AuditEvent,
+                    and_(
+                        AuditEvent.record_id == Record.id,
+                        AuditEvent.at >= Run.started_at,
+                        AuditEvent.at <= end,
+                    ),
                 )
-            }
-            rows.append(
-                RunRow(
-                    run.id,
-                    names.get(run.connection_id, "?"),
-                    run.flow,
-                    run.state,
-                    run.started_at,
-                    run.finished_at,
-                    run.message,
-                    counts,
+                .where(
+                    Run.id.in_([run.id for run in items]),
+                    AuditEvent.event.in_(("posted", "found_existing", "failed", "deferred")),
                 )
+                .group_by(Run.id, AuditEvent.event)
+            ):
+                counts[run_id][event] = n
+        rows = [
+            RunRow(
+                run.id,
+                names.get(run.connection_id, "?"),
+                run.flow,
+                run.state,
+                run.started_at,
+                run.finished_at,
+                run.message,
+                counts.get(run.id, {}),
             )
+            for run in items
+        ]
     return Page(rows, total, offset, limit)
 
 
 @dataclass
 class SkuMap:
     connection: str
-    matched: list[tuple[str, str, bool]]  # sku, ERP item, matched through the ASIN
+    matched: list[tuple[str, str, bool]]  # sku, ERP item, matched through the ASIN (one page of them)
     unmatched: list[dict[str, Any]]  # sku, asin, record id, candidates
     configured: dict[str, str]  # the connection's sku_map in config.toml
     updated: str | None
+    matched_total: int = 0
+    offset: int = 0
+    limit: int = 200
+
+    @property
+    def page(self) -> Page:
+        return Page(self.matched, self.matched_total, self.offset, self.limit)
 
 
-def sku_map(store: Store, config: DeploymentConfig | None, connection: str) -> SkuMap:
+def sku_map(
+    store: Store,
+    config: DeploymentConfig | None,
+    connection: str,
+    *,
+    search: str | None = None,
+    offset: int = 0,
+    limit: int = 200,
+) -> SkuMap:
     """The SKU -> ERP item map the items flow keeps, the unmatched SKUs with their closest items."""
     from ml_connector.flows.items import KIND, stored_map
 
@@ -796,14 +870,25 @@ def sku_map(store: Store, config: DeploymentConfig | None, connection: str) -> S
         r.key: r
         for r in list_records(store, connection=connection, kinds=(KIND,), state="failed", limit=None).rows
     }
-    matched = sorted((sku, item, sku in via_asin) for sku, item in items.items() if item)
-    unmatched_skus = sorted({sku for sku, item in items.items() if not item} | set(failed))
+    search = (search or "").strip().lower()
+    matched = sorted(
+        (sku, item, sku in via_asin)
+        for sku, item in items.items()
+        if item and (not search or search in sku.lower() or search in item.lower())
+    )
+    unmatched_skus = sorted(
+        sku
+        for sku in {sku for sku, item in items.items() if not item} | set(failed)
+        if not search or search in sku.lower()
+    )
     unmatched = [
         {
             "sku": sku,
             "asin": asins.get(sku),
             "record_id": failed[sku].id if sku in failed else None,
-            "candidates": closest_items(store, connection, sku),
+            "candidates": closest_items(store, connection, sku, failed[sku].error or "")
+            if sku in failed
+            else [],
         }
         for sku in unmatched_skus
     ]
@@ -813,4 +898,13 @@ def sku_map(store: Store, config: DeploymentConfig | None, connection: str) -> S
             configured = dict(config.connection(connection).erp_settings.get("sku_map") or {})
         except ConfigurationError:
             configured = {}
-    return SkuMap(connection, matched, unmatched, configured, stored.get("updated"))
+    return SkuMap(
+        connection,
+        matched[offset : offset + limit],
+        unmatched,
+        configured,
+        stored.get("updated"),
+        len(matched),
+        offset,
+        limit,
+    )
