@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import re
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import func, select
 
 from ml_connector.config import DeploymentConfig
 from ml_connector.engine.journey import EVENT_LABELS, format_journey
@@ -358,9 +359,7 @@ def fix_for(store: Store, rec: Record, config: DeploymentConfig | None = None) -
     if not skus:
         return {}
     connection = store.connection_name(rec.connection_id)
-    return {
-        "skus": [{"sku": sku, "candidates": closest_items(store, connection, sku)} for sku in skus]
-    }
+    return {"skus": [{"sku": sku, "candidates": closest_items(store, connection, sku)} for sku in skus]}
 
 
 def closest_items(store: Store, connection: str, sku: str, sku_error: str | None = None) -> list[str]:
@@ -530,10 +529,12 @@ def reconcile_differences(store: Store, *, connection: str | None = None) -> lis
     names = _names(store)
     cid = _connection_id(store, connection)
     with store.session() as s:
-        last_ids = (
+        settlement_ids = select(Record.id).where(Record.flow == "settlements", Record.kind == "settlement")
+        if cid is not None:
+            settlement_ids = settlement_ids.where(Record.connection_id == cid)
+        last_ids = (  # through the settlements' own events (indexed by record), never a scan of all
             select(func.max(AuditEvent.id))
-            .join(Record, Record.id == AuditEvent.record_id)
-            .where(AuditEvent.event == "reconciled", Record.kind == "settlement")
+            .where(AuditEvent.record_id.in_(settlement_ids), AuditEvent.event == "reconciled")
             .group_by(AuditEvent.record_id)
         )
         query = (
@@ -798,26 +799,29 @@ def runs(
         items = list(s.scalars(query.order_by(Run.id.desc()).offset(offset).limit(limit)))
         total = s.scalar(count) or 0
         counts: dict[int, dict[str, int]] = defaultdict(dict)
-        if items:  # what each run recorded: its flow's events inside its window, in one query
-            end = func.coalesce(Run.finished_at, store.now())
-            for run_id, event, n in s.execute(
-                select(Run.id, AuditEvent.event, func.count())
-                .join(Record, and_(Record.connection_id == Run.connection_id, Record.flow == Run.flow))
-                .join(
-                    AuditEvent,
-                    and_(
-                        AuditEvent.record_id == Record.id,
-                        AuditEvent.at >= Run.started_at,
-                        AuditEvent.at <= end,
-                    ),
-                )
+        if items:  # what each run recorded: its flow's events inside its window
+            now = store.now()
+            first, last = min(r.started_at for r in items), max(r.finished_at or now for r in items)
+            times: dict[tuple[int, str, str], list[datetime]] = defaultdict(list)
+            for cid_, flow_, event, at in s.execute(
+                select(Record.connection_id, Record.flow, AuditEvent.event, AuditEvent.at)
+                .join(Record, Record.id == AuditEvent.record_id)
                 .where(
-                    Run.id.in_([run.id for run in items]),
+                    AuditEvent.at >= first,
+                    AuditEvent.at <= last,
                     AuditEvent.event.in_(("posted", "found_existing", "failed", "deferred")),
                 )
-                .group_by(Run.id, AuditEvent.event)
             ):
-                counts[run_id][event] = n
+                times[(cid_, flow_, event)].append(at)
+            for series in times.values():
+                series.sort()
+            for run in items:
+                end = run.finished_at or now
+                for (cid_, flow_, event), series in times.items():
+                    if (cid_, flow_) == (run.connection_id, run.flow):
+                        n = bisect_right(series, end) - bisect_left(series, run.started_at)
+                        if n:
+                            counts[run.id][event] = n
         rows = [
             RunRow(
                 run.id,
