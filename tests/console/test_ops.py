@@ -8,7 +8,7 @@ from ml_connector.sandbox.deployment import ACUMATICA_CONNECTION, M3_CONNECTION
 
 def test_overview_counts_every_flow_of_every_connection(world):
     rows = queries.overview(world.store, world.deployment.config)
-    assert [c.name for c in rows] == sorted([M3_CONNECTION, ACUMATICA_CONNECTION])
+    assert {M3_CONNECTION, ACUMATICA_CONNECTION} <= {c.name for c in rows}
     m3 = next(c for c in rows if c.name == M3_CONNECTION)
     assert {f.flow for f in m3.flows} >= {"orders", "items", "settlements"}
     orders = next(f for f in m3.flows if f.flow == "orders")

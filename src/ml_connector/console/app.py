@@ -99,6 +99,8 @@ def create_app(
         Route("/records/{id:int}/resolve", posts.resolve, methods=["POST"]),
         Route("/runs", pages.runs),
         Route("/connections", pages.connections),
+        Route("/connections/new", posts.new_connection_page, methods=["GET"]),
+        Route("/connections/new", posts.add_connection, methods=["POST"]),
         Route("/connections/{name}/{action:str}", posts.connection_action, methods=["POST"]),
         Route("/activity", pages.activity),
         Mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static"),

@@ -188,3 +188,74 @@ async def connection_action(request: Request) -> Response:
         return back(request, where, msg=f"{name} resumed")
     except MlConnectorError as exc:
         return back(request, where, error=str(exc))
+
+
+async def new_connection_page(request: Request) -> Response:
+    from ml_connector.console.web import user_of
+
+    user = user_of(request)
+    require_role(user, "add_connection")
+    from ml_connector.sources.amazon.regions import MARKETPLACES
+
+    return render(request, "connection_new.html", marketplaces=MARKETPLACES, form={}, nav="connections")
+
+
+async def add_connection(request: Request) -> Response:
+    from ml_connector.ops.connections import NewConnection
+    from ml_connector.ops.connections import add_connection as add
+    from ml_connector.sources.amazon.regions import MARKETPLACES
+
+    user, form = await checked_form(request, "add_connection")
+    text = {k: str(v) for k, v in form.items() if isinstance(v, str)}
+    upload = form.get("ionapi")
+    ionapi = await upload.read() if upload is not None and hasattr(upload, "read") else b""
+    new = NewConnection(
+        name=text.get("name", "").strip(),
+        erp=text.get("erp", ""),
+        marketplaces=form.getlist("marketplaces"),
+        region=text.get("region", "na"),
+        mode=text.get("mode", "summary"),
+        start=text.get("start", ""),
+        amazon_url=text.get("amazon_url", ""),
+        client_secret_rotates_on=text.get("client_secret_rotates_on", ""),
+        lwa={k: text.get(f"lwa_{k}", "") for k in ("client_id", "client_secret", "refresh_token")},
+        ionapi=ionapi,
+        m3={
+            k: text.get(f"m3_{k}", "")
+            for k in ("company", "division", "facility", "warehouse", "customer_template", "order_type")
+        },
+        acumatica_url=text.get("acumatica_url", ""),
+        acumatica_tenant=text.get("acumatica_tenant", ""),
+        acumatica_version=text.get("acumatica_version", ""),
+        acumatica={k: text.get(f"acumatica_{k}", "") for k in ("branch", "base_currency", "warehouse")},
+        acumatica_secrets={
+            k: text.get(f"acumatica_{k}", "") for k in ("client_id", "client_secret", "username", "password")
+        },
+    )
+    c = console(request)
+    try:
+        if not new.marketplaces:
+            raise MlConnectorError("tick at least one Amazon marketplace")
+        add(c.store, c.config_path, new, user=user.user)
+    except (MlConnectorError, ValueError) as exc:
+        kept = {
+            k: v for k, v in text.items() if "secret" not in k and "password" not in k and "token" not in k
+        }
+        response = render(
+            request,
+            "connection_new.html",
+            marketplaces=MARKETPLACES,
+            form=kept,
+            chosen=new.marketplaces,
+            problem=str(exc),
+            nav="connections",
+        )
+        response.status_code = 400
+        return response
+    results = actions.ping(c.store, new.name, user=user.user, config=c.config())
+    words = "; ".join(
+        f"{system}: {'answers, credentials accepted' if not p else ' / '.join(p)}" for system, p in results
+    )
+    ok = all(not p for _, p in results)
+    text_out = f"connection {new.name} added; secrets stored encrypted. Ping: {words}"
+    return back(request, "/connections", **({"msg": text_out} if ok else {"error": text_out}))

@@ -4,21 +4,12 @@ clear."""
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable
 from pathlib import Path
 
 from ml_connector.engine.store import Store
 from ml_connector.errors import ConfigurationError
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+from ml_connector.ops.config_edit import is_loopback
 
 
 def check_binding(host: str, certfile: Path | None, keyfile: Path | None) -> bool:

@@ -18,7 +18,7 @@ from ml_connector.config import parse_config
 from ml_connector.errors import ConfigurationError
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def write_atomically(path: Path, text: str) -> None:
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o600
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
@@ -55,7 +55,7 @@ def set_sku_map(config_path: Path, connection: str, sku: str, item: str) -> None
     erp_table["sku_map"] = inline
     text = tomlkit.dumps(doc)
     parse_config(text, source=str(config_path), base_dir=config_path.parent)
-    _write_atomically(config_path, text)
+    write_atomically(config_path, text)
 
 
 def rule_text(fields: dict[str, str]) -> str:
@@ -109,8 +109,31 @@ def add_mapping_rule(config_path: Path, connection: str, fields: dict[str, str])
         load_mapping(Path(tmp))  # the project's loader refuses a bad rule with its own words
     finally:
         Path(tmp).unlink(missing_ok=True)
-    _write_atomically(path, text)
+    write_atomically(path, text)
     if new_config_text is not None:
         parse_config(new_config_text, source=str(config_path), base_dir=config_path.parent)
-        _write_atomically(config_path, new_config_text)
+        write_atomically(config_path, new_config_text)
     return path
+
+
+def checked_url(url: str, what: str) -> str:
+    """A URL the connector may send credentials to: http(s) with a host; https outside loopback."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(f"{what} must be a URL such as https://host/path, not {url!r}")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise ConfigurationError(f"{what} must use https:// (credentials would cross the network in clear)")
+    return url
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
