@@ -189,7 +189,7 @@ def config_text(store_url: str) -> str:
     )
 
 
-def measure(store_url: str, n: int, repeat: int, home: Path) -> list[tuple[str, float]]:
+def measure(store_url: str, n: int, repeat: int, home: Path) -> list[tuple[str, float, float]]:
     from starlette.testclient import TestClient
 
     from ml_connector.console.app import create_app
@@ -232,29 +232,31 @@ def measure(store_url: str, n: int, repeat: int, home: Path) -> list[tuple[str, 
         ]
         results = []
         for name, path in pages:
-            assert client.get(path).status_code == 200, path  # warm the caches once
+            t = time.perf_counter()
+            assert client.get(path).status_code == 200, path  # the first view (cold caches)
+            first = (time.perf_counter() - t) * 1000
             times = []
             for _ in range(repeat):
                 t = time.perf_counter()
                 response = client.get(path)
                 times.append((time.perf_counter() - t) * 1000)
                 assert response.status_code == 200, path
-            results.append((name, statistics.median(times)))
+            results.append((name, first, statistics.median(times)))
         return results
     finally:
         store.close()
 
 
-def report(label: str, results: list[tuple[str, float]]) -> None:
-    floor = results[0][1]
+def report(label: str, results: list[tuple[str, float, float]]) -> None:
+    floor = results[0][2]
     print(f"\n{label}")
-    print(f"  {'page':32} {'median ms':>10} {'x floor':>8} {'budget':>8}")
-    for name, ms in results:
-        verdict = "ok" if ms < BUDGET_MS else "OVER"
-        print(f"  {name:32} {ms:10.1f} {ms / floor:8.1f} {verdict:>8}")
-    worst = max(results[1:], key=lambda r: r[1])
+    print(f"  {'page':32} {'first ms':>9} {'median ms':>10} {'x floor':>8} {'budget':>8}")
+    for name, first, ms in results:
+        verdict = "ok" if ms < BUDGET_MS and first < BUDGET_MS else "OVER"
+        print(f"  {name:32} {first:9.1f} {ms:10.1f} {ms / floor:8.1f} {verdict:>8}")
+    worst = max(results[1:], key=lambda r: max(r[1], r[2]))
     print(
-        f"  slowest page: {worst[0]} at {worst[1]:.1f} ms ({worst[1] / BUDGET_MS:.2f} of the 200 ms budget)"
+        f"  slowest page: {worst[0]} at {max(worst[1], worst[2]):.1f} ms ({max(worst[1], worst[2]) / BUDGET_MS:.2f} of the 200 ms budget)"
     )
 
 
