@@ -103,6 +103,9 @@ def create_app(
         Route("/connections/new", posts.add_connection, methods=["POST"]),
         Route("/connections/{name}/{action:str}", posts.connection_action, methods=["POST"]),
         Route("/activity", pages.activity),
+        Route("/users", posts.users_page, methods=["GET"]),
+        Route("/users", posts.add_user, methods=["POST"]),
+        Route("/users/{name}/remove", posts.remove_user, methods=["POST"]),
         Mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static"),
     ]
     app = Starlette(

@@ -259,3 +259,45 @@ async def add_connection(request: Request) -> Response:
     ok = all(not p for _, p in results)
     text_out = f"connection {new.name} added; secrets stored encrypted. Ping: {words}"
     return back(request, "/connections", **({"msg": text_out} if ok else {"error": text_out}))
+
+
+async def users_page(request: Request) -> Response:
+    from ml_connector.console.web import user_of
+    from ml_connector.ops.roles import ROLES
+
+    require_role(user_of(request), "manage_users")
+    return render(
+        request, "users.html", users=users.list_users(console(request).store), roles=ROLES, nav="users"
+    )
+
+
+async def add_user(request: Request) -> Response:
+    from ml_connector.ops.events import record_action
+
+    user, form = await checked_form(request, "manage_users")
+    name, role = str(form.get("name") or "").strip(), str(form.get("role") or "")
+    try:
+        users.add_user(console(request).store, name, role, str(form.get("password") or ""))
+    except MlConnectorError as exc:
+        return back(request, "/users", error=str(exc))
+    record_action(
+        console(request).store, user.user, "user_add", message=f"{user.user} added user {name} as {role}"
+    )
+    return back(request, "/users", msg=f"user {name} added ({role})")
+
+
+async def remove_user(request: Request) -> Response:
+    from ml_connector.ops.events import record_action
+
+    user, _ = await checked_form(request, "manage_users")
+    name = request.path_params["name"]
+    if name == user.user:
+        return back(request, "/users", error="you cannot remove yourself; another admin can")
+    try:
+        users.remove_user(console(request).store, name)
+    except MlConnectorError as exc:
+        return back(request, "/users", error=str(exc))
+    record_action(
+        console(request).store, user.user, "user_remove", message=f"{user.user} removed user {name}"
+    )
+    return back(request, "/users", msg=f"user {name} removed and signed out")
