@@ -101,6 +101,7 @@ def test_operator_maps_an_unmapped_sku_and_the_order_posts(browser, console_url,
     expect(row).to_be_visible()
     order_key = row.locator("td.key").inner_text()
     row.get_by_role("link", name="Fix").click()
+    expect(page.locator("h1")).to_contain_text(order_key)
     expect(page.get_by_role("heading", name=re.compile("Fix and retry: map the SKU"))).to_be_visible()
     shot(page, shots, "13-order-unmapped-sku")
     mapped = []
@@ -164,8 +165,10 @@ def test_finance_resolves_with_a_reason_and_the_audit_names_the_user(browser, co
     page.goto(f"{console_url}/problems?class=mapping&flow=items")
     row = page.locator("#problem-list tbody tr").first
     record_id = row.locator("td").nth(1).inner_text()
+    key = row.locator("td.key").inner_text()
     row.get_by_role("link", name=re.compile("Fix|Open")).click()
-    page.get_by_label("Reason").fill("item set up by hand in M3 under another SKU")
+    expect(page.locator("h1")).to_contain_text(key)  # the record's page, not the inbox still showing
+    page.get_by_label("Reason", exact=True).fill("item set up by hand in M3 under another SKU")
     page.get_by_role("button", name="Resolve").click()
     expect(page.locator(".flash.ok")).to_contain_text("resolved")
     expect(page.locator("h1 .badge")).to_have_text("resolved by hand")

@@ -26,7 +26,11 @@ def test_problems_name_the_unmapped_sku_and_the_quarantined_settlement(world):
     assert detail.fix["skus"] and detail.fix["skus"][0]["candidates"]
     settlement = next(r for r in found.rows if r.kind == "settlement")
     rules = queries.record_detail(world.store, settlement.id, world.deployment.config).fix["rules"]
-    assert rules and rules[0]["amount_description"] == "Subscription Fee"
+    mapping = (world.home / f"mapping-{M3_CONNECTION}.toml").read_text("utf-8")
+    if 'amount_description = "Subscription Fee"' in mapping:  # the browser test added the rule already
+        assert rules == []
+    else:
+        assert rules and rules[0]["amount_description"] == "Subscription Fee"
     only_mapping = queries.problems(world.store, error_class="mapping")
     assert only_mapping.rows and all(r.error_class == "mapping" for r in only_mapping.rows)
 
