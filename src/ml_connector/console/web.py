@@ -135,7 +135,25 @@ STATE_WORDS = {
     "duplicate_suspected": "possible duplicate",
 }
 
+
+def settings_rows(values: Any, prefix: str = "") -> list[tuple[str, str]]:
+    """A settings mapping as (dotted key, value in words) rows, for a two-column table."""
+    rows: list[tuple[str, str]] = []
+    for key, value in sorted((values or {}).items()):
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            rows += settings_rows(value, f"{name}.") if value else [(name, "-")]
+        elif isinstance(value, list | tuple):
+            rows.append((name, ", ".join(str(v) for v in value) or "-"))
+        elif isinstance(value, bool):
+            rows.append((name, "yes" if value else "no"))
+        else:
+            rows.append((name, "-" if value in (None, "") else str(value)))
+    return rows
+
+
 TEMPLATES.env.filters["money"] = money
+TEMPLATES.env.filters["settings_rows"] = settings_rows
 TEMPLATES.env.filters["when"] = when
 TEMPLATES.env.filters["state_words"] = lambda s: STATE_WORDS.get(s, str(s).replace("_", " "))
 TEMPLATES.env.globals["STATE_WORDS"] = STATE_WORDS

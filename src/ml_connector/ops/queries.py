@@ -621,7 +621,7 @@ def settlements(
     rows = []
     for r in page.rows:
         f = facts.get(r.id) or headers.get(r.id) or {}
-        tie = reconciled.get(r.id)
+        tie = reconciled.get(r.id) if r.state in DONE_STATES else None
         rows.append(
             SettlementRow(
                 r.id,
