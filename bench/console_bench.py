@@ -194,8 +194,10 @@ def measure(store_url: str, n: int, repeat: int, home: Path) -> list[tuple[str, 
 
     from ml_connector.console.app import create_app
     from ml_connector.engine.store import Store
-    from ml_connector.ops import users
+    from ml_connector.ops import queries, users
 
+    queries._BUILD_CACHE.clear()  # each store's first views start cold
+    queries._HEADER_CACHE.clear()
     store = Store.open(store_url)
     try:
         started = time.perf_counter()

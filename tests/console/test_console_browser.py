@@ -197,3 +197,24 @@ def test_a_viewer_sees_no_buttons_and_posting_directly_is_refused(browser, conso
     assert response.status == 403
     assert "may not" in response.text()
     page.close()
+
+
+def test_reading_and_acting_work_without_javascript(browser, console_url, shots, world):
+    context = browser.new_context(java_script_enabled=False, viewport={"width": 1360, "height": 900})
+    page = context.new_page()
+    page.goto(f"{console_url}/problems")
+    page.get_by_label("User name").fill("operator")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Problems", exact=True)).to_be_visible()  # back where it was asked
+    page.get_by_label("Class of error").select_option("mapping")
+    page.get_by_role("button", name="Filter").click()  # a plain GET form without htmx
+    expect(page).to_have_url(re.compile(r"class=mapping"))
+    first = page.locator("#problem-list tbody tr").first
+    expect(first).to_contain_text("Mapping")
+    first.locator("td").nth(1).get_by_role("link").click()
+    expect(page.get_by_role("heading", name="Journey")).to_be_visible()
+    page.get_by_role("button", name="Retry", exact=True).click()  # a plain POST form, CSRF field included
+    expect(page.locator(".flash")).to_be_visible()
+    shot(page, shots, "21-no-javascript-retry")
+    context.close()

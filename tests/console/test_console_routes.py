@@ -210,3 +210,15 @@ def test_no_secret_or_buyer_detail_on_any_page(world, app):
 
 def _pii_of(order) -> list[str]:
     return [order.buyer_name, order.buyer_email, order.street]
+
+
+def test_every_form_carries_the_session_csrf_token_without_javascript(world, app):
+    client, token = signed_in(app, "admin")
+    problem = queries.problems(world.store, connection=M3_CONNECTION).rows[0]
+    settlement = queries.settlements(world.store).rows[0]
+    for path in ("/", "/problems", f"/records/{problem.id}", f"/settlements/{settlement.record_id}", "/connections", "/skus", "/users", "/connections/new"):
+        html = client.get(path).text
+        fields = re.findall(r'name="csrf_token" value="([^"]*)"', html)
+        forms = re.findall(r'<form method="post"', html)
+        assert fields and len(fields) >= len(forms), path
+        assert set(fields) == {token}, path

@@ -16,7 +16,8 @@ BULK_LIMIT = 500
 
 def _safe_next(value: object, default: str) -> str:
     text = str(value or "")
-    return text if text.startswith("/") and not text.startswith("//") else default
+    local = text.startswith("/") and not text.startswith("//") and "\\" not in text and "\n" not in text
+    return text if local else default
 
 
 async def sign_in_page(request: Request) -> Response:
