@@ -206,7 +206,9 @@ def test_reading_and_acting_work_without_javascript(browser, console_url, shots,
     page.get_by_label("User name").fill("operator")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Problems", exact=True)).to_be_visible()  # back where it was asked
+    expect(
+        page.get_by_role("heading", name="Problems", exact=True)
+    ).to_be_visible()  # back where it was asked
     page.get_by_label("Class of error").select_option("mapping")
     page.get_by_role("button", name="Filter").click()  # a plain GET form without htmx
     expect(page).to_have_url(re.compile(r"class=mapping"))

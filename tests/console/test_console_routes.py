@@ -216,7 +216,16 @@ def test_every_form_carries_the_session_csrf_token_without_javascript(world, app
     client, token = signed_in(app, "admin")
     problem = queries.problems(world.store, connection=M3_CONNECTION).rows[0]
     settlement = queries.settlements(world.store).rows[0]
-    for path in ("/", "/problems", f"/records/{problem.id}", f"/settlements/{settlement.record_id}", "/connections", "/skus", "/users", "/connections/new"):
+    for path in (
+        "/",
+        "/problems",
+        f"/records/{problem.id}",
+        f"/settlements/{settlement.record_id}",
+        "/connections",
+        "/skus",
+        "/users",
+        "/connections/new",
+    ):
         html = client.get(path).text
         fields = re.findall(r'name="csrf_token" value="([^"]*)"', html)
         forms = re.findall(r'<form method="post"', html)
