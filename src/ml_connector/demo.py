@@ -185,7 +185,9 @@ def run_demo(
     time_scale: float = 600.0,
     home: Path | None = None,
     progress: Callable[[], Progress] | None = None,
+    then: Callable[[SandboxDeployment], None] | None = None,
 ) -> DemoReport:
+    """``then`` runs with the sandboxes still up, after the summary (`demo --console` serves there)."""
     if time_scale <= 0 or time_scale != time_scale or time_scale == float("inf"):
         from ml_connector.errors import ConfigurationError
 
@@ -236,6 +238,8 @@ def run_demo(
                 f"  kept in                 {deployment.home} (config.toml, master.key, ml-connector.sqlite3)"
             )
             say(f"  inspect it with         ml-connector --home {deployment.home} status")
+        if then is not None:
+            then(deployment)
     return report
 
 

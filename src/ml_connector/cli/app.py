@@ -59,6 +59,7 @@ COMMAND_MODULES = (
     "ml_connector.cli.demo",
     "ml_connector.cli.configuration",
     "ml_connector.cli.worker",
+    "ml_connector.cli.console",
 )
 
 for _module in COMMAND_MODULES:

@@ -19,6 +19,9 @@ def demo(
             "afterwards (an existing home or a non-empty directory is refused)."
         ),
     ),
+    console: bool = typer.Option(
+        False, "--console", help="Then serve the web console on the demo's data (a demo user is printed)."
+    ),
 ) -> None:
     """Run every flow for two demo sellers against the sandboxes (no configuration, no network).
 
@@ -31,7 +34,10 @@ def demo(
 
     if keep is not None:
         keep = check_keep_dir(keep)  # before the sandboxes start: nothing written when refused
-    report = run_demo(typer.echo, time_scale=time_scale, home=keep, progress=RichProgress)
+    then = None
+    if console:
+        from ml_connector.console.demo import serve_demo_console as then
+    report = run_demo(typer.echo, time_scale=time_scale, home=keep, progress=RichProgress, then=then)
     if report.duplicates:
         raise typer.Exit(1)
 

@@ -440,12 +440,12 @@ def status(
     """Per connection and flow: the last run, and how many records are posted, failed and pending."""
     from ml_connector.cli.output import print_json, print_table
     from ml_connector.engine.journey import when
+    from ml_connector.ops.queries import flow_status
 
     store = _open_store()
     try:
         _known_connection(store, connection)
-        rows = store.status(connection)
-        names = [c.name for c in store.connections() if not connection or c.name == connection]
+        rows, names = flow_status(store, connection)
     finally:
         store.close()
     idle = sorted(set(names) - {r.connection for r in rows})
@@ -519,15 +519,15 @@ def records(
         raise ConfigurationError(f"--state {state!r}: the states are {', '.join(STATES)}")
     if flow and flow not in FLOWS:
         raise ConfigurationError(f"--flow {flow!r}: the flows are {', '.join(FLOWS)}")
+    from ml_connector.ops.queries import list_records
+
     store = _open_store()
     try:
         _known_connection(store, connection)
-        names = {c.id: c.name for c in store.connections()}
-        matching = store.records(connection=connection, state=state, flow=flow)
+        page = list_records(store, connection=connection, state=state, flow=flow, offset=offset, limit=limit)
     finally:
         store.close()
-    total = len(matching)
-    rows = matching[offset : offset + limit]
+    total, rows = page.total, page.rows
     if as_json:
         print_json(
             "records",
@@ -538,7 +538,7 @@ def records(
                 "records": [
                     {
                         "id": r.id,
-                        "connection": names[r.connection_id],
+                        "connection": r.connection,
                         "flow": r.flow,
                         "kind": r.kind,
                         "key": r.key,
@@ -563,7 +563,7 @@ def records(
         (
             (
                 r.id,
-                names[r.connection_id],
+                r.connection,
                 r.flow,
                 r.kind,
                 r.key,
@@ -590,11 +590,12 @@ def audit(
     """A record's whole journey: fetched, transformed, posted or failed (with the ERP's words), replayed."""
     from ml_connector.cli.output import print_json
     from ml_connector.engine.journey import format_journey
+    from ml_connector.ops.queries import find_records
 
     store = _open_store()
     try:
         _known_connection(store, connection)
-        rec = _one_record(store, record, connection)
+        rec = find_records(store, record, connection)
         name = store.connection_name(rec.connection_id)
         trail = store.audit_trail(rec.id)
         text = format_journey(rec, name, trail)
@@ -630,16 +631,6 @@ def audit(
     typer.echo(text)
 
 
-def _one_record(store: Any, ref: str, connection: str | None) -> Any:
-    found = store.lookup_records(ref, connection)
-    if not found:
-        raise ConfigurationError(f"no record {ref!r}; list them with `ml-connector records`")
-    if len(found) > 1:
-        choices = ", ".join(f"#{r.id} ({r.kind} {r.key})" for r in found)
-        raise ConfigurationError(f"{ref!r} matches several records: {choices}; give the id")
-    return found[0]
-
-
 def replay(
     record: str | None = typer.Argument(None, help="The record's id or key."),
     failed: bool = typer.Option(False, "--failed", help="Replay every failed record."),
@@ -649,36 +640,36 @@ def replay(
     connection: str | None = CONNECTION_OPTION,
 ) -> None:
     """Send failed records through the posting protocol again, once their cause is fixed."""
-    from ml_connector.engine import replay as replaying
+    from ml_connector.ops import actions
 
     with _errors():
         if bool(record) == failed:
             raise ConfigurationError("give either a RECORD or --failed")
-        replaying.load_rebuilders()
         store = _open_store()
         try:
             _known_connection(store, connection)
+            user = actions.cli_user()
             if record:
-                outcomes = [replaying.replay_record(store, _one_record(store, record, connection).id)]
+                results = actions.replay_ref(store, record, connection=connection, user=user)
             else:
-                outcomes = replaying.replay_failed(store, connection=connection, include_pending=pending)
+                results = actions.replay_all_failed(
+                    store, connection=connection, include_pending=pending, user=user
+                )
         finally:
             store.close()
-    if not outcomes:
+    if not results:
         typer.echo("nothing to replay")
         return
     ok = True
-    for o in outcomes:
-        if o.result is None:
-            typer.echo(f"#{o.record_id} {o.key}: skipped, {o.skipped}")
-            ok = ok and "already" in (o.skipped or "")
-        elif o.result.ok:
+    for result in results:
+        o = result.outcome
+        if o.result is not None and o.result.ok:
             typer.echo(
                 f"#{o.record_id} {o.key}: {STATE_WORDS.get(o.result.state, o.result.state)}, ERP id {o.result.erp_id}"
             )
         else:
-            ok = False
-            typer.echo(f"#{o.record_id} {o.key}: still {o.result.state}: {o.result.error}")
+            typer.echo(result.line)
+        ok = ok and result.ok
     if not ok:
         raise typer.Exit(1)
 

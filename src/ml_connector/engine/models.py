@@ -104,6 +104,9 @@ class Record(Base):
     __tablename__ = "records"
     __table_args__ = (
         UniqueConstraint("connection_id", "kind", "key", name="uq_records_connection_kind_key"),
+        Index("ix_records_flow_state_id", "flow", "state", "id"),  # console (migration 0003)
+        Index("ix_records_connection_flow_state", "connection_id", "flow", "state"),
+        Index("ix_records_key", "key"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -127,6 +130,7 @@ class AuditEvent(Base):
     """Append-only: the database refuses UPDATE and DELETE on this table (see the migration)."""
 
     __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_at", "at"),)  # console: a run's counts (migration 0003)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     record_id: Mapped[int] = mapped_column(ForeignKey("records.id"), index=True)
@@ -186,7 +190,7 @@ class Run(Base):
     """One run of one flow on one connection, for ``status``."""
 
     __tablename__ = "runs"
-    __table_args__ = (Index("ix_runs_connection_flow", "connection_id", "flow", "id"),)
+    __table_args__ = (Index("ix_runs_connection_flow_id", "connection_id", "flow", "id"),)  # console
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     connection_id: Mapped[int] = mapped_column(ForeignKey("connections.id"), index=True)
@@ -195,4 +199,56 @@ class Run(Base):
     state: Mapped[str] = mapped_column(String(20))  # running, finished, failed, interrupted
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    message: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+# --- the console (migration 0003) ---------------------------------------------------------------
+
+
+class User(Base):
+    """A person who signs in to the console; the password only as an argon2 hash."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(20))  # viewer, finance, operator, admin
+    password_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebSession(Base):
+    """A signed-in browser: only the SHA-256 of its cookie is stored, with its CSRF token."""
+
+    __tablename__ = "web_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ConnectionPause(Base):
+    """A paused connection: the runner starts none of its flows until it is resumed."""
+
+    __tablename__ = "connection_pauses"
+
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connections.id"), primary_key=True)
+    paused_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    paused_by: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class OpsEvent(Base):
+    """What a person did (pause, run now, ping, map a SKU, add a rule, users): who, when, on what."""
+
+    __tablename__ = "ops_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(40))
+    connection_id: Mapped[int | None] = mapped_column(ForeignKey("connections.id"), nullable=True)
+    record_id: Mapped[int | None] = mapped_column(ForeignKey("records.id"), nullable=True)
     message: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -20,6 +20,7 @@ from ml_connector.engine.store import DEFAULT_HEARTBEAT, Store, new_owner, one_l
 from ml_connector.errors import MlConnectorError, TransientError
 from ml_connector.flows.context import FlowSummary, Progress, open_context
 from ml_connector.flows.registry import flow as flow_named
+from ml_connector.ops.pause import paused_summary
 from ml_connector.transport import stop as stopping
 from ml_connector.transport.clock import Clock
 
@@ -103,6 +104,8 @@ def _run_unit(
     heartbeat: timedelta,
     owner: str,
 ) -> FlowSummary:
+    if (paused := paused_summary(store, connection.name, flow)) is not None:  # paused in the console
+        return paused
     try:
         with store.run(connection.name, flow, ttl=heartbeat, owner=owner):
             ctx = open_context(

@@ -1,7 +1,7 @@
-"""Rate-limit buckets shared by every worker of a PostgreSQL store, and the index the schedule reads.
+"""Rate-limit buckets shared by every worker of a PostgreSQL store.
 
-Revision ID: 0009
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-12-01
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
@@ -26,9 +26,7 @@ def upgrade() -> None:
         sa.Column("burst", sa.Float(), nullable=False),
         sa.Column("stamp", sa.Float(), nullable=False),
     )
-    op.create_index("ix_runs_connection_flow", "runs", ["connection_id", "flow", "id"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_runs_connection_flow", table_name="runs")
     op.drop_table("rate_buckets")

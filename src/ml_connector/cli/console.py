@@ -1,0 +1,149 @@
+"""Console commands: `console` serves the web console; `user add|list|remove` manages who may sign
+in; `pause` / `resume` stop and restart a connection's flows (the same ops actions the console uses)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from ml_connector.cli.engine import _errors, _open_store
+from ml_connector.errors import ConfigurationError
+
+user_app = typer.Typer(help="Console users: add, list, remove.", no_args_is_help=True)
+
+
+def console(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (loopback unless told)."),
+    port: int = typer.Option(8700, "--port", help="Port to listen on."),
+    certfile: Path | None = typer.Option(None, "--certfile", help="TLS certificate: serve https."),
+    keyfile: Path | None = typer.Option(None, "--keyfile", help="TLS private key for --certfile."),
+) -> None:
+    """Serve the web console over the store: overview, problems, settlements, records, runs, connections.
+
+    It listens on 127.0.0.1 unless told otherwise; another address is refused without --certfile and
+    --keyfile (https), since passwords and session cookies must never cross a network in clear."""
+    from ml_connector.config import default_config_path
+    from ml_connector.console.server import check_binding, serve
+
+    with _errors():
+        if not 0 < port < 65536:
+            raise ConfigurationError("--port must be between 1 and 65535")
+        check_binding(host, certfile, keyfile)
+        store = _open_store()
+    try:
+        with _errors():
+            serve(
+                store,
+                default_config_path(),
+                host=host,
+                port=port,
+                certfile=certfile,
+                keyfile=keyfile,
+                say=typer.echo,
+            )
+    finally:
+        store.close()
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin or not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+@user_app.command("add")
+def user_add(
+    name: str = typer.Argument(..., help="The user name to sign in with."),
+    role: str = typer.Option(..., "--role", help="viewer, finance, operator or admin."),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin."),
+) -> None:
+    """Add a console user; the password comes from a hidden prompt (or stdin) and is stored hashed."""
+    from ml_connector.ops import users
+    from ml_connector.ops.events import record_action
+
+    with _errors():
+        password = _read_password(password_stdin)
+        store = _open_store()
+        try:
+            users.add_user(store, name, role, password)
+            record_action(store, _actor(), "user_add", message=f"user {name} added as {role}")
+        finally:
+            store.close()
+    typer.echo(f"user {name} added ({role})")
+
+
+@user_app.command("list")
+def user_list() -> None:
+    """List console users and their roles."""
+    from ml_connector.ops import users
+
+    with _errors():
+        store = _open_store()
+        try:
+            rows = users.list_users(store)
+        finally:
+            store.close()
+    if not rows:
+        typer.echo("no console users: add one with `ml-connector user add NAME --role admin`")
+    for user in rows:
+        typer.echo(f"{user.name}\t{user.role}\tadded {user.created_at:%Y-%m-%d}")
+
+
+@user_app.command("remove")
+def user_remove(name: str = typer.Argument(..., help="The user to remove (signed out at once).")) -> None:
+    """Remove a console user and end its sessions."""
+    from ml_connector.ops import users
+    from ml_connector.ops.events import record_action
+
+    with _errors():
+        store = _open_store()
+        try:
+            users.remove_user(store, name)
+            record_action(store, _actor(), "user_remove", message=f"user {name} removed")
+        finally:
+            store.close()
+    typer.echo(f"user {name} removed")
+
+
+def _actor() -> str:
+    from ml_connector.ops.actions import cli_user
+
+    return cli_user()
+
+
+def pause(
+    connection: str = typer.Argument(..., help="The connection to pause."),
+    reason: str | None = typer.Option(None, "--reason", help="Why (shown in the console)."),
+) -> None:
+    """Pause a connection: no flow of it runs (sync, run, run now) until it is resumed."""
+    from ml_connector.ops import actions
+
+    with _errors():
+        store = _open_store()
+        try:
+            actions.pause(store, connection, user=actions.cli_user(), reason=reason)
+        finally:
+            store.close()
+    typer.echo(f"{connection} paused")
+
+
+def resume(connection: str = typer.Argument(..., help="The connection to resume.")) -> None:
+    """Resume a paused connection."""
+    from ml_connector.ops import actions
+
+    with _errors():
+        store = _open_store()
+        try:
+            actions.resume(store, connection, user=actions.cli_user())
+        finally:
+            store.close()
+    typer.echo(f"{connection} resumed")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(console)
+    app.add_typer(user_app, name="user")
+    app.command()(pause)
+    app.command()(resume)

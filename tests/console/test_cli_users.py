@@ -1,0 +1,71 @@
+"""`ml-connector user add|list|remove`, `pause`/`resume` and `console`'s refusal of plain http off
+loopback, through the real command line."""
+
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from ml_connector.cli.app import app
+from ml_connector.engine.store import Store
+from ml_connector.ops import users
+
+
+def test_user_commands_hash_the_password_and_audit(tmp_path, monkeypatch):
+    monkeypatch.setenv("ML_CONNECTOR_HOME", str(tmp_path))
+    monkeypatch.delenv("ML_CONNECTOR_DATABASE_URL", raising=False)
+    Store.open().close()  # `ml-connector init` made the store (commands other than init never create it)
+    runner = CliRunner()
+    added = runner.invoke(
+        app, ["user", "add", "alice", "--role", "finance", "--password-stdin"], input="a long password\n"
+    )
+    assert added.exit_code == 0, added.output
+    assert "a long password" not in added.output
+    assert (
+        runner.invoke(
+            app, ["user", "add", "bob", "--role", "boss", "--password-stdin"], input="another password\n"
+        ).exit_code
+        == 1
+    )
+    short = runner.invoke(
+        app, ["user", "add", "carol", "--role", "viewer", "--password-stdin"], input="short\n"
+    )
+    assert short.exit_code == 1 and "8 characters" in short.output
+    listed = runner.invoke(app, ["user", "list"])
+    assert "alice\tfinance" in listed.output and "bob" not in listed.output
+    with Store.open() as store:
+        stored = users.list_users(store)[0]
+        assert stored.password_hash.startswith("$argon2id$") and "a long password" not in stored.password_hash
+        assert users.sign_in(store, "alice", "a long password") is not None
+        assert users.sign_in(store, "alice", "wrong password") is None
+    assert runner.invoke(app, ["user", "remove", "alice"]).exit_code == 0
+    assert runner.invoke(app, ["user", "remove", "alice"]).exit_code == 1
+    with Store.open() as store:
+        from ml_connector.ops.events import recent_actions
+
+        done = [(a.action, a.actor.startswith("cli")) for a in recent_actions(store)]
+        assert done[:2] == [("user_remove", True), ("user_add", True)]
+
+
+def test_pause_and_resume_from_the_shell(tmp_path, monkeypatch):
+    monkeypatch.setenv("ML_CONNECTOR_HOME", str(tmp_path))
+    monkeypatch.delenv("ML_CONNECTOR_DATABASE_URL", raising=False)
+    with Store.open() as store:
+        store.ensure_connection("shop", erp="m3")
+    runner = CliRunner()
+    assert runner.invoke(app, ["pause", "shop", "--reason", "month end"]).exit_code == 0
+    from ml_connector.ops.pause import paused_connections, paused_summary
+
+    with Store.open() as store:
+        assert paused_connections(store)["shop"].reason == "month end"
+        assert paused_summary(store, "shop", "orders").counts["skipped_paused"] == 1
+    assert runner.invoke(app, ["resume", "shop"]).exit_code == 0
+    with Store.open() as store:
+        assert paused_summary(store, "shop", "orders") is None
+    missing = runner.invoke(app, ["pause", "nosuch"])
+    assert missing.exit_code == 1 and "no connection named" in missing.output
+
+
+def test_console_refuses_plain_http_off_loopback(tmp_path, monkeypatch):
+    monkeypatch.setenv("ML_CONNECTOR_HOME", str(tmp_path))
+    result = CliRunner().invoke(app, ["console", "--host", "0.0.0.0"])
+    assert result.exit_code == 1 and "plain http" in result.output and "Traceback" not in result.output
