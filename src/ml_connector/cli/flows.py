@@ -158,12 +158,18 @@ def run(
 ) -> None:
     """Keep every connection in sync: each flow runs on its cadence until SIGTERM or Ctrl-C.
 
+    With a PostgreSQL store (and no --connection) this process is one worker of the store's queue,
+    like `ml-connector worker --concurrency 1`: start more on other machines to share the work.
+
     A stop request is honoured at the next safe point (before the next request or posting, never
     inside one): the posting in progress releases its claim (the next run asks the ERP first, so
     nothing is posted twice), the run is recorded `interrupted`, every lease is released. Exit code 1 if any run met a `duplicate_suspected` key (a person must look)."""
     from ml_connector.engine.store import Interrupted, Store
     from ml_connector.flows.runner import run_forever
 
+    config = load_config()
+    if connection is None and _queue_store(config.store_url):
+        return _run_worker(config)
     stop = _stop_on_signals(
         lambda: typer.echo(
             f"{_stamp()} stop requested: stopping at the next safe point (never inside a posting)", err=True
@@ -172,7 +178,6 @@ def run(
     summaries: list = []
     runs = 0
     try:
-        config = load_config()
         store = _open_store(Store, config.store_url)
         try:
             typer.echo(
@@ -196,6 +201,27 @@ def run(
 
         typer.echo(f"{_stamp()} stopped by {stopping.reason()}: claims and leases released")
     typer.echo(f"{_stamp()} stopped after {len(summaries) or runs} flow run(s)")
+    if _exit_code(summaries, bad=("duplicate_suspected",)):
+        raise typer.Exit(1)
+
+
+def _queue_store(url: str | None) -> bool:
+    """A PostgreSQL store: `run` is then one worker of its queue (as `ml-connector worker`)."""
+    from ml_connector.engine import paths
+    from ml_connector.executors.queue import is_postgres
+
+    return is_postgres(url or paths.database_url())
+
+
+def _run_worker(config) -> None:  # noqa: ANN001 - a config.DeploymentConfig
+    from ml_connector.cli.worker import serve
+    from ml_connector.engine.store import Store
+
+    store = _open_store(Store, config.store_url)
+    try:
+        summaries = serve(store, config, concurrency=1)
+    finally:
+        store.close()
     if _exit_code(summaries, bad=("duplicate_suspected",)):
         raise typer.Exit(1)
 
