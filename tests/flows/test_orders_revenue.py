@@ -108,7 +108,10 @@ def test_an_order_canceled_after_its_invoice_gets_one_credit_note_across_a_crash
     again, _ = _run(deployment, store, orders, ACUMATICA_CONNECTION)
     [memo] = memos()
     record = store.find_record(ACUMATICA_CONNECTION, "credit_note", order_id)
-    assert record.state == "found_existing" and record.erp_id == memo["ReferenceNbr"]
+    assert record.state == "found_existing" and record.erp_id == memo["ReferenceNbr"], (
+        record.state,
+        record.error,
+    )
     assert memo["CustomerOrder"] == order_id and memo["CustomerID"] == invoice["CustomerID"]
     assert memo["Amount"] == invoice["Amount"]
     assert {line["OrigInvNbr"] for line in memo["Details"]} == {invoice["ReferenceNbr"]}

@@ -70,16 +70,9 @@ def _stop_on_signals(acknowledge: Callable[[], None] | None = None) -> threading
 
 
 def _open_store(store_class, url: str | None):  # noqa: ANN001, ANN202 - engine.store.Store (lazy import)
-    """The store, or one line when its database does not answer (never a driver traceback)."""
-    from sqlalchemy.exc import DBAPIError
-
-    try:
-        return store_class.open(url)
-    except DBAPIError as exc:
-        detail = " ".join(str(exc.orig or exc).split())[:200]
-        raise MlConnectorError(
-            f"the store's database does not answer ({detail}); check it and run again"
-        ) from None
+    """The store; a database that does not answer reaches the CLI's error boundary (cli.failures),
+    which names the URL and the fix in one line."""
+    return store_class.open(url)
 
 
 def _exit_code(summaries, bad=("failed", "run_failed", "duplicate_suspected")) -> int:  # noqa: ANN001

@@ -149,7 +149,7 @@ FLOW_OPERATIONS: dict[str, frozenset[str]] = {
             "getFeedDocument",
         }
     ),
-    "settlements": frozenset({"getReports", "getReport", "getReportDocument"}),
+    "settlements": frozenset({"getReports", "getReport", "getReportDocument", "listFinancialEventGroups"}),
     "reconcile": frozenset(
         {"listFinancialEventGroups", "listTransactions", "listSummary", "listPayouts", "listBalances"}
     ),

@@ -117,6 +117,11 @@ class AcumaticaTarget:
             number = "OrderNbr" if entity == "SalesOrder" else "ReferenceNbr"
             rows = self.client.list(entity, filter=condition, select=number)
             return list(dict.fromkeys(str(row[number]) for row in rows))
+        if isinstance(document, CreditNoteDocument):
+            field = "ExternalRef" if self.settings.has_external_ref else "CustomerOrder"
+            condition = f"Type eq 'Credit Memo' and {field} eq {odata_string(document.key)}"
+            rows = self.client.list("SalesInvoice", filter=condition, select="ReferenceNbr")
+            return list(dict.fromkeys(str(row["ReferenceNbr"]) for row in rows))
         if isinstance(document, JournalDocument):
             description = odata_string(bodies.journal_description(document))
             rows = self.client.list(

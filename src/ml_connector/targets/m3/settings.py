@@ -31,9 +31,7 @@ class M3Settings:
     journal_find_window_days: int = 0  # widen the GLS200MI search around the posting date
     journal_lookup_days: int = 120  # reconcile: how far back to look for a journal not seen this run
     customer_key_field: Literal["YREF", "YRE2"] = "YREF"  # where the customer document key is written
-    order_lookup: Literal["exportmi", "listing"] = (
-        "exportmi"  # exportmi: by CUOR, flat cost; listing: where EXPORTMI is locked
-    )
+    order_lookup: Literal["exportmi", "listing"] = "exportmi"  # exportmi: by CUOR; listing: no EXPORTMI
     order_customers: tuple[str, ...] = ()  # CUNOs whose orders shipments are read from (default: keyed ones)
     available_to_sell: str = "AV01"  # a GetItmWhsBal field, or e.g. "STQT-ALQT-REQT"
     max_concurrent: int = 4  # MI calls in flight per tenant
