@@ -20,7 +20,7 @@ from ml_connector.transport.retry import RetryPolicy
 
 WORKERS = 4
 CALLS = 8  # getReports each: 32 in all against a burst of 10
-SCALE = 1000.0
+SCALE = 200.0  # the client paces 3 % under the plan: ~7 ms of real time between calls here
 
 
 def _client(box, clock: Clock, shared) -> SpApiClient:
@@ -71,7 +71,9 @@ def test_four_workers_share_one_sellers_plan(make_sandbox, postgres_url):
     box = make_sandbox(scale=SCALE)
     throttled, sent, elapsed = _four_workers(box, postgres_url)
     plan = USAGE_PLANS["getReports"]
-    assert throttled <= 1, f"{throttled} 429s for {sent} calls with shared buckets"
+    # A 429 or two can still come from scheduling jitter on a loaded machine (a paced call that
+    # reaches the sandbox a few ms late lets the next arrive early); without sharing there are dozens.
+    assert throttled <= 2, f"{throttled} 429s for {sent} calls with shared buckets"
     assert sent - throttled == WORKERS * CALLS
     # Paced together: what the burst does not cover waited for the plan's refill (a lower bound only).
     assert elapsed >= (WORKERS * CALLS - plan.burst) / (plan.rate * SCALE) * 0.9
@@ -81,7 +83,7 @@ def test_four_workers_with_buckets_of_their_own_collect_429s(make_sandbox):
     """The control: the same four workers without the store's buckets overrun the plan."""
     box = make_sandbox(scale=SCALE)
     throttled, sent, _ = _four_workers(box, None)
-    assert throttled >= 5, f"only {throttled} 429s: the sandbox is not enforcing the plan"
+    assert throttled >= 10, f"only {throttled} 429s: the sandbox is not enforcing the plan"
 
 
 @pytest.mark.postgres
