@@ -83,7 +83,7 @@ def test_four_workers_with_buckets_of_their_own_collect_429s(make_sandbox):
     """The control: the same four workers without the store's buckets overrun the plan."""
     box = make_sandbox(scale=SCALE)
     throttled, sent, _ = _four_workers(box, None)
-    assert throttled >= 10, f"only {throttled} 429s: the sandbox is not enforcing the plan"
+    assert throttled >= 5, f"only {throttled} 429s: the sandbox is not enforcing the plan"
 
 
 @pytest.mark.postgres
