@@ -25,7 +25,11 @@ from ml_connector.engine.store import Store
 from ml_connector.transport.clock import Clock
 from ml_connector.transport.retry import RetryPolicy
 
-CLAIM_TTL = timedelta(seconds=90)  # the default heartbeat timeout; the stall lasts longer
+# The claim the workers take. It is simulated time, but a live worker renews it in real time: at the
+# sandboxes' 100-200x scale the default 90 s would be 0.45-0.9 s of real time, which a loaded machine can
+# miss between two renewals (worker 2 once ended `pending` so). 900 s is 4.5-9 s real; the stall is
+# simulated (the clock is moved, not waited), so its length costs nothing.
+CLAIM_TTL = timedelta(seconds=900)
 
 
 def post_one(
