@@ -48,6 +48,22 @@ def test_m3_an_account_missing_from_the_chart_fails_before_any_write(deployment,
     assert any("account 5999" in p and "mapping" in p for p in problems)
 
 
+def test_m3_a_blocked_account_fails_before_any_write_and_ping_names_it(deployment, store):
+    """An account M3 has closed (FCHACC lock code EALCCD = 1) is refused before the first MI write,
+    with the account named, and `ping` reports it."""
+    sandbox = deployment.state("m3")
+    world = sandbox.world
+    world.blocked_accounts.add("5100")  # selling fees: closed in M3's chart
+    summary = _run(deployment, store, M3_CONNECTION)
+    failed = store.records(connection=M3_CONNECTION, state="failed")
+    assert failed and summary.counts["failed"] == len(failed)
+    assert all("account 5100 is blocked in M3's chart of accounts" in r.error for r in failed)
+    posted = sum(len(f["journals"]) for f in summary.facts["settlements"])
+    assert world.calls["GLS840MI.AddBatchHead"] == posted == len(sandbox.vouchers())  # none for the failed
+    problems = dict(ping_connection(store, deployment.config.connection(M3_CONNECTION)))["m3"]
+    assert any("account 5100 is blocked" in p for p in problems)
+
+
 def test_m3_without_exportmi_uses_the_configured_chart(deployment, store, tmp_path):
     deployment.state("m3").world.exportmi_allowed = False
     problems = dict(ping_connection(store, deployment.config.connection(M3_CONNECTION)))["m3"]
@@ -171,24 +187,23 @@ def test_acumatica_an_inactive_subaccount_is_named(deployment, store):
     assert any("subaccount 000000 is inactive" in p for p in problems)
 
 
-def test_a_payout_converted_by_amazon_reaches_the_erp_with_its_converted_amount(
-    deployment, store, monkeypatch
-):
-    """The event group says the CAD deposit reached the bank in USD: the journal stays in CAD, its
-    bank line carries the converted amount and Amazon's rate (kept, so a replay books the same)."""
+def _run_converted(deployment, store, monkeypatch, connection: str, currency: str, bank: str, rate: str):
+    """Run the settlements flow while Amazon's event groups say each positive ``currency`` deposit
+    reached the bank converted to ``bank`` at ``rate``; the facts of those settlements."""
     from dataclasses import replace
+    from decimal import Decimal
 
     from ml_connector.model.money import Money
 
-    ctx = open_context(store, deployment.config.connection(M3_CONNECTION), clock=deployment.clock)
+    ctx = open_context(store, deployment.config.connection(connection), clock=deployment.clock)
     real = ctx.amazon.list_financial_event_groups
 
     def converted(*args, **kwargs):
         for group in real(*args, **kwargs):
             total = group.original_total
-            if total is not None and total.currency == "CAD" and total.amount > 0:
-                usd = Money((total.amount * 73 / 100).quantize(total.amount), "USD")
-                group = replace(group, converted_total=usd)
+            if total is not None and total.currency == currency and total.amount > 0:
+                amount = (total.amount * Decimal(rate)).quantize(total.amount)
+                group = replace(group, converted_total=Money(amount, bank))
             yield group
 
     monkeypatch.setattr(ctx.amazon, "list_financial_event_groups", converted)
@@ -197,12 +212,73 @@ def test_a_payout_converted_by_amazon_reaches_the_erp_with_its_converted_amount(
     finally:
         ctx.close()
     assert not summary.counts.get("failed")
-    cad = [
-        f for f in summary.facts["settlements"] if f["currency"] == "CAD" and not f["total"].startswith("-")
+    facts = [
+        f
+        for f in summary.facts["settlements"]
+        if f["currency"] == currency and not f["total"].startswith("-") and "payout_conversion" in f
     ]
-    assert cad
-    kept = store.get_cursor(M3_CONNECTION, settlements.PAYOUT_CONVERSION.format(cad[0]["settlement_id"]))
-    assert kept and kept.endswith(" USD")
+    assert facts
+    return facts
+
+
+def test_m3_a_converted_payout_books_realised_fx_at_m3s_own_rate(deployment, store, monkeypatch):
+    """The CAD deposit reached the bank in USD at Amazon's 0.73; M3's rate (CCURRA, read through
+    EXPORTMI) is 0.72 USD per CAD: the bank line is what the USD are worth at 0.72 in CAD, the
+    difference to total-amount is realised FX on 7900, and the voucher balances to the cent."""
+    from decimal import Decimal
+
+    world = deployment.state("m3").world
+    world.exchange_rates[("CAD", 1, "20000101")] = Decimal("0.72")
+    world.exchange_rates[("CAD", 1, "29991231")] = Decimal("9.99")  # after the deposit: never used
+    facts = _run_converted(deployment, store, monkeypatch, M3_CONNECTION, "CAD", "USD", "0.73")
+    for fact in facts:
+        fx = fact["payout_conversion"]
+        assert fx["booking_rate"] == "0.720000" and fx["amazon_rate"].startswith("0.7")
+        assert "CCURRA" in fx["rate_source"] and "note" not in fx
+        total = Decimal(fact["total"])
+        usd = Decimal(fx["converted"].split()[0])
+        at_booking = (usd / Decimal("0.72")).quantize(Decimal("0.01"))
+        assert Decimal(fx["realised_fx"].split()[0]) == total - at_booking  # + = loss; a gain here
+        assert at_booking != total
+    keys = {f["settlement_id"] for f in facts}
+    vouchers = [
+        v for v in deployment.state("m3").vouchers() if any(ln["VTXT"][:11] in keys for ln in v["lines"])
+    ]
+    assert vouchers
+    for voucher in vouchers:  # per period where the connection splits: each balances to the cent
+        assert sum(Decimal(ln["CUAM"].replace(",", ".")) for ln in voucher["lines"]) == 0
+    for key in keys:  # the FX line sits in the payout's journal
+        fx_lines = [
+            ln for v in vouchers for ln in v["lines"] if ln["VTXT"][:11] == key and ln["AIT1"] == "7900"
+        ]
+        assert len(fx_lines) == 1
+    kept = store.get_cursor(M3_CONNECTION, settlements.PAYOUT_CONVERSION.format(facts[0]["settlement_id"]))
+    assert '"booking_rate": "0.720000"' in kept  # kept: a replay books the same rate
+
+
+def test_m3_without_a_rate_the_converted_payout_is_booked_at_amazons_rate_and_says_so(
+    deployment, store, monkeypatch
+):
+    """No CAD rate in M3: the journal still balances, the bank line is total-amount (Amazon's rate)
+    with the converted amount and the rate in its text, no FX line, and the record says why."""
+    facts = _run_converted(deployment, store, monkeypatch, M3_CONNECTION, "CAD", "USD", "0.73")
+    for fact in facts:
+        fx = fact["payout_conversion"]
+        assert fx["booking_rate"] is None and fx["realised_fx"] == "0 CAD"
+        assert "no realised FX booked" in fx["note"] and "M3 holds no exchange rates" in fx["note"]
     texts = [ln["VTXT"] for v in deployment.state("m3").vouchers() for ln in v["lines"]]
     # M3's 40-character VTXT keeps the key, the converted amount and Amazon's rate
     assert any(re.search(r"^\d{11}-\d{4}-\d{2} [\d.]+ USD @0\.7\d{5}$", t) for t in texts), texts[:5]
+    assert not any(ln["AIT1"] == "7900" for v in deployment.state("m3").vouchers() for ln in v["lines"])
+
+
+def test_acumatica_a_converted_payout_is_booked_at_amazons_rate_and_says_why(deployment, store, monkeypatch):
+    """Acumatica's Default endpoint serves no exchange rate: booked at Amazon's rate, named."""
+    facts = _run_converted(deployment, store, monkeypatch, ACUMATICA_CONNECTION, "GBP", "EUR", "1.17")
+    for fact in facts:
+        fx = fact["payout_conversion"]
+        assert fx["booking_rate"] is None and "no currency-rate entity" in fx["note"]
+    sandbox = deployment.state("acumatica")
+    texts = [str(j) for j in sandbox.records["JournalTransaction"].values()]
+    assert any(re.search(r"EUR @1\.1\d{5} EUR/GBP: at Amazon's rate \(no ledger rate\)", t) for t in texts)
+    assert not any("7900" in t for t in texts)

@@ -205,3 +205,41 @@ def test_the_bank_line_is_what_reached_the_bank_and_the_amazon_balance_carries_t
         if split:
             whole = build_journals(LinesReport(settlement, lines), MAPPING).journals
             assert _net_by_account(result.journals) == _net_by_account(whole)
+
+
+@SETTINGS
+@given(
+    settlements(currency="EUR"),
+    st.sampled_from(["GBP", "JPY", "USD"]),
+    st.decimals("0.01", "200", places=4),
+    st.one_of(st.none(), st.decimals("0.01", "200", places=6)),
+    st.sampled_from(["summary", "invoice"]),
+    st.booleans(),
+)
+def test_a_converted_payout_still_balances_to_the_cent_with_its_fx_line(  # noqa: PLR0913
+    data, bank, amazon_rate, booking_rate, mode, split
+) -> None:  # noqa: ANN001
+    """Whatever Amazon's rate and the ledger's booking rate (or none): every journal balances to the
+    cent, the bank line carries the converted amount, and bank + realised FX = total-amount."""
+    from ml_connector.settlement.journal_builder import PayoutConversion
+
+    settlement, lines = data
+    total = settlement.total
+    converted = (total.amount * amazon_rate).quantize(Decimal(1).scaleb(-currency_exponent(bank)))
+    if total.amount <= 0 or converted <= 0:
+        return
+    conversion = PayoutConversion(total, Money(converted, bank), booking_rate)
+    result = build_journals(
+        LinesReport(settlement, lines), MAPPING, mode=mode, split_by_period=split, conversion=conversion
+    )
+    assert not result.quarantined
+    assert all(j.balanced for j in result.journals)
+    payout = [ln for j in result.journals for ln in j.lines if ln.category == "bank"]
+    fx = [ln for j in result.journals for ln in j.lines if ln.category == "fx"]
+    (bank_line,) = payout
+    assert bank_line.bank_amount == Money(converted, bank)
+    fx_net = sum((ln.debit.amount - ln.credit.amount for ln in fx), Decimal(0))
+    assert bank_line.debit.amount + fx_net == total.amount  # to the cent
+    expected = (converted / booking_rate).quantize(Decimal("0.01")) if booking_rate else total.amount
+    assert bank_line.debit.amount == expected
+    assert len(fx) == (1 if expected != total.amount else 0)

@@ -10,9 +10,10 @@ numbers, and is replayed once the cause is fixed: `ml-connector replay`.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -167,17 +168,40 @@ PAYOUT_CONVERSION = "payout-fx:{}"  # the store cursor: the converted deposit of
 def payout_conversion(
     store: Store, connection: str, settlement_id: str, total: Money
 ) -> PayoutConversion | None:
-    """The deposit Amazon converted to the bank's currency, as kept when the settlement was fetched."""
+    """The deposit Amazon converted to the bank's currency, and the ledger's booking rate (or why
+    there is none), as kept when the settlement was fetched."""
     kept = store.get_cursor(connection, PAYOUT_CONVERSION.format(settlement_id))
     if not kept:
         return None
-    amount, currency = kept.split(" ")
-    return PayoutConversion(original=total, converted=Money(Decimal(amount), currency))
+    if not kept.startswith("{"):  # kept before booking rates were read: "720.00 GBP"
+        amount, currency = kept.split(" ")
+        return PayoutConversion(original=total, converted=Money(Decimal(amount), currency))
+    value = json.loads(kept)
+    rate = value.get("booking_rate")
+    return PayoutConversion(
+        original=total,
+        converted=Money(Decimal(value["amount"]), value["currency"]),
+        booking_rate=Decimal(rate) if rate else None,
+        rate_source=value.get("rate_source", ""),
+    )
+
+
+def booking_rate(target, currency: str, bank_currency: str, on: date) -> tuple[Decimal | None, str]:  # noqa: ANN001
+    """The ledger's rate (bank currency per unit of the journal's) from the ERP, or why there is none."""
+    reader = getattr(target, "booking_rate", None)
+    if reader is None:
+        return None, f"the {getattr(target, 'name', 'ERP')} target reads no exchange rates"
+    try:
+        return reader(currency, bank_currency, on)
+    except (PermanentError, ConfigurationError) as exc:  # a passing outage propagates: asked again next run
+        return None, f"the ERP's exchange rate could not be read: {one_line(exc)}"
 
 
 def keep_conversion(ctx: FlowContext, groups: list, settlement) -> None:  # noqa: ANN001
     """Finances event group of the settlement (same currency, start within a day): when its
-    ConvertedTotal is in another currency, keep it, so that every rebuild books the same bank line."""
+    ConvertedTotal is in another currency, keep it with the ledger's booking rate on the deposit
+    date (read once from the ERP), so that every rebuild books the same bank and FX lines."""
+    key = PAYOUT_CONVERSION.format(settlement.settlement_id)
     for group in groups:
         original, converted = group.original_total, group.converted_total
         if original is None or converted is None or original.currency != settlement.currency:
@@ -185,9 +209,50 @@ def keep_conversion(ctx: FlowContext, groups: list, settlement) -> None:  # noqa
         if group.start is None or abs(group.start - settlement.start) > timedelta(days=1):
             continue
         if converted.currency != original.currency:
-            value = f"{converted.amount} {converted.currency}"
-            ctx.store.set_cursor(ctx.name, PAYOUT_CONVERSION.format(settlement.settlement_id), value)
+            kept = ctx.store.get_cursor(ctx.name, key)
+            if kept and kept.startswith("{") and json.loads(kept).get("amount") == str(converted.amount):
+                return  # the rate was decided when the settlement was first seen
+            day = (settlement.deposit_date or settlement.end).date()
+            rate, source = booking_rate(ctx.target, original.currency, converted.currency, day)
+            value = {
+                "amount": str(converted.amount),
+                "currency": converted.currency,
+                "booking_rate": str(rate) if rate else None,
+                "rate_source": source,
+            }
+            ctx.store.set_cursor(ctx.name, key, json.dumps(value))
         return
+
+
+def conversion_facts(result: BuildResult) -> dict[str, Any] | None:
+    """What the settlement record says about a converted payout: Amazon's rate, the booking rate
+    and the realised FX booked, or, without a booking rate, that none was booked and why."""
+    conversion = result.conversion
+    if conversion is None or conversion.converted.currency == result.settlement.currency:
+        return None
+    fx = sum(
+        (
+            ln.debit.amount - ln.credit.amount
+            for j in result.journals
+            for ln in j.lines
+            if ln.category == "fx"
+        ),
+        Decimal(0),
+    )
+    facts: dict[str, Any] = {
+        "converted": f"{conversion.converted.as_string()} {conversion.converted.currency}",
+        "amazon_rate": str(conversion.rate),
+        "booking_rate": str(conversion.booking_rate) if conversion.booking_rate else None,
+        "rate_source": conversion.rate_source,
+        "realised_fx": f"{fx} {result.settlement.currency}",  # + = a loss (debit)
+    }
+    if not conversion.booking_rate:
+        facts["note"] = (
+            "no realised FX booked: the bank line is at Amazon's rate because the ledger's booking rate "
+            f"is unknown ({conversion.rate_source or 'not read'}); the ERP's revaluation of the bank "
+            "account books the difference"
+        )
+    return facts
 
 
 def build(
@@ -380,6 +445,11 @@ def post_settlement(
     balance = amazon_balance(result, ctx.mapping)
     facts["amazon_balance"] = balance.closing.as_string()  # what the seller owes Amazon afterwards
     facts["paid_to_bank"] = balance.paid_to_bank.as_string()
+    fx_facts = conversion_facts(result)
+    if fx_facts is not None:
+        facts["payout_conversion"] = fx_facts
+        if fx_facts.get("note"):
+            log.warning("%s settlement %s: %s", ctx.name, settlement_id, fx_facts["note"])
     engine.note("settlement", settlement_id, "transformed", facts)
     outcome = engine.post(settlement_document(result), SettlementPoster(engine, ctx.target), source=source)
     facts["erp_ids"] = outcome.erp_id

@@ -68,6 +68,7 @@ class PayoutConversion:
     original: Money
     converted: Money
     booking_rate: Decimal | None = None
+    rate_source: str = ""  # where the booking rate came from, or why there is none
 
     @property
     def rate(self) -> Decimal:
@@ -330,16 +331,17 @@ def _converted_payout(add, period, mapping, market, payout: Money, conversion) -
     exponent = Decimal(1).scaleb(-currency_exponent(currency))
     if conversion.booking_rate:
         at_booking = (conversion.converted.amount / conversion.booking_rate).quantize(exponent)
+        how = "Amazon payout, converted"
     else:
-        at_booking = total  # no rate of the ledger's own: the ERP books the difference when it revalues
+        # No rate of the ledger's own: booked at Amazon's rate, so no realised FX is known; the
+        # line says so and the ERP's revaluation of the bank account books the difference.
+        at_booking = total
+        how = "at Amazon's rate (no ledger rate)"
     bank = mapping.special("bank", market)
     # The figures first: an ERP with a short line text (M3's VTXT: 40 characters after the key)
     # keeps the converted amount and the rate.
     bank_currency = conversion.converted.currency
-    memo = (
-        f"{conversion.converted.as_string()} {bank_currency} @{conversion.rate} {bank_currency}/{currency}: "
-        "Amazon payout, converted"
-    )
+    memo = f"{conversion.converted.as_string()} {bank_currency} @{conversion.rate} {bank_currency}/{currency}: {how}"
     add(period, Resolution(bank.account, "bank", memo, bank.dimensions), -at_booking, payout=True)
     if at_booking != total:
         fx = mapping.special("fx", market)

@@ -20,6 +20,7 @@ from ml_connector.transport.clock import Clock
 
 COMPANY = "100"
 DIVISION = "AAA"
+LOCAL_CURRENCY = "USD"  # the division's local currency (CULOCD)
 FACILITY = "A01"
 WAREHOUSE = "100"
 TEMPLATE_CUSTOMER = "AMZTEMPL"
@@ -123,6 +124,10 @@ class M3World:
         self.blocked_accounts: set[str] = set()
         self.exportmi_allowed = True  # tenants may lock EXPORTMI ("Not allowed")
         self.accounting_identities: dict[int, set[str]] = {}  # FCHACC values of dimensions 2..7
+        self.blocked_identities: set[tuple[int, str]] = set()  # FCHACC rows with lock code 1 (dims 2..7)
+        self.local_currency = LOCAL_CURRENCY  # CULOCD of the division
+        # CCURRA (CRS055): (currency, rate type, from date YYYYMMDD) -> local currency per unit
+        self.exchange_rates: dict[tuple[str, int, str], Decimal] = {}
         self.gl_batches: dict[tuple[str, str], GlBatch] = {}
         self.voucher_lines: list[Row] = []
         self.batch_orders: dict[str, BatchOrder] = {}
@@ -560,7 +565,15 @@ class M3World:
             "OOHEAD": lambda: (export.prefixed("OA", o["head"], COMPANY) for o in self.orders.values()),
             "OXHEAD": lambda: (export.prefixed("OA", b.head, COMPANY) for b in self.batch_orders.values()),
             "FCHACC": self._accounting_identities,
+            "CCURRA": self._exchange_rates,
         }
+
+    def _exchange_rates(self) -> list[Row]:
+        return [
+            {"CUCONO": COMPANY, "CUDIVI": DIVISION, "CUCUCD": cucd, "CUCRTP": str(crtp), "CUCUTD": cutd,
+             "CUARAT": str(rate), "CULOCD": self.local_currency}
+            for (cucd, crtp, cutd), rate in sorted(self.exchange_rates.items())
+        ]  # fmt: skip
 
     def _accounting_identities(self) -> list[Row]:
         chart = self.chart_of_accounts if self.chart_of_accounts is not None else default_chart()
@@ -568,7 +581,17 @@ class M3World:
         rows += [
             (n, value) for n, values in sorted(self.accounting_identities.items()) for value in sorted(values)
         ]
-        return [{"EACONO": COMPANY, "EAAITP": str(n), "EAAITM": value} for n, value in rows]
+        # EALCCD, the lock code: 1 = blocked, 0 = open (a blocked account takes no new entries)
+        blocked = {(1, a) for a in self.blocked_accounts} | self.blocked_identities
+        return [
+            {
+                "EACONO": COMPANY,
+                "EAAITP": str(n),
+                "EAAITM": value,
+                "EALCCD": "1" if (n, value) in blocked else "0",
+            }
+            for n, value in rows
+        ]
 
     def EXPORTMI__Select(self, f: Row) -> list[Row]:
         if not self.exportmi_allowed:

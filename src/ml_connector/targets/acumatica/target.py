@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -480,6 +480,15 @@ class AcumaticaTarget:
         return self._marketplaces[customer_id]
 
     # -- health ----------------------------------------------------------------------------------
+
+    def booking_rate(self, currency: str, bank_currency: str, on: date) -> tuple[Decimal | None, str]:
+        """The ledger's exchange rate: the Default endpoint has no currency-rate entity (its
+        ``Currency`` entity carries none, in 23.200.001 and 24.200.001), so Acumatica cannot say;
+        a converted payout is then booked at Amazon's rate and its line says so."""
+        return None, (
+            f"Acumatica's {self.settings.endpoint_name}/{self.settings.endpoint_version} endpoint has no currency-rate entity to "
+            f"read the {bank_currency}/{currency} rate from"
+        )
 
     def check_accounts(
         self, accounts: Iterable[str], dimensions: Iterable[tuple[str, str]] = ()

@@ -38,6 +38,7 @@ class M3Settings:
     rate_per_second: float | None = None  # client-side pacing below the tenant's throttling
     api_version: Literal["v1", "v2"] = "v2"
     chart_accounts: tuple[str, ...] = ()  # the GL accounts, where the tenant does not allow EXPORTMI
+    exchange_rate_type: int = 1  # CRTP of the rates a converted payout is booked at (CCURRA)
 
     def __post_init__(self) -> None:
         """Accept what a TOML table or the store hands over (numbers, plain tables) and fail early,

@@ -7,7 +7,8 @@ reads (items, stock, shipments) are plain calls. One httpx client, one token, on
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import httpx
@@ -77,6 +78,8 @@ class M3Target:
         self._chart: frozenset[str] | None = None  # accounts of FCHACC (or chart_accounts), read once
         self._chart_source = ""
         self._identities: frozenset[tuple[int, str]] | None = None  # (dimension, value) of FCHACC
+        self._locked: frozenset[tuple[int, str]] = frozenset()  # FCHACC identities blocked (EALCCD = 1)
+        self._lock_code_read = False  # whether this tenant's FCHACC answered its lock code
 
     @classmethod
     def from_file(cls, path: str | Path, settings: M3Settings, **kwargs) -> M3Target:
@@ -143,19 +146,29 @@ class M3Target:
     # -- lifecycle --------------------------------------------------------------------------------
 
     def _read_chart(self) -> frozenset[str]:
-        """The accounting identities (FCHACC: dimension 1 = the accounts) through EXPORTMI.Select; where the
-        tenant locks EXPORTMI, the configured ``chart_accounts`` list; else a ConfigurationError."""
+        """The accounting identities (FCHACC: dimension 1 = the accounts) and their lock code
+        (``EALCCD``: 1 = blocked, 0 = open) through EXPORTMI.Select; a tenant whose FCHACC has no lock
+        code is read without it. Where the tenant locks EXPORTMI, the configured ``chart_accounts``
+        list; else a ConfigurationError."""
         if self._chart is None:
             try:
-                rows = self.mi.call(
-                    "EXPORTMI", "Select", {"QERY": "EAAITP, EAAITM from FCHACC", "SEPC": ";"}, maxrecs=0
-                )
-                identities = set()
+                try:
+                    rows = self._select("EAAITP, EAAITM, EALCCD from FCHACC")
+                    self._lock_code_read = True
+                except MiError as exc:
+                    if "EALCCD" not in (exc.target_message or ""):
+                        raise
+                    rows = self._select("EAAITP, EAAITM from FCHACC")
+                identities, locked = set(), set()
                 for row in rows:
-                    dimension, _, value = (row.get("REPL") or "").partition(";")
+                    dimension, value, lock = ([*(row.get("REPL") or "").split(";"), "", ""])[:3]
                     if dimension.strip().isdigit() and value.strip():
-                        identities.add((int(dimension), value.strip()))
+                        identity = (int(dimension), value.strip())
+                        identities.add(identity)
+                        if lock.strip() == "1":
+                            locked.add(identity)
                 self._identities = frozenset(identities)
+                self._locked = frozenset(locked)
                 self._chart = frozenset(value for dimension, value in identities if dimension == 1)
                 self._chart_source = "M3's chart of accounts (FCHACC)"
             except MiError as exc:
@@ -169,24 +182,90 @@ class M3Target:
                 self._chart_source = "the connection's chart_accounts (EXPORTMI is not allowed)"
         return self._chart
 
+    def _select(self, query: str) -> list[dict[str, str]]:
+        return self.mi.call("EXPORTMI", "Select", {"QERY": query, "SEPC": ";"}, maxrecs=0)
+
     def check_accounts(
         self, accounts: Iterable[str], dimensions: Iterable[tuple[str, str]] = ()
     ) -> list[str]:
         """Accounts (FCHACC dimension 1) and the values of the dimensions sent as AIT2..AIT7
-        (``dimension_fields``; FCHACC dimension n), each missing one named."""
+        (``dimension_fields``; FCHACC dimension n), each missing or blocked one named."""
         chart = self._read_chart()
-        problems = [
-            f"account {account} is not in {self._chart_source}"
-            for account in sorted(set(accounts))
-            if account not in chart
-        ]
+        problems = []
+        for account in sorted(set(accounts)):
+            if account not in chart:
+                problems.append(f"account {account} is not in {self._chart_source}")
+            elif (1, account) in self._locked:
+                problems.append(
+                    f"account {account} is blocked in M3's chart of accounts (FCHACC lock code 1)"
+                )
         if self._identities is not None:  # the dimensions' values are known only from FCHACC
             for name, value in sorted(set(dimensions)):
                 slot = dimension_slots([(name, value)], self.settings.dimension_fields)
                 for ait in slot:
-                    if (int(ait[3:]), value) not in self._identities:
+                    identity = (int(ait[3:]), value)
+                    if identity not in self._identities:
                         problems.append(f"dimension {name}={value} ({ait}) is not in M3's FCHACC")
+                    elif identity in self._locked:
+                        problems.append(
+                            f"dimension {name}={value} ({ait}) is blocked in M3's FCHACC (lock code 1)"
+                        )
         return problems
+
+    def booking_rate(self, currency: str, bank_currency: str, on: date) -> tuple[Decimal | None, str]:
+        """The ledger's rate on ``on``: units of ``bank_currency`` per unit of ``currency``, from M3's
+        exchange rates (CCURRA, the table CRS055 maintains; read through EXPORTMI.Select, since the MI
+        metadata has no rate transaction), rate type ``exchange_rate_type``. ``CUARAT`` is local
+        currency (``CULOCD``) per unit of ``CUCUCD``; the newest rate dated on or before ``on`` of the
+        division (or of the blank division) is taken. ``(None, why)`` when M3 does not say."""
+        crtp = self.settings.exchange_rate_type
+        try:
+            rows = self._select(f"CUDIVI, CUCUCD, CUCUTD, CUARAT, CULOCD from CCURRA where CUCRTP = {crtp}")
+        except MiError as exc:
+            return (
+                None,
+                f"M3's exchange rates could not be read (EXPORTMI.Select on CCURRA: {exc.target_message})",
+            )
+        division = self.settings.division
+        day = int(on.strftime("%Y%m%d"))
+        best: dict[str, tuple[int, int, Decimal]] = {}  # currency -> (division match, date, rate)
+        local = set()
+        for row in rows:
+            divi, cucd, cutd, arat, locd = ([*(row.get("REPL") or "").split(";"), "", "", "", ""])[:5]
+            divi, cucd, locd = divi.strip(), cucd.strip(), locd.strip()
+            if divi not in ("", division) or not cutd.strip().isdigit() or int(cutd) > day:
+                continue
+            try:
+                rate = Decimal(arat.strip().replace(",", "."))
+            except InvalidOperation:
+                continue
+            if rate <= 0:
+                continue
+            if locd:
+                local.add(locd)
+            candidate = (int(divi == division), int(cutd), rate)
+            if cucd not in best or candidate[:2] > best[cucd][:2]:
+                best[cucd] = candidate
+
+        def in_local(code: str) -> Decimal | None:
+            if code in local:
+                return Decimal(1)
+            return best[code][2] if code in best else None
+
+        if not best and not local:
+            return (
+                None,
+                f"M3 holds no exchange rates of rate type {crtp} on or before {on.isoformat()} (CCURRA)",
+            )
+        ours, bank = in_local(currency), in_local(bank_currency)
+        if ours is None or bank is None:
+            missing = " and ".join(c for c, r in ((currency, ours), (bank_currency, bank)) if r is None)
+            return (
+                None,
+                f"M3 has no exchange rate for {missing} of rate type {crtp} on or before {on.isoformat()}",
+            )
+        rate = (ours / bank).quantize(Decimal("0.000001"))
+        return rate, f"M3's rate type {crtp} of {on.isoformat()} (CCURRA)"
 
     def check(self) -> list[str]:
         problems: list[str] = []
