@@ -118,7 +118,7 @@ class HookedAuth(httpx.Auth):
         self,
         inner: httpx.Auth | None,
         before_send: Callable[[httpx.Request], None],
-        before_apply: Callable[[], None],
+        before_apply: Callable[[], object],
     ) -> None:
         self._inner = inner
         self._before_send = before_send

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 
@@ -49,13 +49,13 @@ class SignIn:
     def calls(self) -> int:
         return sum(self.api.sent.values())
 
-    def sign_in(self, url: str, describe: str, **kwargs: object) -> httpx.Response:
+    def sign_in(self, url: str, describe: str, **kwargs: Any) -> httpx.Response:
         """Sign-in; when the licence keeps refusing, say so."""
         self.refused_by_limit = False
         try:
             return self.api.send(
                 "POST", url, label=describe, write=False, auth=NO_AUTH, describe=describe, **kwargs
-            )  # type: ignore[arg-type]
+            )
         except TransientError as exc:
             if self.refused_by_limit:
                 raise TransientError(
