@@ -4,9 +4,10 @@ import httpx
 import pytest
 
 from ml_connector.errors import TransientError
+from ml_connector.transport.client import ApiClient
 from ml_connector.transport.clock import Clock
 from ml_connector.transport.ratelimit import TokenBucket
-from ml_connector.transport.retry import RetryPolicy, retry_after_seconds, send_with_retry
+from ml_connector.transport.retry import RetryPolicy, retry_after_seconds
 
 
 class ManualClock(Clock):
@@ -103,7 +104,7 @@ def _client(handler) -> httpx.Client:
     return httpx.Client(transport=httpx.MockTransport(handler), base_url="http://127.0.0.1")
 
 
-def test_send_with_retry_survives_429_5xx_and_dropped_connections():
+def test_retries_survive_429_5xx_and_dropped_connections():
     answers = iter(["drop", 429, 503, 500, 200])
     seen = []
 
@@ -117,21 +118,16 @@ def test_send_with_retry_survives_429_5xx_and_dropped_connections():
     clock = ManualClock()
     hooks = []
     with _client(handler) as client:
-        response = send_with_retry(
-            client,
-            lambda: client.build_request("GET", "/x"),
-            RetryPolicy(clock=clock, rng=lambda: 0.0),
-            before_retry=lambda attempt, resp, err: hooks.append(
-                (attempt, resp and resp.status_code, bool(err))
-            ),
-        )
+        api = ApiClient("test", retry=RetryPolicy(clock=clock, rng=lambda: 0.0), http=client)
+        api.on_retry.append(lambda label, resp, err: hooks.append((resp and resp.status_code, bool(err))))
+        response = api.send("GET", "http://127.0.0.1/x", label="x")
     assert response.status_code == 200
     assert seen == ["drop", 429, 503, 500, 200]
     assert clock.slept == [0, 2, 0, 0]  # only the 429 asked for a wait
-    assert [h[0] for h in hooks] == [0, 1, 2, 3]
+    assert len(hooks) == 4 and api.retried["x"] == 4
 
 
-def test_send_with_retry_never_retries_other_4xx():
+def test_other_4xx_are_never_retried():
     calls = []
 
     def handler(request):
@@ -139,18 +135,14 @@ def test_send_with_retry_never_retries_other_4xx():
         return httpx.Response(400, json={"errors": [{"code": "InvalidInput"}]})
 
     with _client(handler) as client:
-        response = send_with_retry(
-            client, lambda: client.build_request("GET", "/x"), RetryPolicy(clock=ManualClock())
-        )
+        api = ApiClient("test", retry=RetryPolicy(clock=ManualClock()), http=client)
+        response = api.send("GET", "http://127.0.0.1/x", label="x")
     assert response.status_code == 400
     assert len(calls) == 1
 
 
-def test_send_with_retry_gives_up_with_transient_error():
+def test_retries_give_up_with_transient_error():
     with _client(lambda request: httpx.Response(503)) as client:
+        api = ApiClient("test", retry=RetryPolicy(attempts=3, clock=ManualClock()), http=client)
         with pytest.raises(TransientError, match="3 attempts"):
-            send_with_retry(
-                client,
-                lambda: client.build_request("GET", "/x"),
-                RetryPolicy(attempts=3, clock=ManualClock()),
-            )
+            api.send("GET", "http://127.0.0.1/x", label="x")

@@ -177,13 +177,13 @@ def test_concurrent_calls_per_tenant_are_bounded(m3):
     target = m3.target(max_concurrent=2)
     gate = target.mi._gate
     seen = []
-    original = target.mi._send_with_token
+    original = target.mi.api.send
 
     def watch(*args, **kwargs):
         seen.append(2 - gate._value)
         return original(*args, **kwargs)
 
-    target.mi._send_with_token = watch
+    target.mi.api.send = watch
     threads = [
         threading.Thread(target=target.mi.call, args=("MMS200MI", "Get", {"ITNO": "A10000"}))
         for _ in range(8)

@@ -1,7 +1,7 @@
 """The write fence: every request a target sends while posting is preceded by a verified claim.
 
 The posting engine opens a fence around ``target.post`` (``with fenced(check): ...``). The one HTTP
-stack (``transport.retry.send_with_retry``) calls ``before_send()`` right before each request goes
+stack (``transport.client.ApiClient.send``) calls ``before_send()`` right before each request goes
 out, attempts of a retry included; ``before_send`` renews the record's claim in one conditional
 UPDATE on (record, owner, token) and raises ``ClaimLost`` when another run has taken the claim
 over. So a worker that stalled (SIGSTOP, a VM pause) past its claim stops before its next byte

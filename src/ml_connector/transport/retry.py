@@ -1,8 +1,8 @@
-"""The one retry policy: exponential backoff with full jitter, honouring Retry-After.
+"""The one retry policy's waits: exponential backoff with full jitter, honouring Retry-After.
 
-Every client (SP-API, ION/M3, Acumatica) sends through ``send_with_retry``. What counts as transient
-is the same everywhere: 429, 500, 502, 503, 504, and connection-level failures (refused, reset,
-timed out). Everything else is returned to the caller, which knows what a 4xx means for its API.
+What is retried, renewed, fatal or "a write that may have run" is the one response policy of the
+one HTTP client (``transport.client``: ``POLICY``, used by ``ApiClient.send``); this module says
+how long to wait between attempts and how many there are.
 """
 
 from __future__ import annotations
@@ -15,18 +15,9 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
-from ml_connector.engine import fence
-from ml_connector.errors import TransientError
-from ml_connector.transport import stop
 from ml_connector.transport.clock import SYSTEM_CLOCK, Clock
-from ml_connector.transport.waits import announce
 
 log = logging.getLogger(__name__)
-
-TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
-TRANSIENT_EXCEPTIONS: tuple[type[Exception], ...] = (
-    httpx.TransportError,  # connect/read/write timeouts, refused and reset connections, protocol errors
-)
 
 
 @dataclass
@@ -64,61 +55,6 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
     from datetime import UTC, datetime
 
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-def is_transient(response: httpx.Response) -> bool:
-    return response.status_code in TRANSIENT_STATUS
-
-
-RetryHook = Callable[[int, httpx.Response | None, BaseException | None], None]
-
-
-def send_with_retry(
-    client: httpx.Client,
-    build_request: Callable[[], httpx.Request],
-    policy: RetryPolicy,
-    *,
-    transient: Callable[[httpx.Response], bool] = is_transient,
-    before_retry: RetryHook | None = None,
-    describe: str = "request",
-) -> httpx.Response:
-    """Send, retrying transient failures; return the first non-transient response.
-
-    ``build_request`` is called for every attempt so that auth headers and signed parameters are
-    fresh. ``before_retry(attempt, response, error)`` lets a client react (lower a rate, renew a
-    token) before the wait. When attempts run out a TransientError is raised: the caller's record
-    stays pending and is retried on a later run, never dropped.
-
-    Inside a posting (``engine.fence``) every attempt is fenced: the record's claim is renewed and
-    verified right before the request is sent, so an attempt after a long stall or a long backoff
-    never goes out under a claim another run has taken over (``ClaimLost`` is raised instead).
-    """
-    last_problem = "no attempt made"
-    for attempt in range(policy.attempts):
-        response: httpx.Response | None = None
-        error: BaseException | None = None
-        stop.checkpoint()  # a stop request is honoured between requests, never inside one
-        request = build_request()
-        fence.before_send()  # inside a post: the claim verified right before the bytes leave
-        try:
-            response = client.send(request)
-        except TRANSIENT_EXCEPTIONS as exc:
-            error = exc
-            last_problem = unreachable_words(exc, request)
-        else:
-            if not transient(response):
-                return response
-            response.read()
-            last_problem = f"HTTP {response.status_code}"
-        if attempt + 1 >= policy.attempts:
-            break
-        if before_retry is not None:
-            before_retry(attempt, response, error)
-        wait = policy.backoff(attempt, retry_after_seconds(response) if response is not None else None)
-        log.info("%s: %s, retry %d in %.2fs", describe, last_problem, attempt + 1, wait)
-        announce(f"{describe}: {last_problem}; retry {attempt + 1} of {policy.attempts - 1}", wait)
-        policy.clock.sleep(wait)
-    raise TransientError(f"{describe} still failing after {policy.attempts} attempts ({last_problem})")
 
 
 def unreachable_words(exc: BaseException, request: httpx.Request) -> str:

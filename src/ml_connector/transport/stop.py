@@ -3,7 +3,7 @@
 A signal handler must not raise inside a database driver or halfway through a transaction (the
 connection is left unusable and the stop itself can be lost), so `sync` and `run` only *request*
 a stop. It is honoured where nothing is half-done in this process: before each HTTP request
-(``transport.retry.send_with_retry``), before each posting (``engine.posting``), in every sleep of a
+(``transport.client.ApiClient.send``), before each posting (``engine.posting``), in every sleep of a
 ``Clock`` (a backoff never delays it), and between flow runs. There ``Interrupted`` is raised: the
 posting in progress releases its claim, the run is recorded ``interrupted``, leases are released. A
 second signal raises at once.

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 import httpx
 
 from ml_connector.errors import AuthenticationError
+from ml_connector.transport.client import ApiClient
 from ml_connector.transport.clock import SYSTEM_CLOCK, Clock
-from ml_connector.transport.retry import RetryPolicy, send_with_retry
+from ml_connector.transport.retry import RetryPolicy
 from ml_connector.transport.urls import require_secure_url
 
 RENEW_AHEAD_SECONDS = 60.0
@@ -77,16 +78,17 @@ class LwaAuth:
         self,
         credentials: LwaCredentials,
         *,
-        http: httpx.Client,
+        http: httpx.Client | None = None,
         token_url: str,
         clock: Clock = SYSTEM_CLOCK,
         retry: RetryPolicy | None = None,
     ) -> None:
         self._credentials = credentials
-        self._http = http
         self._token_url = require_secure_url(token_url, "the LWA token URL")
         self._clock = clock
-        self._retry = retry or RetryPolicy(attempts=5, clock=clock)
+        self._api = ApiClient(
+            "LWA", retry=retry or RetryPolicy(attempts=5, clock=clock), timeout=30.0, http=http
+        )
         self._token: str | None = None
         self._expires_at = 0.0
         self._lock = threading.Lock()
@@ -107,10 +109,13 @@ class LwaAuth:
 
     def _renew(self) -> None:
         form = self._credentials.form()
-        response = send_with_retry(
-            self._http,
-            lambda: self._http.build_request("POST", self._token_url, data=form),
-            self._retry,
+        response = self._api.send(
+            "POST",
+            self._token_url,
+            label="token",
+            write=False,  # a second grant only replaces the first
+            data=form,
+            auth=httpx.Auth(),
             describe="LWA token request",
         )
         body = _json(response)

@@ -40,8 +40,9 @@ from ml_connector.sources.amazon.resources import (
     Transaction,
 )
 from ml_connector.sources.amazon.transport import SpApiTransport, encode_json, parse_json
+from ml_connector.transport.auth import LwaTokenAuth
 from ml_connector.transport.clock import SYSTEM_CLOCK, Clock
-from ml_connector.transport.retry import RetryPolicy, send_with_retry
+from ml_connector.transport.retry import RetryPolicy
 from ml_connector.transport.urls import require_secure_url
 
 if TYPE_CHECKING:
@@ -99,18 +100,19 @@ class SpApiClient:
         self.clock = clock
         if base_url is not None:
             require_secure_url(base_url, "the SP-API base URL (the connection's sandbox_url)")
-        self._http = http or httpx.Client(timeout=timeout)
-        self._own_http = http is None
         policy = retry or RetryPolicy(attempts=8, base=1.0, cap=120.0, clock=clock)
-        self.auth = LwaAuth(credentials, http=self._http, token_url=lwa_url, clock=clock, retry=policy)
+        # ``http`` pins one client (tests); otherwise every host's client comes from transport.pool
+        self.auth = LwaAuth(credentials, http=http, token_url=lwa_url, clock=clock, retry=policy)
         self.transport = SpApiTransport(
             base_url=base_url or region(region_code).base_url(sandbox=use_amazon_sandbox),
             auth=self.auth,
-            http=self._http,
+            http=http,
             clock=clock,
             retry=policy,
             limiter=None,
+            timeout=timeout,
         )
+        self._http = self.transport.api.http_for(self.transport.base_url)  # the host's client (tests read it)
         self.transport.limiter = limiter_for(
             f"{self.transport.base_url}|{seller_id}|{credentials.client_id}", clock, shared_limits
         )
@@ -158,8 +160,7 @@ class SpApiClient:
         return self.transport.throttled
 
     def close(self) -> None:
-        if self._own_http:
-            self._http.close()
+        """Nothing to release: the host's connections belong to the process's pool."""
 
     def __enter__(self) -> SpApiClient:
         return self
@@ -507,9 +508,8 @@ class SpApiClient:
 
     def _fetch_url(self, url: str, describe: str) -> bytes:
         """A presigned document URL: no SP-API token, no SP-API bucket, but the same retries."""
-        self.transport.calls["documentDownload"] += 1
-        response = send_with_retry(
-            self._http, lambda: self._http.build_request("GET", url), self.transport.retry, describe=describe
+        response = self.transport.api.send(
+            "GET", url, label="documentDownload", auth=httpx.Auth(), describe=describe
         )
         response.raise_for_status()
         return response.content
@@ -595,13 +595,14 @@ class SpApiClient:
         )
         feed = {"header": {"sellerId": self.seller_id, "version": "2.0"}, "messages": messages}
         payload = encode_json(feed)
-        self.transport.calls["feedUpload"] += 1
-        upload = send_with_retry(
-            self._http,
-            lambda: self._http.build_request(
-                "PUT", document["url"], content=payload, headers={"content-type": content_type}
-            ),
-            self.transport.retry,
+        upload = self.transport.api.send(
+            "PUT",
+            document["url"],
+            label="feedUpload",
+            write=False,  # the same document stored again under its presigned URL
+            content=payload,
+            headers={"content-type": content_type},
+            auth=httpx.Auth(),  # presigned: no SP-API token
             describe="feed upload",
         )
         upload.raise_for_status()
@@ -652,16 +653,17 @@ class SpApiClient:
         ]
 
 
-class RestrictedToken:
-    """A token source for PII calls: the cached Restricted Data Token for these resources,
-    requested on first use and again shortly before it expires or after Amazon refused it."""
+class RestrictedToken(LwaTokenAuth):
+    """The auth of PII calls: the cached Restricted Data Token for these resources, requested on
+    first use and again shortly before it expires or after Amazon refused it (403, once)."""
 
     def __init__(self, client: SpApiClient, key: tuple, resources: list[dict]) -> None:
+        super().__init__(self._current, lambda used: self.invalidate())
         self._client = client
         self._key = key
         self._resources = resources
 
-    def __call__(self) -> str:
+    def _current(self) -> str:
         client = self._client
         with client._rdt_lock:
             cached = client._rdt_cache.get(self._key)

@@ -1,9 +1,11 @@
-"""The SP-API call: bucket, token, retry, error mapping and call counting, for every operation.
+"""The SP-API call: bucket, token, error mapping and call counting, for every operation.
 
-Every operation goes through ``SpApiTransport.call``: it waits on the operation's bucket before
-each attempt (so retries are paced too), sends with the shared retry policy, adapts the bucket to
-429s and to ``x-amzn-RateLimit-Limit``, answers one 403 Unauthorized with one token renewal, and
-turns other 4xx into PermanentError carrying Amazon's own message. 4xx are never retried.
+Every operation goes through ``SpApiTransport.call``, a thin user of the one HTTP client
+(``transport.client.ApiClient``): the client's policy retries 429, 5xx and dropped connections of
+reads, never resends a write that may have run, and its ``LwaTokenAuth`` answers one 403
+Unauthorized with one token renewal. Here: the operation's bucket paces every request sent
+(retries too) and adapts to 429s and to ``x-amzn-RateLimit-Limit``; other 4xx become
+PermanentError carrying Amazon's own message.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -21,12 +23,25 @@ from ml_connector.errors import AuthenticationError, PermanentError
 from ml_connector.sources.amazon.auth import LwaAuth
 from ml_connector.sources.amazon.limits import RateLimiter
 from ml_connector.sources.amazon.operations import note_call
+from ml_connector.transport.auth import LwaTokenAuth
+from ml_connector.transport.client import ApiClient
 from ml_connector.transport.clock import Clock
-from ml_connector.transport.retry import RetryPolicy, is_transient, send_with_retry
+from ml_connector.transport.retry import RetryPolicy
 
 USER_AGENT = "ml-connector/0.1 (Language=Python)"
 
-TokenSource = Callable[[], str]
+# POST/PATCH operations that do no harm sent twice, so a 5xx or a lost reply is retried like a read:
+# a token, a report request or an upload URL create nothing the seller sees; a listings patch
+# replaces a value; a shipment confirmation carries a deterministic packageReferenceId.
+RESENDABLE = frozenset(
+    {
+        "createRestrictedDataToken",
+        "createReport",
+        "createFeedDocument",
+        "patchListingsItem",
+        "confirmShipment",
+    }
+)
 
 
 class SpApiTransport:
@@ -35,20 +50,39 @@ class SpApiTransport:
         *,
         base_url: str,
         auth: LwaAuth,
-        http: httpx.Client,
+        http: httpx.Client | None,
         clock: Clock,
         retry: RetryPolicy,
         limiter: RateLimiter | None,
+        timeout: float = 30.0,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.auth = auth
-        self.http = http
         self.clock = clock
         self.retry = retry
         self.limiter = limiter or RateLimiter(clock=clock)
-        self.calls: Counter[str] = Counter()  # attempts sent, per operation
-        self.throttled: Counter[str] = Counter()  # 429 answers, per operation
-        self.failures: Counter[str] = Counter()  # 5xx and dropped connections, per operation
+        self.api = ApiClient(
+            "SP-API",
+            retry=retry,
+            auth=LwaTokenAuth(auth.access_token, auth.invalidate),
+            timeout=timeout,
+            http=http,
+        )
+        self.api.on_response.append(self._adapt)
+        self.calls: Counter[str] = self.api.sent  # attempts sent, per operation
+        self.throttled: Counter[str] = self.api.throttled  # 429 answers, per operation
+        self.failures: Counter[str] = self.api.failed  # 5xx and dropped connections, per operation
+
+    def _adapt(self, operation: str, response: httpx.Response) -> None:
+        bucket = self.limiter.bucket(operation)
+        if response.status_code == 429:
+            bucket.throttled()
+        limit = response.headers.get("x-amzn-RateLimit-Limit")
+        if limit:
+            with contextlib.suppress(ValueError):
+                bucket.observe_limit(float(limit))
+        if response.is_success:
+            bucket.succeeded()
 
     def call(
         self,
@@ -58,60 +92,29 @@ class SpApiTransport:
         *,
         params: Mapping[str, Any] | None = None,
         body: Any = None,
-        token: TokenSource | None = None,
+        token: httpx.Auth | None = None,
     ) -> httpx.Response:
-        """Send one SP-API operation and return its 2xx response (else raise)."""
+        """Send one SP-API operation and return its 2xx response (else raise). ``token``: the
+        Restricted Data Token's auth for a PII call (renewed once on 403 like the LWA token)."""
         note_call(operation)  # an operation Amazon is removing says so, once per process
-        bucket = self.limiter.bucket(operation)
-        token_source = token or self.auth.access_token
-        query = {k: _param(v) for k, v in (params or {}).items() if v is not None}
+        headers = {"user-agent": USER_AGENT}
         content = encode_json(body) if body is not None else None
-
-        def build() -> httpx.Request:
-            bucket.acquire()
-            self.calls[operation] += 1
-            headers = {"x-amz-access-token": token_source(), "user-agent": USER_AGENT}
-            if content is not None:
-                headers["content-type"] = "application/json"
-            return self.http.build_request(
-                method, self.base_url + path, params=query, content=content, headers=headers
-            )
-
-        def transient(response: httpx.Response) -> bool:
-            if response.status_code == 429:
-                self.throttled[operation] += 1
-                bucket.throttled()
-            elif response.status_code >= 500:
-                self.failures[operation] += 1
-            return is_transient(response)
-
-        def before_retry(attempt: int, response: httpx.Response | None, error: BaseException | None) -> None:
-            if error is not None:
-                self.failures[operation] += 1
-
-        for renewal in (False, True):
-            response = send_with_retry(
-                self.http,
-                build,
-                self.retry,
-                transient=transient,
-                before_retry=before_retry,
-                describe=f"SP-API {operation}",
-            )
-            limit = response.headers.get("x-amzn-RateLimit-Limit")
-            if limit:
-                with contextlib.suppress(ValueError):
-                    bucket.observe_limit(float(limit))
-            if response.is_success:
-                bucket.succeeded()
-                return response
-            if response.status_code == 403 and not renewal:
-                # one renewal, one retry: of the LWA token, or of the RDT the call used
-                invalidate = getattr(token, "invalidate", None) if token is not None else self.auth.invalidate
-                if invalidate is not None:
-                    invalidate()
-                    continue
-            break
+        if content is not None:
+            headers["content-type"] = "application/json"
+        response = self.api.send(
+            method,
+            self.base_url + path,
+            label=operation,
+            write=method != "GET" and operation not in RESENDABLE,
+            params={k: _param(v) for k, v in (params or {}).items() if v is not None},
+            content=content,
+            headers=headers,
+            auth=token,
+            limiter=self.limiter.bucket(operation),
+            describe=f"SP-API {operation}",
+        )
+        if response.is_success:
+            return response
         raise _error(operation, response)
 
 

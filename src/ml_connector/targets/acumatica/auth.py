@@ -4,13 +4,16 @@ Every session occupies one of the licence's API seats until it is signed out (or
 minutes idle for cookies, about an hour for a token chain), so ``sign_out`` is idempotent and the
 client guarantees it in ``close()``. A refused sign-in that mentions "API Login Limit" is transient
 whatever its status code: it is retried with backoff, never reported as bad credentials.
+
+Sign-in and sign-out go through the one HTTP client (``transport.client.ApiClient``) like every
+other request; the cookies of a cookie session live here, never in the host's shared client.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 
@@ -18,16 +21,67 @@ from ml_connector.errors import AuthenticationError, TransientError
 from ml_connector.targets.acumatica.errors import is_login_limit, target_message
 from ml_connector.targets.acumatica.settings import AcumaticaCredentials, AcumaticaSettings
 from ml_connector.targets.acumatica.values import loads
+from ml_connector.transport.client import ApiClient, Failure
 from ml_connector.transport.clock import Clock
-from ml_connector.transport.retry import RetryPolicy, is_transient, send_with_retry
+from ml_connector.transport.retry import RetryPolicy
+
+NO_AUTH = httpx.Auth()
+TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 
 
-def _auth_transient(response: httpx.Response) -> bool:
-    return is_login_limit(response) or is_transient(response)
+def login_limit(response: httpx.Response) -> Failure | None:
+    """The licence's API Login Limit refused the session before anything ran: retry it."""
+    return Failure.REFUSED if is_login_limit(response) else None
+
+
+class SignIn:
+    """The sign-in/sign-out requests of one session through the one HTTP client, counted."""
+
+    def __init__(self, http: httpx.Client | None, retry: RetryPolicy) -> None:
+        self.api = ApiClient("Acumatica", retry=retry, timeout=TIMEOUT, http=http, classifier=login_limit)
+        self.refused_by_limit = False
+        self.api.on_response.append(self._note)
+
+    def _note(self, label: str, response: httpx.Response) -> None:
+        self.refused_by_limit = is_login_limit(response)
+
+    @property
+    def calls(self) -> int:
+        return sum(self.api.sent.values())
+
+    def sign_in(self, url: str, describe: str, **kwargs: Any) -> httpx.Response:
+        """Sign-in; when the licence keeps refusing, say so."""
+        self.refused_by_limit = False
+        try:
+            return self.api.send(
+                "POST", url, label=describe, write=False, auth=NO_AUTH, describe=describe, **kwargs
+            )
+        except TransientError as exc:
+            if self.refused_by_limit:
+                raise TransientError(
+                    f"{describe}: Acumatica API Login Limit reached (all API user seats are taken); "
+                    "sign out other integrations' sessions or raise the licence limit"
+                ) from exc
+            raise
+
+    def sign_out(self, settings: AcumaticaSettings, headers: dict[str, str]) -> None:
+        """POST /entity/auth/logout, retried like any call (a lost sign-out keeps a seat taken until it
+        expires). Never raises: sign-out runs in cleanup paths."""
+        with contextlib.suppress(TransientError, httpx.HTTPError):
+            self.api.send(
+                "POST",
+                f"{settings.url}/entity/auth/logout",
+                label="Acumatica sign-out",
+                write=False,
+                headers={**headers, "Content-Length": "0"},
+                auth=NO_AUTH,
+                describe="Acumatica sign-out",
+            )
 
 
 class Session(Protocol):
-    calls: int
+    @property
+    def calls(self) -> int: ...
 
     def apply(self, request: httpx.Request) -> None: ...
 
@@ -49,7 +103,7 @@ class OAuthSession:
 
     def __init__(
         self,
-        http: httpx.Client,
+        http: httpx.Client | None,
         settings: AcumaticaSettings,
         credentials: AcumaticaCredentials,
         *,
@@ -60,16 +114,18 @@ class OAuthSession:
             raise AuthenticationError(
                 "Acumatica OAuth needs a client id (GUID@Tenant) and secret from SM303010"
             )
-        self._http = http
+        self._signin = SignIn(http, retry)
         self._settings = settings
         self._credentials = credentials
         self._clock = clock
-        self._retry = retry
         self._lock = threading.Lock()
         self._access: str | None = None
         self._refresh: str | None = None
         self._expires_at = 0.0
-        self.calls = 0
+
+    @property
+    def calls(self) -> int:
+        return self._signin.calls
 
     @property
     def signed_in(self) -> bool:
@@ -115,12 +171,9 @@ class OAuthSession:
             "client_secret": self._credentials.client_secret,
         }
         url = f"{self._settings.url}/identity/connect/token"
-
-        def build() -> httpx.Request:
-            self.calls += 1
-            return self._http.build_request("POST", url, data=form, headers={"Accept": "application/json"})
-
-        response = _send_sign_in(self._http, build, self._retry, "Acumatica token")
+        response = self._signin.sign_in(
+            url, "Acumatica token", data=form, headers={"Accept": "application/json"}
+        )
         if response.status_code != 200:
             raise AuthenticationError(
                 f"Acumatica refused the {form['grant_type']} grant ({response.status_code}: {_oauth_error(response)}); "
@@ -140,31 +193,33 @@ class OAuthSession:
     def _logout(self, access: str | None) -> None:
         if access is None:
             return
-        self.calls += _send_sign_out(
-            self._http, self._settings, self._retry, {"Authorization": f"Bearer {access}"}
-        )
+        self._signin.sign_out(self._settings, {"Authorization": f"Bearer {access}"})
 
 
 class CookieSession:
-    """POST /entity/auth/login (204 + cookies), POST /entity/auth/logout. Cookies live in the
-    client's jar; a 401 (ten minutes idle) signs in again."""
+    """POST /entity/auth/login (204 + cookies), POST /entity/auth/logout. The cookies live in this
+    session's own jar (the host's pooled client refuses cookies, so sessions never mix); a 401
+    (ten minutes idle) signs in again."""
 
     def __init__(
         self,
-        http: httpx.Client,
+        http: httpx.Client | None,
         settings: AcumaticaSettings,
         credentials: AcumaticaCredentials,
         *,
         clock: Clock,
         retry: RetryPolicy,
     ) -> None:
-        self._http = http
+        self._signin = SignIn(http, retry)
         self._settings = settings
         self._credentials = credentials
-        self._retry = retry
         self._lock = threading.Lock()
         self._active = False
-        self.calls = 0
+        self._cookies = httpx.Cookies()
+
+    @property
+    def calls(self) -> int:
+        return self._signin.calls
 
     @property
     def signed_in(self) -> bool:
@@ -174,9 +229,8 @@ class CookieSession:
         with self._lock:
             if not self._active:
                 self._login()
-        # build_request ran before login set the cookies: copy them onto this request.
-        request.headers.pop("Cookie", None)
-        self._http.cookies.set_cookie_header(request)
+            request.headers.pop("Cookie", None)
+            self._cookies.set_cookie_header(request)
 
     def invalidate(self) -> None:
         with self._lock:
@@ -190,17 +244,14 @@ class CookieSession:
             "branch": self._settings.branch,
         }
         url = f"{self._settings.url}/entity/auth/login"
-
-        def build() -> httpx.Request:
-            self.calls += 1
-            return self._http.build_request("POST", url, json=body)
-
-        response = _send_sign_in(self._http, build, self._retry, "Acumatica sign-in")
+        response = self._signin.sign_in(url, "Acumatica sign-in", json=body)
         if response.status_code != 204 and response.status_code != 200:
             raise AuthenticationError(
                 f"Acumatica refused the sign-in ({response.status_code}: {target_message(response)}); "
                 "check user, password and tenant"
             )
+        self._cookies = httpx.Cookies()
+        self._cookies.extract_cookies(response)
         self._active = True
 
     def sign_out(self) -> None:
@@ -208,48 +259,9 @@ class CookieSession:
             was_active, self._active = self._active, False
         if not was_active:
             return
-        # build_request adds the jar's session cookies to the sign-out request
-        self.calls += _send_sign_out(self._http, self._settings, self._retry, {})
-        self._http.cookies.clear()
-
-
-def _send_sign_out(
-    http: httpx.Client, settings: AcumaticaSettings, retry: RetryPolicy, headers: dict[str, str]
-) -> int:
-    """POST /entity/auth/logout, retried like any call (a lost sign-out keeps a seat taken until it
-    expires); returns the number of attempts. Never raises: sign-out runs in cleanup paths."""
-    attempts = 0
-    url = f"{settings.url}/entity/auth/logout"
-
-    def build() -> httpx.Request:
-        nonlocal attempts
-        attempts += 1
-        return http.build_request("POST", url, headers={**headers, "Content-Length": "0"})
-
-    with contextlib.suppress(TransientError, httpx.HTTPError):
-        send_with_retry(http, build, retry, describe="Acumatica sign-out")
-    return attempts
-
-
-def _send_sign_in(http: httpx.Client, build, retry: RetryPolicy, describe: str) -> httpx.Response:
-    """Sign-in through the shared retry policy; when the licence keeps refusing, say so."""
-    refused_by_limit = False
-
-    def note(attempt: int, response: httpx.Response | None, error: BaseException | None) -> None:
-        nonlocal refused_by_limit
-        refused_by_limit = response is not None and is_login_limit(response)
-
-    try:
-        return send_with_retry(
-            http, build, retry, transient=_auth_transient, before_retry=note, describe=describe
-        )
-    except TransientError as exc:
-        if refused_by_limit:
-            raise TransientError(
-                f"{describe}: Acumatica API Login Limit reached (all API user seats are taken); "
-                "sign out other integrations' sessions or raise the licence limit"
-            ) from exc
-        raise
+        cookie = "; ".join(f"{c.name}={c.value}" for c in self._cookies.jar)
+        self._signin.sign_out(self._settings, {"Cookie": cookie} if cookie else {})
+        self._cookies = httpx.Cookies()
 
 
 def _oauth_error(response: httpx.Response) -> str:
@@ -263,7 +275,7 @@ def _oauth_error(response: httpx.Response) -> str:
 
 
 def open_session(
-    http: httpx.Client,
+    http: httpx.Client | None,
     settings: AcumaticaSettings,
     credentials: AcumaticaCredentials,
     *,

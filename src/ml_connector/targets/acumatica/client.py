@@ -1,5 +1,7 @@
-"""The REST client for one Acumatica endpoint version: requests with the session applied, the shared
-retry policy, list paging with $top/$skip, upserts, actions polled to completion, and a call count.
+"""The REST client for one Acumatica endpoint version, a thin user of the one HTTP client
+(``transport.client.ApiClient``: the session as its ``httpx.Auth``, renewed once on 401; its
+policy's retries, and no resend of a write that may have run): list paging with $top/$skip,
+upserts, actions polled to completion, and a call count.
 
 Paths are relative to ``{site}/entity/{Endpoint}/{Version}``. A 404 on that base means the version
 is gone from the instance; the client then reads ``GET /entity`` and names the versions offered.
@@ -15,19 +17,20 @@ from typing import Any
 import httpx
 
 from ml_connector.errors import ConfigurationError, PermanentError, TransientError
-from ml_connector.targets.acumatica.auth import Session, open_session
+from ml_connector.targets.acumatica.auth import TIMEOUT, Session, login_limit, open_session
 from ml_connector.targets.acumatica.endpoint import fetch_instance_info, require_version
 from ml_connector.targets.acumatica.errors import (
     body_json,
-    is_login_limit,
+    http_error,
     is_no_entity,
-    is_transient,
     raise_for_status,
 )
 from ml_connector.targets.acumatica.settings import AcumaticaCredentials, AcumaticaSettings, version_tuple
 from ml_connector.targets.acumatica.values import dumps, loads, odata_datetime, unwrap, wrap
+from ml_connector.transport.auth import AcumaticaSessionAuth
+from ml_connector.transport.client import ApiClient, Failure
 from ml_connector.transport.clock import SYSTEM_CLOCK, Clock
-from ml_connector.transport.retry import RetryPolicy, send_with_retry
+from ml_connector.transport.retry import RetryPolicy
 
 
 class AcumaticaClient:
@@ -45,20 +48,23 @@ class AcumaticaClient:
     ) -> None:
         self.settings = settings
         self.clock = clock
-        self._own_http = http is None
-        self.http = http or httpx.Client(timeout=httpx.Timeout(60.0, connect=10.0))
+        self.http = http  # None: the host's client from transport.pool
         self.retry = retry or RetryPolicy(clock=clock)
         self.session: Session = open_session(self.http, settings, credentials, clock=clock, retry=self.retry)
-        self.calls: Counter[str] = Counter()  # "GET SalesInvoice" -> count, every attempt included
+        self.api = ApiClient(
+            "Acumatica",
+            retry=self.retry,
+            auth=AcumaticaSessionAuth(self.session),
+            timeout=TIMEOUT,
+            http=http,
+            classifier=classify_answer,
+        )
+        self.calls: Counter[str] = self.api.sent  # "GET SalesInvoice" -> count, every attempt included
 
     # -- lifecycle -------------------------------------------------------------------------------
 
     def close(self) -> None:
-        try:
-            self.session.sign_out()
-        finally:
-            if self._own_http:
-                self.http.close()
+        self.session.sign_out()  # the connections stay in the process's pool
 
     def __enter__(self) -> AcumaticaClient:
         return self
@@ -84,8 +90,8 @@ class AcumaticaClient:
         absolute: bool = False,
         idempotent: bool = True,
     ) -> httpx.Response:
-        """Send with retries; 401 renews the session, 429/5xx back off. Returns the final response
-        (raising only when retries ran out or the endpoint version is missing).
+        """Send through the one HTTP client; returns the final response (raising only when
+        retries ran out or the endpoint version is missing).
 
         A non-idempotent write (an insert whose number the ERP assigns, an action) is resent only
         after answers that prove it was not processed (429, 401, the login limit). After a dropped
@@ -97,36 +103,14 @@ class AcumaticaClient:
         all_headers = {"Accept": "application/json", **(headers or {})}
         if content is not None:
             all_headers["Content-Type"] = "application/json"
-
-        maybe_written = False
-
-        def build() -> httpx.Request:
-            if maybe_written:
-                raise TransientError(
-                    f"Acumatica {method} {entity}: no answer; it may have been written, query before retrying"
-                )
-            self.calls[f"{method} {entity}"] += 1
-            request = self.http.build_request(
-                method, url, params=params, content=content, headers=all_headers
-            )
-            self.session.apply(request)
-            return request
-
-        def before_retry(attempt: int, response: httpx.Response | None, error: BaseException | None) -> None:
-            nonlocal maybe_written
-            if response is not None and response.status_code == 401:
-                self.session.invalidate()
-            refused = response is not None and (
-                response.status_code in (401, 429) or is_login_limit(response)
-            )
-            maybe_written = not idempotent and not refused
-
-        response = send_with_retry(
-            self.http,
-            build,
-            self.retry,
-            transient=is_transient,
-            before_retry=before_retry,
+        response = self.api.send(
+            method,
+            url,
+            label=f"{method} {entity}",
+            write=not idempotent,
+            params=params,
+            content=content,
+            headers=all_headers,
             describe=f"Acumatica {method} {entity}",
         )
         if response.status_code == 404 and not absolute:
@@ -272,6 +256,19 @@ class AcumaticaClient:
 
     def error_body(self, response: httpx.Response) -> Any:
         return body_json(response)
+
+
+def classify_answer(response: httpx.Response) -> Failure | None:
+    """What Acumatica's status codes hide: the login limit under any status was refused before it
+    ran; a 500 carrying an HttpError body is the ERP's refusal (a missing record, missing setup),
+    not a failure to retry. A 401 that outlived the session's renewal is retried too (as a refusal:
+    nothing ran): Acumatica ends sessions under a client's feet (idle timeout, the licence's session
+    limit, an administrator), and each attempt signs in again."""
+    if login_limit(response) is not None or response.status_code == 401:
+        return Failure.REFUSED
+    if response.status_code == 500 and http_error(response) is not None:
+        return Failure.SERVER_REFUSAL
+    return None
 
 
 def modified_field(version: str, entity: str) -> str:

@@ -14,6 +14,7 @@ import httpx
 from ml_connector.errors import ConfigurationError
 from ml_connector.targets.acumatica.errors import raise_for_status
 from ml_connector.targets.acumatica.values import loads
+from ml_connector.transport import pool
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,10 @@ def parse_instance_info(data: object) -> InstanceInfo:
     return InstanceInfo(build=build, endpoints=endpoints)
 
 
-def fetch_instance_info(http: httpx.Client, site: str) -> InstanceInfo:
-    response = http.get(f"{site}/entity", headers={"Accept": "application/json"})
+def fetch_instance_info(http: httpx.Client | None, site: str) -> InstanceInfo:
+    """``http`` None: the site's client from the process's pool."""
+    client = http if http is not None else pool.client_for(site)
+    response = client.get(f"{site}/entity", headers={"Accept": "application/json"})
     if response.status_code == 404:
         raise ConfigurationError(f"{site}/entity was not found: the URL is not an Acumatica site root")
     raise_for_status(response, "GET /entity")

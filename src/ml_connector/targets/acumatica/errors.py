@@ -44,17 +44,6 @@ def is_no_entity(response: httpx.Response) -> bool:
     )
 
 
-def is_transient(response: httpx.Response) -> bool:
-    """What send_with_retry may retry: 429, 502-504, a 500 that is not an ERP-side refusal, the
-    login limit under any status, and 401 (the client renews its session before the retry)."""
-    status = response.status_code
-    if status == 401 or is_login_limit(response):
-        return True
-    if status in (429, 502, 503, 504):
-        return True
-    return status == 500 and http_error(response) is None
-
-
 def target_message(response: httpx.Response) -> str:
     """The ERP's own words for a failure (never the request, which may carry secrets)."""
     error = http_error(response)

@@ -2,9 +2,11 @@
 
 One ``call`` = one MI transaction (``GET .../m3api-rest/v2/execute/{PROGRAM}/{TRANSACTION}``, or the
 v1 path where a tenant still needs it); ``bulk`` = many transactions of one program in one
-``POST .../v2/execute``. Errors are read from the body whatever the HTTP status; 401 renews the
-token once; 429/5xx/transport errors back off through the shared retry policy; a per-tenant
-semaphore bounds concurrent calls (the gateway throttles per tenant, not per client).
+``POST .../v2/execute``. Errors are read from the body whatever the HTTP status. Requests leave
+through the one HTTP client (``transport.client.ApiClient``): its ``IonTokenAuth`` renews the
+token once on 401, its policy backs off on 429/5xx/transport errors and never resends a write
+that may have run. Here: a per-tenant semaphore bounds concurrent calls (the gateway throttles per
+tenant, not per client) and an optional bucket paces them.
 """
 
 from __future__ import annotations
@@ -17,15 +19,19 @@ from typing import Literal
 
 import httpx
 
-from ml_connector.errors import AuthenticationError, ConfigurationError, PermanentError, TransientError
+from ml_connector.errors import AuthenticationError, ConfigurationError, PermanentError
 from ml_connector.targets.m3.ionapi import IonApiFile
 from ml_connector.targets.m3.responses import MiResult, Record, parse_body
 from ml_connector.targets.m3.token import IonTokenClient
+from ml_connector.transport.auth import IonTokenAuth
+from ml_connector.transport.client import ApiClient
 from ml_connector.transport.clock import SYSTEM_CLOCK, Clock
 from ml_connector.transport.ratelimit import TokenBucket
-from ml_connector.transport.retry import RetryPolicy, send_with_retry
+from ml_connector.transport.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
+
+Request = tuple[str, str, dict[str, str], dict | None]  # method, url, query, JSON body
 
 BULK_CHUNK = 100
 WRITE_PREFIXES = ("Add", "Chg", "Upd", "Del", "Dlt", "Confirm", "Copy", "Cpy", "Rel", "Crt")
@@ -34,16 +40,6 @@ WRITE_PREFIXES = ("Add", "Chg", "Upd", "Del", "Dlt", "Confirm", "Copy", "Cpy", "
 def is_write(transaction: str) -> bool:
     """MI writes are named, not methoded: Add/Chg/Dlt... are all GETs."""
     return transaction.startswith(WRITE_PREFIXES)
-
-
-def surely_unprocessed(response: httpx.Response | None, error: BaseException | None) -> bool:
-    """True only when M3 cannot have run the transaction: the gateway's spike arrest (429) or a
-    connection that was never made. A 5xx, a timeout or a dropped reply may follow a completed Add."""
-    if response is not None:
-        return response.status_code == 429
-    return isinstance(
-        error, httpx.ConnectError | httpx.ConnectTimeout
-    )  # transactions per bulk request (public clients chunk at 100-150)
 
 
 _tenant_gates: dict[str, threading.BoundedSemaphore] = {}
@@ -64,7 +60,7 @@ class MiClient:
         self,
         ionapi: IonApiFile,
         tokens: IonTokenClient,
-        http: httpx.Client,
+        http: httpx.Client | None,
         *,
         company: str | int | None = None,
         division: str | None = None,
@@ -76,7 +72,6 @@ class MiClient:
     ) -> None:
         self._ionapi = ionapi
         self._tokens = tokens
-        self._http = http
         self.company = str(company) if company not in (None, "") else None
         self.division = division
         self._retry = retry or RetryPolicy(clock=clock)
@@ -85,10 +80,21 @@ class MiClient:
             TokenBucket(rate_per_second, max(1.0, rate_per_second), clock=clock) if rate_per_second else None
         )
         self.api_version = api_version
+        self.api = ApiClient(
+            "ION",
+            retry=self._retry,
+            auth=IonTokenAuth(tokens.token, tokens.renew),
+            timeout=httpx.Timeout(60.0, connect=10.0),
+            http=http,
+        )
         self.transactions: Counter[str] = Counter()  # "PROGRAM.Transaction" -> MI transactions sent
         self.requests = 0  # HTTP requests (first attempts)
-        self.retries = 0  # extra attempts after 429/5xx/transport errors
         self._count_lock = threading.Lock()
+
+    @property
+    def retries(self) -> int:
+        """Extra attempts after 429/5xx/transport errors."""
+        return sum(self.api.retried.values())
 
     # -- public API -------------------------------------------------------------------------------
 
@@ -105,17 +111,10 @@ class MiClient:
         inputs = _as_strings(fields)
         self._count(program, [transaction])
         if self.api_version == "v1":
-            response = self._send(
-                lambda token: self._v1_request(program, transaction, inputs, maxrecs, returncols, token),
-                f"{program}.{transaction}",
-                write=is_write(transaction),
-            )
+            request = self._v1_request(program, transaction, inputs, maxrecs, returncols)
         else:
-            response = self._send(
-                lambda token: self._v2_request(program, transaction, inputs, maxrecs, returncols, token),
-                f"{program}.{transaction}",
-                write=is_write(transaction),
-            )
+            request = self._v2_request(program, transaction, inputs, maxrecs, returncols)
+        response = self._send(request, f"{program}.{transaction}", write=is_write(transaction))
         results = parse_body(self._json(response, program, transaction), program, transaction)
         return results[0].raise_for_error()
 
@@ -130,7 +129,7 @@ class MiClient:
             for name, fields in pending:
                 self._count(program, [name])
                 response = self._send(
-                    lambda token, n=name, f=fields: self._v1_request(program, n, f, maxrecs, None, token),
+                    self._v1_request(program, name, fields, maxrecs, None),
                     f"{program}.{name}",
                     write=is_write(name),
                 )
@@ -150,7 +149,7 @@ class MiClient:
                 "transactions": [{"transaction": name, "record": fields} for name, fields in chunk],
             }
             response = self._send(
-                lambda token, b=body: self._bulk_request(b, token),
+                ("POST", f"{self._ionapi.gateway_url}/M3/m3api-rest/v2/execute", {}, body),
                 f"{program} bulk",
                 write=any(is_write(name) for name, _ in chunk),
             )
@@ -180,12 +179,11 @@ class MiClient:
             options["divi"] = self.division
         return options
 
-    def _v2_request(self, program, transaction, inputs, maxrecs, returncols, token) -> httpx.Request:
+    def _v2_request(self, program, transaction, inputs, maxrecs, returncols) -> Request:
         url = f"{self._ionapi.gateway_url}/M3/m3api-rest/v2/execute/{program}/{transaction}"
-        params = {**inputs, **self._options(maxrecs, returncols)}
-        return self._http.build_request("GET", url, params=params, headers=_headers(token))
+        return "GET", url, {**inputs, **self._options(maxrecs, returncols)}, None
 
-    def _v1_request(self, program, transaction, inputs, maxrecs, returncols, token) -> httpx.Request:
+    def _v1_request(self, program, transaction, inputs, maxrecs, returncols) -> Request:
         matrix = ""
         if maxrecs is not None:
             matrix += f";maxrecs={maxrecs}"
@@ -196,47 +194,32 @@ class MiClient:
         if self.division:
             matrix += f";divi={self.division}"
         url = f"{self._ionapi.gateway_url}/M3/m3api-rest/execute/{program}/{transaction}{matrix}"
-        return self._http.build_request("GET", url, params=inputs, headers=_headers(token))
+        return "GET", url, inputs, None
 
-    def _bulk_request(self, body: dict, token: str) -> httpx.Request:
-        url = f"{self._ionapi.gateway_url}/M3/m3api-rest/v2/execute"
-        return self._http.build_request("POST", url, json=body, headers=_headers(token))
-
-    def _send(self, build, describe: str, *, write: bool = False) -> httpx.Response:
-        """Send with the token; a write is resent only when it surely did not run (see
-        ``surely_unprocessed``), otherwise TransientError: the engine then asks ``find`` first."""
+    def _send(self, request: Request, describe: str, *, write: bool = False) -> httpx.Response:
+        """One MI request through the one HTTP client: a write is resent only when it surely did
+        not run (its policy), otherwise TransientError: the engine then asks ``find`` first."""
+        method, url, params, body = request
         with self._gate:
             with self._count_lock:
                 self.requests += 1
-            token = self._tokens.token()
-            response = self._send_with_token(build, token, describe, write)
-            if response.status_code == 401:  # expired or revoked underneath us: renew once
-                log.info("%s: HTTP 401, renewing the ION token", describe)
-                token = self._tokens.renew(token)
-                response = self._send_with_token(build, token, describe, write)
-                if response.status_code == 401:
-                    raise AuthenticationError(
-                        f"the ION gateway rejects a freshly issued token of tenant {self._ionapi.tenant}:"
-                        " check that the authorized app is active and may call the M3 API suite"
-                    )
-            return response
-
-    def _send_with_token(self, build, token: str, describe: str, write: bool = False) -> httpx.Response:
-        def before_retry(attempt, response, error) -> None:
-            if write and not surely_unprocessed(response, error):
-                problem = f"HTTP {response.status_code}" if response is not None else type(error).__name__
-                raise TransientError(
-                    f"{describe}: {problem}; an MI write is not resent blindly (it may have run)"
-                )
-            with self._count_lock:
-                self.retries += 1
-
-        def request() -> httpx.Request:
-            if self._bucket is not None:
-                self._bucket.acquire()
-            return build(token)
-
-        return send_with_retry(self._http, request, self._retry, before_retry=before_retry, describe=describe)
+            response = self.api.send(
+                method,
+                url,
+                label=describe,
+                write=write,
+                params=params,
+                json=body,
+                headers={"Accept": "application/json"},
+                limiter=self._bucket,
+                describe=describe,
+            )
+        if response.status_code == 401:  # renewed once by IonTokenAuth and still refused
+            raise AuthenticationError(
+                f"the ION gateway rejects a freshly issued token of tenant {self._ionapi.tenant}:"
+                " check that the authorized app is active and may call the M3 API suite"
+            )
+        return response
 
     def _json(self, response: httpx.Response, program: str, transaction: str) -> object:
         try:
@@ -258,10 +241,6 @@ class MiClient:
         with self._count_lock:
             for name in transactions:
                 self.transactions[f"{program}.{name}"] += 1
-
-
-def _headers(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}", "Accept": "application/json"}
 
 
 def _as_strings(fields: Mapping[str, object] | None) -> dict[str, str]:

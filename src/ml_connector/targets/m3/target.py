@@ -1,7 +1,7 @@
 """M3Target: the Infor M3 / CloudSuite ERP behind the ION API gateway, as the ERP protocol.
 
 Writes (journals, customers, sales orders) are find/post pairs for the engine's posting protocol;
-reads (items, stock, shipments) are plain calls. One httpx client, one token, one MI client.
+reads (items, stock, shipments) are plain calls. One token, one MI client, over the host's pooled client.
 """
 
 from __future__ import annotations
@@ -53,8 +53,7 @@ class M3Target:
     ) -> None:
         self.settings = settings
         self._clock = clock
-        self._owns_http = http is None
-        self._http = http or httpx.Client(timeout=httpx.Timeout(60.0, connect=10.0))
+        self._http = http  # None: the host's client from transport.pool
         retry = retry or RetryPolicy(clock=clock)
         self.tokens = IonTokenClient(ionapi, self._http, clock=clock, retry=retry)
         self.mi = MiClient(
@@ -295,9 +294,7 @@ class M3Target:
         return problems
 
     def close(self) -> None:
-        self.tokens.revoke()
-        if self._owns_http:
-            self._http.close()
+        self.tokens.revoke()  # the connections stay in the process's pool
 
     def __enter__(self) -> M3Target:
         return self

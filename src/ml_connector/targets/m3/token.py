@@ -17,8 +17,9 @@ import httpx
 
 from ml_connector.errors import AuthenticationError, ConfigurationError, PermanentError
 from ml_connector.targets.m3.ionapi import IonApiFile
+from ml_connector.transport.client import ApiClient
 from ml_connector.transport.clock import SYSTEM_CLOCK, Clock
-from ml_connector.transport.retry import RetryPolicy, send_with_retry
+from ml_connector.transport.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ class IonTokenClient:
     def __init__(
         self,
         ionapi: IonApiFile,
-        http: httpx.Client,
+        http: httpx.Client | None = None,
         *,
         clock: Clock = SYSTEM_CLOCK,
         retry: RetryPolicy | None = None,
@@ -44,9 +45,13 @@ class IonTokenClient:
         client_auth: Literal["form", "basic"] = "form",
     ) -> None:
         self._ionapi = ionapi
-        self._http = http
         self._clock = clock
-        self._retry = retry or RetryPolicy(clock=clock)
+        self._api = ApiClient(
+            "ION",
+            retry=retry or RetryPolicy(clock=clock),
+            timeout=httpx.Timeout(60.0, connect=10.0),
+            http=http,
+        )
         self._renew_margin = renew_margin
         self._client_auth = client_auth
         self._token: IonToken | None = None
@@ -75,7 +80,7 @@ class IonTokenClient:
         if current is None:
             return
         try:
-            response = self._http.post(
+            response = self._api.http_for(self._ionapi.revoke_url).post(
                 self._ionapi.revoke_url,
                 data={"token": current.access_token, "token_type_hint": "access_token"},
                 auth=(self._ionapi.client_id, self._ionapi.client_secret),
@@ -96,20 +101,23 @@ class IonTokenClient:
             "username": ionapi.service_account_key,
             "password": ionapi.service_account_secret,
         }
-        auth: tuple[str, str] | None = None
+        headers: dict[str, str] = {}
         if self._client_auth == "basic":
-            auth = (ionapi.client_id, ionapi.client_secret)
+            headers["Authorization"] = basic_authorization(ionapi.client_id, ionapi.client_secret)
         else:
             form.update(client_id=ionapi.client_id, client_secret=ionapi.client_secret)
 
-        def build() -> httpx.Request:
-            request = self._http.build_request("POST", ionapi.token_url, data=form)
-            if auth is not None:
-                request.headers["Authorization"] = basic_authorization(*auth)
-            return request
-
         started = self._clock.monotonic()
-        response = send_with_retry(self._http, build, self._retry, describe="ION token request")
+        response = self._api.send(
+            "POST",
+            ionapi.token_url,
+            label="token",
+            write=False,  # a second grant only adds a token
+            data=form,
+            headers=headers,
+            auth=httpx.Auth(),
+            describe="ION token request",
+        )
         if response.status_code == 404:
             raise ConfigurationError(
                 f"the ION token endpoint was not found (HTTP 404 at the 'pu' + 'ot' URL of tenant {ionapi.tenant}):"
