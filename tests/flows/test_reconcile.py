@@ -340,8 +340,9 @@ def test_the_command_prints_the_tie_out_and_exits_by_the_result(deployment, stor
     sid = store.raw_document_keys(M3_CONNECTION, "settlement_report")[0]
     one = runner.invoke(app, ["reconcile", sid, "--json"])
     data = json.loads(one.stdout)
+    assert data["version"] == 1 and data["kind"] == "reconcile"
     assert one.exit_code == 0 and data["ties"] and [s["settlement_id"] for s in data["settlements"]] == [sid]
-    # A difference: exit code 1, the settlement and the amount on a line of their own.
+    # A difference: exit code 2, the settlement and the amount on a line of their own.
     raw = store.raw_document(M3_CONNECTION, "settlement_report", sid)
     text = raw.decode()
     header, summary_row, rest = text.split("\n", 2)
@@ -349,11 +350,16 @@ def test_the_command_prints_the_tie_out_and_exits_by_the_result(deployment, stor
     cells[4] = str(Decimal(cells[4]) + Decimal("0.01"))  # total-amount
     _replace_raw(store, M3_CONNECTION, sid, "\n".join([header, "\t".join(cells), rest]).encode())
     untied = runner.invoke(app, ["reconcile", sid])
-    assert untied.exit_code == 1
+    assert untied.exit_code == 2
+    untied_json = runner.invoke(app, ["reconcile", sid, "--json"])
+    assert untied_json.exit_code == 2 and json.loads(untied_json.stdout)["ties"] is False
     assert f"! settlement {sid}: the " in untied.output and "difference -0.01" in untied.output
     missing = runner.invoke(app, ["reconcile", "999"])
     assert missing.exit_code == 1 and "not stored" in missing.output
-    assert "Exit code 0 when everything ties, 1" in runner.invoke(app, ["reconcile", "--help"]).output
+    assert (
+        "Exit code 0 when everything ties, 2 when any difference exists"
+        in runner.invoke(app, ["reconcile", "--help"]).output
+    )
 
 
 @pytest.mark.parametrize("value", ["1.00"])

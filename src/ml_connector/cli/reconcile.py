@@ -1,16 +1,15 @@
 """`ml-connector reconcile [SETTLEMENT]`: the controller's tie-out, every difference named.
 
-Exit codes: 0 everything ties; 1 a difference exists (or the command could not run).
+Exit codes: 0 everything ties; 2 a difference exists; 1 the command could not run.
 """
 
 from __future__ import annotations
 
-import json
-import sys
-
 import typer
 
 from ml_connector.errors import MlConnectorError
+
+DIFFERENCES = 2  # the exit code of a tie-out with differences (docs/CLI.md, Exit codes)
 
 HELP = """Tie out settlements: report total = report lines = Finances transactions = the journal's
 deposit line = Amazon's listSummary net proceeds and listPayouts transfer, the journal posted in the
@@ -19,61 +18,52 @@ id, also each month end: the ledger's reserve and deferred balances = Amazon's l
 every deferred transaction behind the figure (--json). Every difference is listed by settlement
 and order (or month end), with its amount and date.
 
-Exit code 0 when everything ties, 1 when any difference exists (or the command cannot run)."""
+Exit code 0 when everything ties, 2 when any difference exists, 1 when the command cannot run."""
 
 
 def reconcile(
     settlement: str | None = typer.Argument(None, help="One settlement id (default: every stored one)."),
     connection: str | None = typer.Option(None, "--connection", "-c", help="Only this connection."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of text."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document instead of text."),
 ) -> None:
+    from ml_connector.cli.output import print_json
     from ml_connector.config import load_config
     from ml_connector.engine.store import Store
-    from ml_connector.flows.context import open_context
-    from ml_connector.flows.reconcile import reconcile as tie_out_all
-    from ml_connector.flows.reconcile import reconcile_month_ends
+    from ml_connector.flows.reconcile import reconcile_deployment
     from ml_connector.transport.clock import Clock
 
-    results = []
-    months = []
     try:
         config = load_config()
         connections = [config.connection(connection)] if connection else list(config.connections)
         store = Store.open(config.store_url)
         try:
-            for conn in connections:
-                if "reconcile" not in conn.flows and not connection:
-                    continue
-                if settlement and store.raw_document(conn.name, "settlement_report", settlement) is None:
-                    continue  # another connection's settlement
-                ctx = open_context(store, conn, clock=Clock(config.time_scale))
-                try:
-                    results += [(conn.name, r) for r in tie_out_all(ctx, settlement)]
-                    if not settlement:
-                        months += [(conn.name, m) for m in reconcile_month_ends(ctx)]
-                finally:
-                    ctx.close()
+            results, months = reconcile_deployment(
+                store,
+                connections,
+                settlement=settlement,
+                clock=Clock(config.time_scale),
+                only_named=connection is not None,
+            )
         finally:
             store.close()
-        if settlement and not results:
-            raise MlConnectorError(
-                f"settlement {settlement} is not stored on any connection: run `ml-connector sync settlements`"
-            )
     except MlConnectorError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
+    ties = all(r.ties for _c, r in results) and all(m.ties for _c, m in months)
     if as_json:
-        data = {
-            "ties": all(r.ties for _c, r in results) and all(m.ties for _c, m in months),
-            "settlements": [{"connection": name, **r.as_dict()} for name, r in results],
-            "month_ends": [{"connection": name, **m.as_dict()} for name, m in months],
-        }
-        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        print_json(
+            "reconcile",
+            {
+                "ties": ties,
+                "settlements": [{"connection": name, **r.as_dict()} for name, r in results],
+                "month_ends": [{"connection": name, **m.as_dict()} for name, m in months],
+            },
+        )
     else:
         _print(results)
         _print_months(months)
-    if any(not r.ties for _c, r in results) or any(not m.ties for _c, m in months):
-        raise typer.Exit(1)
+    if not ties:
+        raise typer.Exit(DIFFERENCES)
 
 
 def _print(results: list) -> None:  # noqa: ANN001 - (connection, TieOut) pairs

@@ -28,6 +28,7 @@ from ml_connector.flows.reconcile.gather import (
     match_group,
     previous_settlements,
     reconcile,
+    reconcile_deployment,
     reconcile_month_ends,
     reconcile_settlement,
     settlement_ids,
@@ -62,6 +63,6 @@ __all__ = [
     "OrderTie", "PostedJournal", "ReportSums", "Reserve", "StoredReport", "TieOut", "check_finances",
     "check_invoices", "check_journals", "check_lines", "check_month_end", "check_payout", "check_reserve",
     "check_summary", "deposit_of", "keep_report_sums", "load_report", "match_group", "previous_settlements",
-    "receivable_amounts", "reconcile", "reconcile_month_ends", "reconcile_settlement", "reserve_amounts",
+    "receivable_amounts", "reconcile", "reconcile_deployment", "reconcile_month_ends", "reconcile_settlement", "reserve_amounts",
     "run", "settlement_ids", "tie_out", "tied_before", "transactions_by_order",
 ]  # fmt: skip

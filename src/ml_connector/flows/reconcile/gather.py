@@ -7,9 +7,11 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
+from ml_connector.config import ConnectionConfig
+from ml_connector.engine.store import Store
 from ml_connector.errors import MlConnectorError, PermanentError
 from ml_connector.flows import deferrals
-from ml_connector.flows.context import FlowContext
+from ml_connector.flows.context import FlowContext, open_context
 from ml_connector.flows.reconcile.checks import check_month_end, tie_out
 from ml_connector.flows.reconcile.model import (
     POSTED,
@@ -29,6 +31,7 @@ from ml_connector.settlement.balance import amazon_balance
 from ml_connector.sources.amazon import balances as amazon_figures
 from ml_connector.sources.amazon.regions import MARKETPLACES
 from ml_connector.sources.amazon.resources import FinancialEventGroup, Transaction
+from ml_connector.transport.clock import Clock
 
 SETTLE_DELAY = timedelta(days=2)
 
@@ -383,3 +386,37 @@ def _deferral_rows(ctx: FlowContext) -> dict[tuple[str, str, str], list[dict]]:
         if record.kind == KIND and source.get("period"):
             result[(source["marketplace_id"], source["currency"], source["period"])] = source.get("rows", [])
     return result
+
+
+def reconcile_deployment(
+    store: Store,
+    connections: Sequence[ConnectionConfig],
+    *,
+    settlement: str | None,
+    clock: Clock,
+    only_named: bool,
+) -> tuple[list[tuple[str, TieOut]], list[tuple[str, MonthEnd]]]:
+    """The tie-out over a deployment's connections, so the CLI only parses and prints.
+
+    Connections whose flows exclude reconcile are skipped unless one was named (``only_named``);
+    with ``settlement``, only the connection that stores it is tied out, and month ends are not.
+    Raises ``MlConnectorError`` when the named settlement is stored on no connection."""
+    results: list[tuple[str, TieOut]] = []
+    months: list[tuple[str, MonthEnd]] = []
+    for conn in connections:
+        if "reconcile" not in conn.flows and not only_named:
+            continue
+        if settlement and store.raw_document(conn.name, RAW_KIND, settlement) is None:
+            continue  # another connection's settlement
+        ctx = open_context(store, conn, clock=clock)
+        try:
+            results += [(conn.name, r) for r in reconcile(ctx, settlement)]
+            if not settlement:
+                months += [(conn.name, m) for m in reconcile_month_ends(ctx)]
+        finally:
+            ctx.close()
+    if settlement and not results:
+        raise MlConnectorError(
+            f"settlement {settlement} is not stored on any connection: run `ml-connector sync settlements`"
+        )
+    return results, months
