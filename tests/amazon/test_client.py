@@ -418,3 +418,34 @@ def test_a_client_from_a_stored_connection(sandbox) -> None:
     with client:
         assert {p.marketplace_id for p in client.get_marketplace_participations()} == set(MARKETS)
         assert client.get_listing_state("MLC-MUG-01A", MARKETS[0]).price is not None
+
+
+def test_a_report_still_being_prepared_is_waited_for_and_the_wait_announced(sandbox) -> None:
+    from ml_connector.sandbox.amazon.reports import ORDER_REPORT
+    from ml_connector.transport.waits import listen
+
+    client = sandbox.client()
+    report_id = client.create_report(ORDER_REPORT, ["ATVPDKIKX0DER"])
+    assert client.get_report(report_id).status == "IN_QUEUE"
+    heard: list[tuple[str, float]] = []
+    unlisten = listen(lambda reason, seconds: heard.append((reason, seconds)))
+    try:
+        data = client.download_report(report_id)
+    finally:
+        unlisten()
+    assert data  # the document, once Amazon said DONE
+    assert heard and all(f"report {report_id} being prepared by Amazon" in r for r, _s in heard)
+    assert {r.rsplit("(", 1)[1] for r, _s in heard} >= {"IN_QUEUE)", "IN_PROGRESS)"}
+    assert [s for _r, s in heard][:3] == [15.0, 30.0, 60.0]
+
+
+def test_a_report_prepared_for_too_long_is_deferred_with_its_reason(sandbox, monkeypatch) -> None:
+    from ml_connector.errors import TransientError
+    from ml_connector.sandbox.amazon.reports import ORDER_REPORT
+    from ml_connector.sources.amazon import client as client_module
+
+    monkeypatch.setattr(client_module, "REPORT_WAIT_LIMIT", 20.0)
+    client = sandbox.client()
+    report_id = client.create_report(ORDER_REPORT, ["ATVPDKIKX0DER"])
+    with pytest.raises(TransientError, match=f"report {report_id} is still being prepared by Amazon"):
+        client.download_report(report_id)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from ml_connector.errors import PermanentError
+from ml_connector.errors import PermanentError, TransientError
 from ml_connector.model import Address, Money, Order, SettlementLine, ShipmentConfirmation
 from ml_connector.sources.amazon import finances, mapping
 from ml_connector.sources.amazon.auth import LwaAuth, LwaCredentials
@@ -44,6 +44,7 @@ from ml_connector.transport.auth import LwaTokenAuth
 from ml_connector.transport.clock import SYSTEM_CLOCK, Clock
 from ml_connector.transport.retry import RetryPolicy
 from ml_connector.transport.urls import require_secure_url
+from ml_connector.transport.waits import announce
 
 if TYPE_CHECKING:
     from ml_connector.engine.buckets import SharedBuckets
@@ -54,6 +55,8 @@ SETTLEMENT_V2 = "GET_V2_SETTLEMENT_REPORT_DATA_FLAT_FILE_V2"
 JSON_LISTINGS_FEED = "JSON_LISTINGS_FEED"
 BEFORE_NOW = timedelta(minutes=2)  # *Before parameters must be at least two minutes in the past
 RDT_MARGIN = 60.0
+PREPARING = ("IN_QUEUE", "IN_PROGRESS")  # getReport statuses of a report Amazon is still preparing
+REPORT_WAIT_LIMIT = 900.0  # seconds one download waits for a report before deferring it
 # Carrier codes Amazon accepts as such (a subset of its list); any other carrier goes as "Other" + name.
 CARRIER_CODES = frozenset(
     {
@@ -495,11 +498,32 @@ class SpApiClient:
 
     def download_report(self, report_id: str) -> bytes:
         """The report's document, fetched right after getReportDocument (URLs live 5 minutes) and
-        gunzipped when Amazon says GZIP."""
-        report = self.get_report(report_id)
+        gunzipped when Amazon says GZIP. A report Amazon is still preparing is waited for, each
+        wait announced (``transport.waits``) so progress says why it stands still, up to
+        ``REPORT_WAIT_LIMIT``; then ``TransientError``, so the caller defers it to the next run."""
+        report = self.wait_for_report(report_id)
         if not report.document_id:
-            raise ValueError(f"report {report_id} has no document yet (status {report.status})")
+            raise PermanentError(f"Amazon reports report {report_id} {report.status} without a document")
         return self.download_document(report.document_id)
+
+    def wait_for_report(self, report_id: str) -> ReportInfo:
+        """getReport until the report leaves IN_QUEUE / IN_PROGRESS (polls 15 s, doubling to 120 s)."""
+        waited, pause = 0.0, 15.0
+        report = self.get_report(report_id)
+        while report.status in PREPARING:
+            if waited >= REPORT_WAIT_LIMIT:
+                raise TransientError(
+                    f"report {report_id} is still being prepared by Amazon ({report.status}) after "
+                    f"{waited:.0f}s; the next run asks again"
+                )
+            announce(f"report {report_id} being prepared by Amazon ({report.status})", pause)
+            self.clock.sleep(pause)
+            waited += pause
+            pause = min(pause * 2, 120.0)
+            report = self.get_report(report_id)
+        if report.status in ("CANCELLED", "FATAL"):
+            raise PermanentError(f"Amazon ended report {report_id} {report.status}: it has no document")
+        return report
 
     def download_document(self, document_id: str) -> bytes:
         meta = self._get("getReportDocument", f"/reports/2021-06-30/documents/{document_id}")
