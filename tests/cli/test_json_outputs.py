@@ -153,6 +153,6 @@ def test_piped_records_keep_every_value_whole_and_page(run_cli) -> None:
     as_json = _doc(run_cli("records", "--json", "--limit", "2").stdout, "records")
     assert as_json["total"] == 5 and len(as_json["records"]) == 2
     status = run_cli("status").stdout.splitlines()
-    assert status[0].split("\t")[0] == "connection" and status[1].split("\t")[4:7] == ["3", "2", "0"]
+    assert status[0].split("\t")[0] == "connection" and status[1].split("\t")[5:8] == ["3", "2", "0"]
     connections = run_cli("connections").stdout.splitlines()
     assert connections[1].split("\t")[0] == "shop"

@@ -137,7 +137,7 @@ def test_status_records_audit(cli, failed_records) -> None:
     status = cli("status")
     assert status.exit_code == 0
     [row] = [line for line in status.stdout.splitlines() if "orders" in line]
-    assert row.split("\t")[4:7] == ["1", "1", "0"]  # posted, failed, pending: tab-separated in a pipe
+    assert row.split("\t")[5:8] == ["1", "1", "0"]  # posted, failed, pending: tab-separated in a pipe
 
     failed = cli("records", "--state", "failed")
     assert failed.exit_code == 0 and "ORD-2" in failed.output and "ORD-1" not in failed.output
@@ -239,7 +239,7 @@ def test_a_duplicate_suspected_record_is_shown_by_status_and_records_and_replaye
     store.close()
     status = cli("status")
     [row] = [line for line in status.output.splitlines() if "orders" in line]
-    assert [cell.strip() for cell in row.split("\t")[4:8]] == [
+    assert [cell.strip() for cell in row.split("\t")[5:9]] == [
         "0",
         "1",
         "0",
@@ -253,3 +253,34 @@ def test_a_duplicate_suspected_record_is_shown_by_status_and_records_and_replaye
     again = cli("replay", str(rec.id))
     assert again.exit_code == 0 and "found in ERP, ERP id ERP-1" in again.output
     assert target.counts()["ORD-1"] == 1
+
+
+def test_status_counts_settlements_and_their_journals_apart(cli) -> None:
+    """A settlement and its journals on rows of their own, as `sync` counts them: 2 and 3."""
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class Unit:
+        key: str
+        kind: str
+
+    cli("init")
+    store = Store.open()
+    store.ensure_connection("books", erp="m3")
+    eng = PostingEngine(store, "books", flow="settlements")
+    target = FakeTarget()
+    for key in ("S-1", "S-2"):
+        eng.post(Unit(key, "settlement"), target, source={})
+    for key in ("S-1-A", "S-1-B", "S-2-A"):
+        eng.post(Unit(key, "journal"), target, source={})
+    eng.fail("journal", "S-3-A", "account 5100 is blocked", source={})
+    store.close()
+    rows = [line.split("\t") for line in cli("status").stdout.splitlines()[1:]]
+    by_kind = {row[2]: row[5:7] for row in rows if row[1] == "settlements"}
+    assert by_kind == {"settlements": ["2", "0"], "journals": ["3", "1"]}
+    flows = _json(cli("status", "--json").stdout)["flows"]
+    assert {(f["record_kind"], f["posted"]) for f in flows} == {("settlement", 2), ("journal", 3)}
+
+
+def _json(text: str) -> dict:
+    return json.loads(text)

@@ -437,8 +437,9 @@ def status(
     connection: str | None = CONNECTION_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Per connection and flow: the last run, and how many records are posted, failed and pending."""
-    from ml_connector.cli.output import print_json, print_table
+    """Per connection, flow and kind of record: the last run, and how many are posted, failed and
+    pending (a settlement and its journals on rows of their own, counted as `sync` counts them)."""
+    from ml_connector.cli.output import kind_words, print_json, print_table
     from ml_connector.engine.journey import when
     from ml_connector.ops.queries import flow_status
 
@@ -457,6 +458,7 @@ def status(
                     {
                         "connection": r.connection,
                         "flow": r.flow,
+                        "record_kind": r.kind,
                         "last_run_started": r.last_run_started,
                         "last_run_state": r.last_run_state,
                         "posted": r.posted,
@@ -474,6 +476,7 @@ def status(
             (
                 r.connection,
                 r.flow,
+                kind_words(r.kind),
                 when(r.last_run_started),
                 r.last_run_state or "-",
                 r.posted,
@@ -483,9 +486,19 @@ def status(
             )
             for r in rows
         ]
-        table += [(name, "-", "never", "-", 0, 0, 0, 0) for name in idle]
+        table += [(name, "-", "-", "never", "-", 0, 0, 0, 0) for name in idle]
         print_table(
-            ("connection", "flow", "last run", "run state", "posted", "failed", "pending", "duplicates"),
+            (
+                "connection",
+                "flow",
+                "records",
+                "last run",
+                "run state",
+                "posted",
+                "failed",
+                "pending",
+                "duplicates",
+            ),
             table,
         )
         if any(r.duplicate_suspected for r in rows):

@@ -67,3 +67,21 @@ def print_json(kind: str, data: dict[str, Any]) -> None:
     document = {"version": JSON_VERSION, "kind": kind, **data}
     sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False, default=_default) + "\n")
     sys.stdout.flush()
+
+
+KIND_NOUNS = {
+    "settlement": "settlements",
+    "journal": "journals",
+    "customer": "customers",
+    "sales_order": "sales orders",
+    "sales_invoice": "sales invoices",
+    "credit_note": "credit notes",
+    "deferral": "deferral journals",
+}
+
+
+def kind_words(kind: str | None) -> str:
+    """A record kind as the status table names it ("journals"); "-" when there are no records."""
+    if not kind:
+        return "-"
+    return KIND_NOUNS.get(kind, kind.replace("_", " ") + "s")

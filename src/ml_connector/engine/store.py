@@ -95,6 +95,7 @@ class FlowStatus:
     failed: int
     pending: int
     duplicate_suspected: int = 0
+    kind: str | None = None  # the records' kind (settlement, journal, sales_order...); None: no records yet
 
 
 class Store:
@@ -770,37 +771,41 @@ class Store:
         }
 
     def status(self, connection: str | None = None) -> list[FlowStatus]:
-        """Per connection and flow: the last run and how many records are posted, failed, pending."""
+        """Per connection, flow and record kind: the flow's last run and how many records are
+        posted, failed, pending. One row per kind, so a settlement and its journals are counted
+        apart ("10 settlements, 20 journals"), the way `sync` counts them. Reads aggregates and
+        the newest run of each pair only (index ix_runs_connection_flow_id), never every run."""
         with self.session() as s:
             names = {cid: name for cid, name in s.execute(select(Connection.id, Connection.name))}
-            counts: dict[tuple[int, str], dict[str, int]] = {}
-            for cid, flow, state, n in s.execute(
-                select(Record.connection_id, Record.flow, Record.state, func.count()).group_by(
-                    Record.connection_id, Record.flow, Record.state
+            counts: dict[tuple[int, str], dict[str, dict[str, int]]] = {}
+            for cid, flow, kind, state, n in s.execute(
+                select(Record.connection_id, Record.flow, Record.kind, Record.state, func.count()).group_by(
+                    Record.connection_id, Record.flow, Record.kind, Record.state
                 )
             ):
-                counts.setdefault((cid, flow), {})[state] = n
-            runs: dict[tuple[int, str], Run] = {}
-            for run in s.scalars(select(Run).order_by(Run.started_at, Run.id)):
-                runs[(run.connection_id, run.flow)] = run
+                counts.setdefault((cid, flow), {}).setdefault(kind, {})[state] = n
+            newest = select(func.max(Run.id)).group_by(Run.connection_id, Run.flow).scalar_subquery()
+            runs = {(r.connection_id, r.flow): r for r in s.scalars(select(Run).where(Run.id.in_(newest)))}
         rows = []
         for cid, flow in sorted(set(counts) | set(runs), key=lambda k: (names[k[0]], k[1])):
             if connection and names[cid] != connection:
                 continue
-            c, run = counts.get((cid, flow), {}), runs.get((cid, flow))
-            rows.append(
-                FlowStatus(
-                    connection=names[cid],
-                    flow=flow,
-                    last_run_started=run.started_at if run else None,
-                    last_run_finished=run.finished_at if run else None,
-                    last_run_state=run.state if run else None,
-                    posted=c.get("posted", 0) + c.get("found_existing", 0),
-                    failed=c.get("failed", 0),
-                    pending=c.get("pending", 0),
-                    duplicate_suspected=c.get("duplicate_suspected", 0),
+            run = runs.get((cid, flow))
+            for kind, c in sorted(counts.get((cid, flow), {"": {}}).items()):
+                rows.append(
+                    FlowStatus(
+                        connection=names[cid],
+                        flow=flow,
+                        last_run_started=run.started_at if run else None,
+                        last_run_finished=run.finished_at if run else None,
+                        last_run_state=run.state if run else None,
+                        posted=c.get("posted", 0) + c.get("found_existing", 0),
+                        failed=c.get("failed", 0),
+                        pending=c.get("pending", 0),
+                        duplicate_suspected=c.get("duplicate_suspected", 0),
+                        kind=kind or None,
+                    )
                 )
-            )
         return rows
 
 
