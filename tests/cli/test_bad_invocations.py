@@ -5,6 +5,7 @@ subprocesses, exactly as a shell runs it."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -13,6 +14,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import typer
+
+from ml_connector.sandbox.m3.app import ionapi_document
 
 CLASS_NAME = re.compile(r"\b[A-Z][A-Za-z]*(Error|Exception|Warning)\b|Traceback|File \"/|\bline \d+, in\b")
 
@@ -25,6 +29,7 @@ erp = "m3"
 company = "100"
 """
 
+SANDBOX_IONAPI = ionapi_document("http://127.0.0.1:8702")
 BAD_URLS = {
     "nonsense": "nonsense",
     "closed-port": "postgresql+psycopg://127.0.0.1:1/test",
@@ -32,6 +37,7 @@ BAD_URLS = {
     "mysql": "mysql://user@127.0.0.1/db",
     "sqlite-missing-folder": "sqlite:////nonexistent-ml-folder/sub/store.sqlite3",
 }
+# Every command, by its path: those that open the store meet every bad URL; NO_STORE never opens it.
 STORE_COMMANDS = {
     "status": ["status"],
     "ping": ["ping"],
@@ -42,7 +48,34 @@ STORE_COMMANDS = {
     "reconcile": ["reconcile"],
     "replay": ["replay", "--failed"],
     "audit": ["audit", "1"],
-    "connect": ["connect", "amazon", "--name", "x", "--secrets-stdin", "--no-check"],
+    "connect amazon": ["connect", "amazon", "--name", "x", "--secrets-stdin", "--no-check"],
+    "connect m3": ["connect", "m3", "--name", "x", "--ionapi", "{ionapi}", "--no-check"],
+    "connect acumatica": [
+        "connect", "acumatica", "--name", "x", "--url", "https://erp.example.com", "--tenant", "T", "--secrets-stdin", "--no-check",
+    ],
+    "run": ["run"],
+    "worker": ["worker"],
+    "console": ["console", "--port", "1"],
+    "pause": ["pause", "shop"],
+    "resume": ["resume", "shop"],
+    "rotate-key": ["rotate-key"],
+    "vault rotate-key": ["vault", "rotate-key"],
+    "settlement set-marketplace": ["settlement", "set-marketplace", "123", "ATVPDKIKX0DER", "--connection", "shop"],
+    "connection remove": ["connection", "remove", "shop", "--keep-records"],
+    "user add": ["user", "add", "bob", "--role", "viewer", "--password-stdin"],
+    "user list": ["user", "list"],
+    "user remove": ["user", "remove", "bob"],
+}  # fmt: skip
+NO_STORE = {
+    "demo": "its own temporary home and store",
+    "version": "prints the version",
+    "settlement show": "reads a file",
+    "settlement default-mapping": "prints the shipped mapping",
+    "sandbox serve": "serves simulators",
+    "sandbox ionapi": "prints a sandbox .ionapi",
+    "config check": "reads config.toml",
+    "config reference": "prints CONFIG.md",
+    "config path": "prints a path",
 }
 
 
@@ -52,11 +85,20 @@ def _cases(tmp: Path) -> list[tuple[str, list[str], dict[str, str | None], str, 
     nonempty = tmp / "nonempty"
     busy_port = _busy_port()
     cases = []
-    for url_id, url in BAD_URLS.items():
-        for cmd_id, argv in STORE_COMMANDS.items():
+    corrupt = tmp / "corrupt.sqlite3"
+    corrupt.write_bytes(b"SQLite format 3\x00" + b"not a page" * 400)
+    ionapi = tmp / "sandbox.ionapi"
+    ionapi.write_text(json.dumps(SANDBOX_IONAPI))
+    urls = {**BAD_URLS, "sqlite-corrupt": f"sqlite:///{corrupt}"}
+    for url_id, url in urls.items():
+        for cmd_id, template in STORE_COMMANDS.items():
+            argv = [a.replace("{ionapi}", str(ionapi)) for a in template]
+            stdin = {
+                "connect acumatica": '{"client_id":"a","client_secret":"b","username":"u","password":"p"}',
+                "user add": "a-long-enough-password-1\na-long-enough-password-1\n",
+            }.get(cmd_id, '{"client_id":"a","client_secret":"b","refresh_token":"c"}')
             cases.append(
-                (f"db-{url_id}-{cmd_id}", argv, {"ML_CONNECTOR_DATABASE_URL": url},
-                 '{"client_id":"a","client_secret":"b","refresh_token":"c"}', "cannot open the store")
+                (f"db-{url_id}-{cmd_id}", argv, {"ML_CONNECTOR_DATABASE_URL": url}, stdin, "cannot open the store")
             )  # fmt: skip
     amazon_secrets = '{"client_id":"a","client_secret":"b","refresh_token":"c"}'
     acu_secrets = '{"client_id":"a","client_secret":"b","username":"u","password":"p"}'
@@ -223,3 +265,30 @@ def test_bad_invocations_in_a_real_process(tmp_path: Path, argv, env, words) -> 
     assert not CLASS_NAME.search(done.stdout + done.stderr), done.stdout + done.stderr
     assert words in done.stdout + done.stderr
     assert not (home / "ml-connector.sqlite3").exists()
+
+
+def _command_paths() -> set[str]:
+    from ml_connector.cli.app import app
+
+    root = typer.main.get_command(app)
+    ctx = root.make_context("ml-connector", [], resilient_parsing=True)
+    paths: set[str] = set()
+
+    def walk(command, prefix: tuple[str, ...]) -> None:  # noqa: ANN001 - a click command or group
+        if hasattr(command, "list_commands"):
+            for name in command.list_commands(ctx):
+                walk(command.get_command(ctx, name), (*prefix, name))
+        else:
+            paths.add(" ".join(prefix))
+
+    walk(root, ())
+    return paths
+
+
+def test_every_command_meets_the_bad_store_urls_or_says_why_it_needs_no_store() -> None:
+    """A new command is covered automatically: it must be listed in one of the two tables."""
+    paths = _command_paths()
+    assert paths, "no commands found"
+    unlisted = paths - set(STORE_COMMANDS) - set(NO_STORE)
+    assert not unlisted, f"add these commands to STORE_COMMANDS or NO_STORE: {sorted(unlisted)}"
+    assert not (set(STORE_COMMANDS) | set(NO_STORE)) - paths, "a listed command no longer exists"

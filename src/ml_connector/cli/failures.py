@@ -74,6 +74,12 @@ def _database(exc: BaseException) -> Explained | None:
         reason = f"the database kind {scheme!r} is not supported (use postgresql+psycopg:// or sqlite:///)"
     elif isinstance(exc, sa.ArgumentError):
         reason = "that is not a database URL"
+    elif "file is not a database" in lowered or "malformed" in lowered:
+        return Explained(
+            f"cannot open the store at {url}: that file is not an SQLite database, or it is damaged\n"
+            "  restore the store from a backup (or point ML_CONNECTOR_DATABASE_URL at the right file); "
+            "nothing was changed in it"
+        )
     elif "unable to open database file" in lowered:
         reason = "the SQLite file cannot be created there (does its folder exist, and may you write to it?)"
     elif "does not exist" in lowered and "database" in lowered:
