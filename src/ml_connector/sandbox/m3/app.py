@@ -294,7 +294,9 @@ def create_app(
                 {"errorMessage": "Invalid bulk request body", "errorType": "ServerReturnedNOK"}, 400
             )
         # public tools give cono/divi/maxrecs on the query string; the body's fields win
-        options = {k: v for k, v in request.query_params.items() if k in ("cono", "divi", "maxrecs")}
+        options = {
+            k: v for k, v in request.query_params.items() if k in ("cono", "divi", "maxrecs", "excludempty")
+        }
         if "maxReturnedRecords" in body or "maxrecs" not in options:
             options["maxrecs"] = str(body.get("maxReturnedRecords", 0))
         if body.get("cono") is not None:
