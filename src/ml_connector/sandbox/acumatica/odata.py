@@ -66,9 +66,21 @@ def resolve(record: Mapping[str, Any], path: str) -> Any:
     return value
 
 
+def _as_datetime(value: str) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
 def _coerce(left: Any, right: Any) -> tuple[Any, Any]:
-    if isinstance(right, datetime) and isinstance(left, str):
-        left = datetime.fromisoformat(left)
+    """Bring a stored value to the literal's type; a stored date without an offset is UTC (an
+    aware literal against a naive value raised a TypeError that made every comparison False)."""
+    if isinstance(right, date) and isinstance(left, str):
+        left = _as_datetime(left) or left
+    if isinstance(left, datetime) and left.tzinfo is None:
+        left = left.replace(tzinfo=UTC)
     if isinstance(right, date) and not isinstance(right, datetime) and isinstance(left, datetime):
         left = left.date()
     if isinstance(right, Decimal) and isinstance(left, int | float) and not isinstance(left, bool):

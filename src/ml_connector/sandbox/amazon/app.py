@@ -11,11 +11,11 @@ from __future__ import annotations
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ml_connector.sandbox.amazon import balances, finances, listings, lwa, orders, reports
-from ml_connector.sandbox.amazon.http import operation
+from ml_connector.sandbox.amazon.http import error_response, operation
 from ml_connector.sandbox.amazon.state import SELLER_ID, SandboxCredentials, SandboxState
 from ml_connector.sandbox.faults import FaultInjectionMiddleware, FaultPlan
 from ml_connector.transport.clock import Clock
@@ -111,7 +111,19 @@ def create_app(
         Route("/_sandbox/state", _summary, methods=["GET"]),
     ]
     plan = faults or FaultPlan()
-    app = Starlette(routes=routes, middleware=[Middleware(FaultInjectionMiddleware, plan=plan, clock=clock)])
+
+    async def _not_found(request: Request, exc: Exception) -> Response:
+        # Amazon answers JSON errors for unknown resources too, never a plain-text 404
+        status = getattr(exc, "status_code", 404)
+        if status == 405:
+            return error_response(405, "MethodNotAllowed", "Method not allowed for this resource.")
+        return error_response(404, "NotFound", "The requested resource was not found.")
+
+    app = Starlette(
+        routes=routes,
+        exception_handlers={404: _not_found, 405: _not_found},
+        middleware=[Middleware(FaultInjectionMiddleware, plan=plan, clock=clock)],
+    )
     app.state.sandbox = state
     app.state.faults = plan
     return app

@@ -168,8 +168,11 @@ def int_param(request: Request, name: str, default: int, low: int, high: int) ->
     return value
 
 
-def fingerprint(request: Request, token_name: str) -> str:
-    items = sorted((k, v) for k, v in request.query_params.multi_items() if k != token_name)
+def fingerprint(request: Request, token_name: str, free: tuple[str, ...] = ()) -> str:
+    """The filters a page token is bound to: every parameter but the token and those the model
+    lets change between pages (``free``)."""
+    skip = {token_name, *free}
+    items = sorted((k, v) for k, v in request.query_params.multi_items() if k not in skip)
     return hashlib.sha1(json.dumps(items).encode()).hexdigest()[:16]
 
 

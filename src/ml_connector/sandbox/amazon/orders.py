@@ -86,7 +86,8 @@ def _included(request: Request) -> set[str]:
 
 
 async def search_orders(request: Request, state: SandboxState, token: IssuedToken) -> dict:
-    fp = fingerprint(request, "paginationToken")
+    # the 2026-01-01 model: maxResultsPerPage and includedData may change between pages
+    fp = fingerprint(request, "paginationToken", ("maxResultsPerPage", "includedData"))
     offset, issued = decode_token(request.query_params.get("paginationToken"), fp)
     if "t" in issued and state.clock.now().timestamp() - float(issued["t"]) > TOKEN_LIFETIME:
         raise bad_input("The paginationToken has expired.")

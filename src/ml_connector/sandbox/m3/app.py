@@ -179,6 +179,8 @@ def create_app(
     )
     gateway, world, catalog = sandbox.gateway, sandbox.world, sandbox.catalog
 
+    refresh_tokens: set[str] = set()
+
     async def token(request: Request) -> Response:
         if request.path_params["tenant"] != TENANT:
             return PlainTextResponse("Not Found", 404)
@@ -186,17 +188,25 @@ def create_app(
         client = _basic(request) or (form.get("client_id", ""), form.get("client_secret", ""))
         if client != (CLIENT_ID, CLIENT_SECRET):
             return _oauth_error(401, "invalid_client", "Invalid client or client credentials")
-        if form.get("grant_type") != "password":
+        grant = form.get("grant_type")
+        if grant == "refresh_token":
+            # Infor ION API issues refresh tokens when the backend service app enables them
+            if form.get("refresh_token", "") not in refresh_tokens:
+                return _oauth_error(400, "invalid_grant", "Invalid refresh token")
+        elif grant != "password":
             return _oauth_error(
-                400, "unsupported_grant_type", "Only the password grant is enabled for this app"
+                400, "unsupported_grant_type", "Only the password and refresh_token grants are enabled"
             )
-        if (form.get("username"), form.get("password")) != (SERVICE_ACCOUNT_KEY, SERVICE_ACCOUNT_SECRET):
+        elif (form.get("username"), form.get("password")) != (SERVICE_ACCOUNT_KEY, SERVICE_ACCOUNT_SECRET):
             return _oauth_error(400, "invalid_grant", "Invalid service account credentials")
+        refresh = secrets.token_urlsafe(24)
+        refresh_tokens.add(refresh)
         return JSONResponse(
             {
                 "access_token": gateway.issue(),
                 "token_type": "Bearer",
                 "expires_in": int(gateway.token_lifetime),
+                "refresh_token": refresh,
             }
         )
 
@@ -283,7 +293,12 @@ def create_app(
             return JSONResponse(
                 {"errorMessage": "Invalid bulk request body", "errorType": "ServerReturnedNOK"}, 400
             )
-        options = {"maxrecs": str(body.get("maxReturnedRecords", 0))}
+        # public tools give cono/divi/maxrecs on the query string; the body's fields win
+        options = {
+            k: v for k, v in request.query_params.items() if k in ("cono", "divi", "maxrecs", "excludempty")
+        }
+        if "maxReturnedRecords" in body or "maxrecs" not in options:
+            options["maxrecs"] = str(body.get("maxReturnedRecords", 0))
         if body.get("cono") is not None:
             options["cono"] = str(body["cono"])
         if body.get("divi"):

@@ -87,7 +87,10 @@ def execute(
     if options.get("returncols"):
         wanted = set(options["returncols"].split(","))
         columns = [c for c in columns if c in wanted]
-    return [{c: str(row.get(c, "")) for c in columns} for row in rows]
+    records = [{c: str(row.get(c, "")) for c in columns} for row in rows]
+    if (options.get("excludempty") or options.get("excludeempty") or "").lower() == "true":
+        records = [{c: v for c, v in record.items() if v.strip()} for record in records]
+    return records
 
 
 def v2_result(
