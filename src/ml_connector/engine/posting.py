@@ -23,14 +23,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from ml_connector.engine.fence import ClaimLost, fenced, unfenced
 from ml_connector.engine.redact import scrub
 from ml_connector.engine.store import DEFAULT_HEARTBEAT, DONE_STATES, SETTLED_STATES, Store, new_owner
 from ml_connector.errors import PermanentError, TransientError
-from ml_connector.model.documents import Document
-from ml_connector.targets.protocol import PostingTarget
+from ml_connector.targets.protocol import Postable, PostingTarget
 from ml_connector.transport import stop
 from ml_connector.transport.retry import RetryPolicy
 
@@ -40,6 +39,7 @@ State = Literal["posted", "found_existing", "failed", "pending", "duplicate_susp
 Checkpoint = Callable[[str], None]
 STEPS = ("intent_recorded", "found", "posted", "recorded")
 REQUEST_TIMEOUT = 60.0  # seconds: the longest read timeout of the ERP and SP-API clients
+D = TypeVar("D", bound=Postable)  # a document type and the targets that post it
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +191,7 @@ class PostingEngine:
 
     # --- the protocol -------------------------------------------------------------------------
 
-    def post(self, document: Document, target: PostingTarget, *, source: Any = None) -> PostingResult:
+    def post(self, document: D, target: PostingTarget[D], *, source: Any = None) -> PostingResult:
         """Post ``document`` through ``target`` unless it already is; never twice."""
         kind, key = document.kind, document.key
         stop.checkpoint()  # a stop request is honoured before a posting begins
@@ -296,7 +296,7 @@ class PostingEngine:
 
     # --- the fence and what is done when it was passed ----------------------------------------
 
-    def _fence(self, record_id: int, token: int, document: Document) -> Callable[[], None]:
+    def _fence(self, record_id: int, token: int, document: Postable) -> Callable[[], None]:
         def check() -> None:
             if not self.store.renew_claim(record_id, self.owner, self.claim_ttl, token):
                 raise ClaimLost(
@@ -306,7 +306,7 @@ class PostingEngine:
 
         return check
 
-    def _all_ids(self, document: Document, target: PostingTarget, known: list[str | None]) -> list[str]:
+    def _all_ids(self, document: D, target: PostingTarget[D], known: list[str | None]) -> list[str]:
         """Every ERP record holding the key, as the ERP answers now, plus the ids this run knows."""
         found: list[str] = []
         find_all = getattr(target, "find_all", None)
@@ -322,7 +322,7 @@ class PostingEngine:
         ids = list(dict.fromkeys(found + [str(k) for k in known if k]))
         return ids
 
-    def _duplicate(self, record_id: int, document: Document, erp_ids: list[str]) -> PostingResult:
+    def _duplicate(self, record_id: int, document: Postable, erp_ids: list[str]) -> PostingResult:
         message = (
             f"the ERP holds {len(erp_ids)} records for {document.kind} {document.key}: "
             f"{', '.join(erp_ids)}; keep one, reverse the others, then `ml-connector replay {record_id}`"
@@ -331,7 +331,7 @@ class PostingEngine:
         rec = self.store.mark_duplicate(record_id, erp_ids, actor=self.owner, message=message)
         return PostingResult(document.key, "duplicate_suspected", rec.erp_id, message, rec.id, document.kind)
 
-    def _lost(self, record_id: int, token: int, document: Document, target: PostingTarget) -> PostingResult:
+    def _lost(self, record_id: int, token: int, document: D, target: PostingTarget[D]) -> PostingResult:
         """The fence stopped a write: this run lost its claim (it stalled past it). Nothing more is
         sent; whatever an earlier request of this post may have written is checked against the ERP."""
         log.warning(
@@ -364,7 +364,7 @@ class PostingEngine:
         )
 
     def _find_or_post(
-        self, record_id: int, token: int, document: Document, target: PostingTarget, *, takeover: bool = False
+        self, record_id: int, token: int, document: D, target: PostingTarget[D], *, takeover: bool = False
     ) -> tuple[State, str]:
         """Query first, then post; on a transient error wait and start again from the query.
 

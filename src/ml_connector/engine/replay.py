@@ -24,13 +24,13 @@ from ml_connector.engine.models import Record
 from ml_connector.engine.posting import Checkpoint, PostingEngine, PostingResult
 from ml_connector.engine.store import DONE_STATES, Store
 from ml_connector.errors import ConfigurationError, PermanentError
-from ml_connector.model.documents import Document
-from ml_connector.targets.protocol import PostingTarget
+from ml_connector.targets.protocol import Postable, PostingTarget
 from ml_connector.transport.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
-Rebuilder = Callable[[Store, Record, Any], tuple[Document, PostingTarget]]
+# the target posts the document it is returned with (a pairing the alias cannot spell)
+Rebuilder = Callable[[Store, Record, Any], tuple[Postable, PostingTarget[Any]]]
 _rebuilders: dict[str, Rebuilder] = {}
 REPLAYABLE_STATES = ("failed", "pending")
 

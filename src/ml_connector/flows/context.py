@@ -172,7 +172,7 @@ class ClosingTarget:
     Amazon-side target for listing updates and shipments), then closes the whole context (Acumatica
     sessions signed out, ION token revoked) when the replay is done."""
 
-    def __init__(self, ctx: FlowContext, target: PostingTarget | None = None) -> None:
+    def __init__(self, ctx: FlowContext, target: PostingTarget[Any] | None = None) -> None:
         self._ctx = ctx
         self._target = target or ctx.target
 

@@ -13,20 +13,34 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 from ml_connector.model.documents import Document
 from ml_connector.model.money import Money
 from ml_connector.model.orders import ShipmentConfirmation, StockLevel
 
 
+class Postable(Protocol):
+    """What the engine needs of a document: its record kind and its Amazon key."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def key(self) -> str: ...
+
+
+D_contra = TypeVar("D_contra", bound=Postable, contravariant=True)
+
+
 @runtime_checkable
-class PostingTarget(Protocol):
-    """The minimum the engine's posting protocol needs."""
+class PostingTarget(Protocol[D_contra]):
+    """The minimum the engine's posting protocol needs, for the documents of type ``D_contra``
+    (an ERP's accounting documents, a listing update, a shipment confirmation, ...)."""
 
-    def find(self, document: Document) -> str | None: ...
+    def find(self, document: D_contra) -> str | None: ...
 
-    def post(self, document: Document) -> str: ...
+    def post(self, document: D_contra) -> str: ...
 
     # Optional: ``find_all(document) -> list[str]``, every ERP record holding the key. The engine
     # asks it after a takeover and whenever a settle finds the claim lost, to name duplicates; a
@@ -34,7 +48,7 @@ class PostingTarget(Protocol):
 
 
 @runtime_checkable
-class ErpTarget(PostingTarget, Protocol):
+class ErpTarget(PostingTarget[Document], Protocol):
     """A whole ERP as flows see it."""
 
     name: str
