@@ -69,10 +69,10 @@ def _stop_on_signals(acknowledge: Callable[[], None] | None = None) -> threading
     return event
 
 
-def _open_store(store_class, url: str | None):  # noqa: ANN001, ANN202 - engine.store.Store (lazy import)
-    """The store; a database that does not answer reaches the CLI's error boundary (cli.failures),
-    which names the URL and the fix in one line."""
-    return store_class.open(url)
+def _open_store(store_class, config):  # noqa: ANN001, ANN202 - engine.store.Store, config (lazy imports)
+    """The configuration's store; a database that does not answer reaches the CLI's error boundary
+    (cli.failures), which names the URL and the fix in one line."""
+    return store_class.open(config.store_url, keep_runs=config.keep_runs)
 
 
 def _exit_code(summaries, bad=("failed", "run_failed", "duplicate_suspected")) -> int:  # noqa: ANN001
@@ -104,7 +104,7 @@ def sync(
     _stop_on_signals()
     try:
         config = load_config()
-        store = _open_store(Store, config.store_url)
+        store = _open_store(Store, config)
         try:
             run_sync(
                 store,
@@ -171,7 +171,7 @@ def run(
     summaries: list = []
     runs = 0
     try:
-        store = _open_store(Store, config.store_url)
+        store = _open_store(Store, config)
         try:
             typer.echo(
                 f"{_stamp()} running {len(config.connections)} connection(s); stop with Ctrl-C or SIGTERM"
@@ -210,7 +210,7 @@ def _run_worker(config) -> None:  # noqa: ANN001 - a config.DeploymentConfig
     from ml_connector.cli.worker import serve
     from ml_connector.engine.store import Store
 
-    store = _open_store(Store, config.store_url)
+    store = _open_store(Store, config)
     try:
         summaries = serve(store, config, concurrency=1)
     finally:

@@ -196,7 +196,8 @@ class Run(Base):
     __table_args__ = (
         Index("ix_runs_connection_flow_id", "connection_id", "flow", "id"),  # console, status
         Index("ix_runs_owner", "owner"),  # replay: the run of a claim's owner (migration 0005)
-        Index("ix_runs_started_at", "started_at"),  # pruning old runs (migration 0005)
+        # pruning a pair's old runs: a range on this index (migration 0005)
+        Index("ix_runs_connection_flow_started_at", "connection_id", "flow", "started_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -19,7 +19,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Engine, String, and_, case, func, insert, literal, null, or_, select, update
+from sqlalchemy import (
+    JSON,
+    Engine,
+    String,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy import Connection as SAConnection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -50,6 +64,7 @@ from ml_connector.transport.stop import Interrupted
 log = logging.getLogger(__name__)
 
 DEFAULT_HEARTBEAT = timedelta(seconds=90)  # `[run] heartbeat_timeout`: leases and claims lapse after it
+DEFAULT_KEEP_RUNS = timedelta(days=90)  # `[store] keep_runs_days`: older runs are pruned
 DONE_STATES = ("posted", "found_existing")
 # a key the ERP holds more than once: a person must look (never claimed or posted again)
 NEEDS_PERSON = ("duplicate_suspected",)
@@ -102,22 +117,33 @@ class FlowStatus:
 
 
 class Store:
-    def __init__(self, engine: Engine, *, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self, engine: Engine, *, clock: Clock = SYSTEM_CLOCK, keep_runs: timedelta = DEFAULT_KEEP_RUNS
+    ) -> None:
         self.engine = engine
         self.clock = clock
+        self.keep_runs = keep_runs
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._shared_buckets: dict[float, SharedBuckets] = {}
         self._buckets_lock = threading.Lock()
 
     @classmethod
-    def open(cls, url: str | None = None, *, clock: Clock = SYSTEM_CLOCK, migrate_to: str = "head") -> Store:
-        """Open (and migrate) the store at ``url``, or the default one (see ``paths.database_url``)."""
+    def open(
+        cls,
+        url: str | None = None,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        migrate_to: str = "head",
+        keep_runs: timedelta = DEFAULT_KEEP_RUNS,
+    ) -> Store:
+        """Open (and migrate) the store at ``url``, or the default one (see ``paths.database_url``).
+        ``keep_runs``: how long runs are kept (``[store] keep_runs_days``)."""
         install_log_redaction()
         url = url or paths.database_url()
         private_sqlite(url)  # 0600 before SQLite creates it (its -wal/-shm then follow its mode)
         engine = make_engine(url)
         migrate.upgrade(engine, migrate_to)
-        return cls(engine, clock=clock)
+        return cls(engine, clock=clock, keep_runs=keep_runs)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -749,6 +775,12 @@ class Store:
                 update(Run)
                 .where(Run.connection_id == conn.id, Run.flow == flow, Run.state == "running")
                 .values(state="interrupted", finished_at=now)
+            )
+            # the pair's runs older than `keep_runs`: the new one stays its latest (index-bounded)
+            s.execute(
+                delete(Run).where(
+                    Run.connection_id == conn.id, Run.flow == flow, Run.started_at < now - self.keep_runs
+                )
             )
             run = Run(connection_id=conn.id, flow=flow, owner=owner, state="running", started_at=now)
             s.add(run)

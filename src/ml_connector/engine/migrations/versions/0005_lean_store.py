@@ -3,7 +3,8 @@
 - ``records.claim_previous``: set by the one-statement claim (a takeover when not this owner).
 - ``ix_records_connection_flow_kind_state`` replaces ``ix_records_connection_flow_state``:
   ``status`` counts records per (connection, flow, kind, state) from the index alone.
-- ``ix_runs_owner`` (replay finds a claim's run) and ``ix_runs_started_at`` (old runs pruned).
+- ``ix_runs_owner`` (replay finds a claim's run) and ``ix_runs_connection_flow_started_at`` (a
+  pair's runs older than ``[store] keep_runs_days`` pruned as one index range).
 
 Revision ID: 0005
 Revises: 0004
@@ -29,11 +30,11 @@ def upgrade() -> None:
         "ix_records_connection_flow_kind_state", "records", ["connection_id", "flow", "kind", "state"]
     )
     op.create_index("ix_runs_owner", "runs", ["owner"])
-    op.create_index("ix_runs_started_at", "runs", ["started_at"])
+    op.create_index("ix_runs_connection_flow_started_at", "runs", ["connection_id", "flow", "started_at"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_runs_started_at", "runs")
+    op.drop_index("ix_runs_connection_flow_started_at", "runs")
     op.drop_index("ix_runs_owner", "runs")
     op.drop_index("ix_records_connection_flow_kind_state", "records")
     op.create_index("ix_records_connection_flow_state", "records", ["connection_id", "flow", "state"])
