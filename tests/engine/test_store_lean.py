@@ -127,3 +127,66 @@ def test_a_cut_connection_is_replaced_on_checkout_without_a_pre_ping(postgres_ur
         assert store.connection("acme").name == "acme"  # no error: checkout replaced the connection
         with store.engine.connect() as c:
             assert c.exec_driver_sql("SELECT pg_backend_pid()").scalar() != pid
+
+
+def _order(*items) -> dict:
+    return {"amazon_order_id": "x", "items": list(items)}
+
+
+def test_the_skus_of_order_records_are_kept_by_the_store(store: Store) -> None:
+    owner, ttl = "run-1", timedelta(seconds=90)
+    store.claim(
+        "acme",
+        "sales_order",
+        "o-1",
+        flow="orders",
+        owner=owner,
+        ttl=ttl,
+        source=_order(
+            {"sku": "A", "asin": ""},
+            {"sku": "B", "asin": "B000B"},
+            {"sku": "A", "asin": "B000A"},
+            {"sku": ""},
+            "junk",
+        ),
+    )
+    store.mark_failed(
+        "acme", "sales_invoice", "o-2", flow="orders", message="gap", source=_order({"sku": "C"})
+    )
+    store.claim("acme", "sales_order", "o-3", flow="orders", owner=owner, ttl=ttl, source={"items": "none"})
+    store.claim(
+        "acme", "sales_order", "o-4", flow="orders", owner=owner, ttl=ttl, source=["not", "a", "dict"]
+    )
+    store.claim("acme", "customer", "c-1", flow="orders", owner=owner, ttl=ttl, source=_order({"sku": "Z"}))
+    store.claim(
+        "other", "sales_order", "o-1", flow="orders", owner=owner, ttl=ttl, source=_order({"sku": "O"})
+    )
+    assert store.order_skus("acme") == {"A": "B000A", "B": "B000B", "C": None}
+    # a later source (a reclaim with the order read again) brings the ASIN; a known one stays
+    store.claim(
+        "acme",
+        "sales_invoice",
+        "o-2",
+        flow="orders",
+        owner=owner,
+        ttl=ttl,
+        source=_order({"sku": "C", "asin": "B000C"}, {"sku": "B", "asin": "B999"}),
+    )
+    assert store.order_skus("acme") == {"A": "B000A", "B": "B000B", "C": "B000C"}
+    assert store.order_skus("other") == {"O": None}
+
+
+def test_the_migration_adds_the_skus_of_existing_order_records(database_url: str) -> None:
+    with Store.open(database_url, migrate_to="0005") as old:
+        old.ensure_connection("acme", erp="m3")
+        old.claim(
+            "acme",
+            "sales_order",
+            "o-1",
+            flow="orders",
+            owner="r",
+            ttl=timedelta(seconds=90),
+            source=_order({"sku": "A", "asin": "B000A"}, {"sku": "B"}),
+        )
+    with Store.open(database_url) as new:
+        assert new.order_skus("acme") == {"A": "B000A", "B": None}

@@ -144,6 +144,17 @@ class AuditEvent(Base):
     actor: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
+class OrderSku(Base):
+    """A SKU some order of the connection holds, with the first ASIN seen for it: kept by a
+    database trigger on ``records`` (migration 0006), read by the items flow."""
+
+    __tablename__ = "order_skus"
+
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connections.id"), primary_key=True)
+    sku: Mapped[str] = mapped_column(String(200), primary_key=True)
+    asin: Mapped[str | None] = mapped_column(String(20), nullable=True)
+
+
 class RawDocument(Base):
     """An Amazon document's original bytes (zlib), kept on first sight: Amazon deletes them."""
 

@@ -49,6 +49,7 @@ from ml_connector.engine.models import (
     Credential,
     Cursor,
     Lease,
+    OrderSku,
     RawDocument,
     Record,
     Run,
@@ -342,6 +343,20 @@ class Store:
                     .order_by(RawDocument.id)
                 )
             )
+
+    # --- the SKUs of the orders ---------------------------------------------------------------
+
+    def order_skus(self, connection: str) -> dict[str, str | None]:
+        """Every SKU the connection's order records hold, with the first non-empty ASIN seen
+        (kept by the database as records are written: one indexed read, not every order's JSON)."""
+        with self.session() as s:
+            conn = self._connection(s, connection)
+            rows = s.execute(
+                select(OrderSku.sku, OrderSku.asin)
+                .where(OrderSku.connection_id == conn.id)
+                .order_by(OrderSku.sku)
+            )
+            return {sku: asin for sku, asin in rows}
 
     # --- records and the audit trail ----------------------------------------------------------
 
