@@ -100,14 +100,48 @@ def test_a_record_looked_up_by_key_uses_an_index(store: Store, ref: str, monkeyp
     assert "Seq Scan" not in plan and "SCAN records" not in plan.replace("SCAN records USING", ""), plan
 
 
-def test_status_counts_come_from_an_index(store: Store) -> None:
-    from ml_connector.engine.models import Record
+def _counted(store: Store) -> dict:
+    from ml_connector.engine.models import Record, RecordCount
 
-    query = sa.select(Record.connection_id, Record.flow, Record.kind, Record.state, sa.func.count()).group_by(
-        Record.connection_id, Record.flow, Record.kind, Record.state
+    with store.session() as s:
+        kept = {tuple(r[:4]): r[4] for r in s.execute(sa.select(RecordCount.__table__)) if r[4]}
+        real = s.execute(
+            sa.select(Record.connection_id, Record.flow, Record.kind, Record.state, sa.func.count()).group_by(
+                Record.connection_id, Record.flow, Record.kind, Record.state
+            )
+        )
+        return {"kept": kept, "real": {tuple(r[:4]): r[4] for r in real}}
+
+
+def test_status_counts_are_kept_equal_to_the_records_through_every_transition(store: Store) -> None:
+    from ml_connector.engine.posting import PostingEngine
+
+    from .fakes import FakeTarget, doc
+
+    target = FakeTarget(permanent={"k3": "no"}, transient_posts={"k4": 99})
+    engine = PostingEngine(store, "acme", flow="orders")
+    for key in ("k1", "k2", "k3", "k4"):
+        engine.post(doc(key), target)
+    engine.fail("customer", "k5", "mapping gap")
+    dup = store.mark_duplicate(
+        store.find_record("acme", "customer", "k1").id, ["a", "b"], actor="t", message="m"
     )
-    plan = _plan(store, query)
-    assert "ix_records_connection_flow_kind_state" in plan, plan
+    store.reopen(dup.id, actor="t")
+    PostingEngine(store, "other", flow="items").post(doc("k1"), target)
+    counts = _counted(store)
+    assert counts["kept"] == counts["real"] and sum(counts["real"].values()) == 6, counts
+    rows = {(r.connection, r.flow, r.kind): r for r in store.status()}
+    assert (rows["acme", "orders", "customer"].posted, rows["acme", "orders", "customer"].failed) == (1, 2)
+    assert rows["acme", "orders", "customer"].pending == 2
+    from ml_connector.ops.queries import list_records
+
+    assert list_records(store, connection="acme", state="failed").total == 2
+    assert list_records(store).total == 6 and list_records(store, search="k1").total == 2
+    from ml_connector.engine.removal import remove_connection
+
+    remove_connection(store, "other", purge_records=True)
+    counts = _counted(store)
+    assert counts["kept"] == counts["real"] and sum(counts["real"].values()) == 5, counts
 
 
 @pytest.mark.postgres

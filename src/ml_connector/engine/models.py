@@ -221,6 +221,29 @@ class Run(Base):
     message: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
+class RecordCount(Base):
+    """How many records a (connection, flow, kind) has in a state: kept by triggers on ``records``
+    (migration 0007), so ``status`` and ``records`` never count the records themselves."""
+
+    __tablename__ = "record_counts"
+
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connections.id"), primary_key=True)
+    flow: Mapped[str] = mapped_column(String(50), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
+    state: Mapped[str] = mapped_column(String(20), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+
+
+class PairLatestRun(Base):
+    """The newest run id of each (connection, flow): kept by a trigger on ``runs`` (migration 0007)."""
+
+    __tablename__ = "latest_runs"
+
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connections.id"), primary_key=True)
+    flow: Mapped[str] = mapped_column(String(50), primary_key=True)
+    run_id: Mapped[int] = mapped_column(Integer)
+
+
 # --- the console (migration 0003) ---------------------------------------------------------------
 
 

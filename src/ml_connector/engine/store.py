@@ -50,8 +50,10 @@ from ml_connector.engine.models import (
     Cursor,
     Lease,
     OrderSku,
+    PairLatestRun,
     RawDocument,
     Record,
+    RecordCount,
     Run,
     UTCDateTime,
 )
@@ -405,6 +407,27 @@ class Store:
             if limit:
                 query = query.limit(limit)
             return list(s.scalars(query))
+
+    def count_records(
+        self,
+        *,
+        connection_id: int | None = None,
+        state: str | None = None,
+        flow: str | None = None,
+        kinds: tuple[str, ...] | None = None,
+    ) -> int:
+        """How many records match, from ``record_counts`` (a few rows, never the records)."""
+        query = select(func.coalesce(func.sum(RecordCount.n), 0))
+        if connection_id is not None:
+            query = query.where(RecordCount.connection_id == connection_id)
+        if state:
+            query = query.where(RecordCount.state == state)
+        if flow:
+            query = query.where(RecordCount.flow == flow)
+        if kinds:
+            query = query.where(RecordCount.kind.in_(kinds))
+        with self.session() as s:
+            return int(s.scalar(query) or 0)
 
     def connection_name(self, connection_id: int) -> str:
         with self.session() as s:
@@ -791,16 +814,19 @@ class Store:
                 .where(Run.connection_id == conn.id, Run.flow == flow, Run.state == "running")
                 .values(state="interrupted", finished_at=now)
             )
-            # the pair's runs older than `keep_runs`: the new one stays its latest (index-bounded)
-            s.execute(
-                delete(Run).where(
-                    Run.connection_id == conn.id, Run.flow == flow, Run.started_at < now - self.keep_runs
-                )
-            )
             run = Run(connection_id=conn.id, flow=flow, owner=owner, state="running", started_at=now)
             s.add(run)
             s.flush()
             run_id = run.id
+            # the pair's runs older than `keep_runs` (an index range); the new one is its latest
+            s.execute(
+                delete(Run).where(
+                    Run.connection_id == conn.id,
+                    Run.flow == flow,
+                    Run.started_at < now - self.keep_runs,
+                    Run.id != run_id,
+                )
+            )
         handle = RunHandle(self, name, owner, ttl, run_id)
         beat = (
             lease.Heartbeat(handle.renew, ttl / 3, self.clock, name=f"heartbeat {name}")
@@ -847,13 +873,12 @@ class Store:
     def latest_runs(self) -> dict[tuple[str, str], LatestRun]:
         """The newest run of every (connection, flow) pair, and whether a live worker holds its lease.
 
-        One indexed query over the newest run id per pair, whatever the number of old runs."""
+        Reads ``latest_runs`` (one row per pair, kept by a trigger), whatever the number of old runs."""
         now = self.now()
         with self.session() as s:
-            newest = select(func.max(Run.id).label("id")).group_by(Run.connection_id, Run.flow).subquery()
             rows = s.execute(
                 select(Connection.name, Run.flow, Run.state, Run.started_at, Run.finished_at)
-                .join(newest, newest.c.id == Run.id)
+                .join(PairLatestRun, PairLatestRun.run_id == Run.id)
                 .join(Connection, Connection.id == Run.connection_id)
             ).all()
             held = {
@@ -872,18 +897,25 @@ class Store:
         """Per connection, flow and record kind: the flow's last run and how many records are
         posted, failed, pending. One row per kind, so a settlement and its journals are counted
         apart ("10 settlements, 20 journals"), the way `sync` counts them. Reads aggregates and
-        the newest run of each pair only (index ix_runs_connection_flow_id), never every run."""
+        the newest run of each pair only: ``record_counts`` and ``latest_runs``, kept by triggers
+        (migration 0007), so its cost does not grow with the records or the runs."""
         with self.session() as s:
             names = {cid: name for cid, name in s.execute(select(Connection.id, Connection.name))}
             counts: dict[tuple[int, str], dict[str, dict[str, int]]] = {}
             for cid, flow, kind, state, n in s.execute(
-                select(Record.connection_id, Record.flow, Record.kind, Record.state, func.count()).group_by(
-                    Record.connection_id, Record.flow, Record.kind, Record.state
-                )
+                select(
+                    RecordCount.connection_id,
+                    RecordCount.flow,
+                    RecordCount.kind,
+                    RecordCount.state,
+                    RecordCount.n,
+                ).where(RecordCount.n > 0)
             ):
                 counts.setdefault((cid, flow), {}).setdefault(kind, {})[state] = n
-            newest = select(func.max(Run.id)).group_by(Run.connection_id, Run.flow).scalar_subquery()
-            runs = {(r.connection_id, r.flow): r for r in s.scalars(select(Run).where(Run.id.in_(newest)))}
+            runs = {
+                (r.connection_id, r.flow): r
+                for r in s.scalars(select(Run).join(PairLatestRun, PairLatestRun.run_id == Run.id))
+            }
         rows = []
         for cid, flow in sorted(set(counts) | set(runs), key=lambda k: (names[k[0]], k[1])):
             if connection and names[cid] != connection:

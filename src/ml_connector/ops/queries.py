@@ -275,7 +275,10 @@ def list_records(
         if limit:
             query = query.limit(limit)
         rows = [_row(r, names) for r in s.execute(query)]
-        total = s.scalar(count) or 0
+        # without a key search the total comes from the store's counts, not a count of the records
+        total = (s.scalar(count) or 0) if search else None
+    if total is None:
+        total = store.count_records(connection_id=cid, state=state, flow=flow, kinds=kinds)
     return Page(rows, total, offset, limit or total)
 
 
