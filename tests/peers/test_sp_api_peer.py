@@ -16,23 +16,20 @@ from io import BytesIO
 from types import SimpleNamespace
 
 import pytest
-
-pytest.importorskip("sp_api", reason="python-amazon-sp-api is a dev extra: pip install -e '.[dev]'")
-
-from sp_api.api import Feeds, Finances, ListingsItems, Orders, Reports, Sellers, Tokens  # noqa: E402
-from sp_api.auth import AccessTokenClient  # noqa: E402
-from sp_api.auth import access_token_client as lwa_cache  # noqa: E402
-from sp_api.base.exceptions import (  # noqa: E402
+from sp_api.api import Feeds, Finances, ListingsItems, Orders, Reports, Sellers, Tokens
+from sp_api.auth import AccessTokenClient
+from sp_api.auth import access_token_client as lwa_cache
+from sp_api.base.exceptions import (
     SellingApiBadRequestException,
     SellingApiForbiddenException,
     SellingApiNotFoundException,
 )
 
-from ml_connector.sandbox.amazon.app import create_app  # noqa: E402
-from ml_connector.sandbox.amazon.state import SELLER_ID  # noqa: E402
-from ml_connector.sandbox.amazon.views import iso  # noqa: E402
-from ml_connector.sandbox.server import serve_in_thread  # noqa: E402
-from ml_connector.transport.clock import Clock  # noqa: E402
+from ml_connector.sandbox.amazon.app import create_app
+from ml_connector.sandbox.amazon.state import SELLER_ID
+from ml_connector.sandbox.amazon.views import iso
+from ml_connector.sandbox.server import serve_in_thread
+from ml_connector.transport.clock import Clock
 
 PEER = "python-amazon-sp-api"
 US = "ATVPDKIKX0DER"
