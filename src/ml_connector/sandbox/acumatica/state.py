@@ -178,6 +178,7 @@ class AcumaticaSandbox:
         self.files: dict[str, list[dict[str, Any]]] = {}  # record id -> attached files
         self.numbers: Counter[str] = Counter()
         self.jobs: dict[str, Job] = {}
+        self._pending: list[Job] = []  # jobs not yet applied (settling never rescans finished ones)
         self.requests: Counter[str] = Counter()
         self.login_refusals = 0
         self.lost_replies = 0
@@ -441,21 +442,24 @@ class AcumaticaSandbox:
         server refuses a second long operation on the same document)."""
         with self.lock:
             self.settle_jobs()
-            if any(j.record_id == record_id and not j.finished for j in self.jobs.values()):
+            if any(j.record_id == record_id for j in self._pending):
                 return None
             job_id = str(uuid.uuid4())
             done_at = self.clock.monotonic() + self.config.action_seconds
-            self.jobs[job_id] = Job(entity, record_id, new_status, done_at, failure)
+            self.jobs[job_id] = job = Job(entity, record_id, new_status, done_at, failure)
+            self._pending.append(job)
             return job_id
 
     def settle_jobs(self) -> None:
         """Apply every action whose time has come, once: the release happens on the server after
         its delay whether or not the client polls its status URL."""
+        if not self._pending:
+            return
         now = self.clock.monotonic()
         with self.lock:
-            for job in self.jobs.values():
-                if job.finished or now < job.done_at:
-                    continue
+            due = [job for job in self._pending if now >= job.done_at]
+            for job in due:
+                self._pending.remove(job)
                 job.finished = True
                 record = self._records[job.entity].get(job.record_id)
                 if record is not None and job.failure is None:
