@@ -85,11 +85,17 @@ def status(code: int, amazon_code: str | None = None) -> Callable[[BaseException
     return check
 
 
-def pages(call: Callable[..., object], token_name: str, limit: int = 200, **params) -> list:
-    """Every page, following the next token by hand (the client's own pager sleeps 2 s a page)."""
+def pages(
+    call: Callable[..., object], token_name: str, limit: int = 200, alone: bool = False, **params
+) -> list:
+    """Every page, following the next token by hand (the client's own pager sleeps 2 s a page);
+    ``alone``: the model wants the token as the only parameter of the next calls (getReports)."""
     out, token = [], None
     for _ in range(limit):
-        page = call(**params, **({token_name: token} if token else {}))
+        if token and alone:
+            page = call(**{token_name: token})
+        else:
+            page = call(**params, **({token_name: token} if token else {}))
         out.append(page)
         token = page.next_token
         if not token:
@@ -129,6 +135,19 @@ def test_orders_v0_and_2026_with_paging(peer: Peer, judge) -> None:
     assert len(got) > 1 and {o["orderId"] for p in got for o in p.payload["orders"]} == expected
     one = judge.ok("Orders 2026-01-01 getOrder", lambda: v2026.get_order(order_id, includedData=["PROCEEDS"]))
     assert one.payload["order"]["orderId"] == order_id
+    judge.fails(
+        "Orders 2026-01-01 searchOrders with maxResultsPerPage over the model's 100",
+        lambda: v2026.search_orders(createdAfter=iso(after), maxResultsPerPage=101),
+        status(400, "InvalidInput"),
+    )
+    first = v2026.search_orders(createdAfter=iso(after), marketplaceIds=[US], maxResultsPerPage=10)
+    judge.fails(
+        "Orders 2026-01-01 paginationToken with another createdAfter",
+        lambda: v2026.search_orders(
+            createdAfter=iso(after + timedelta(days=1)), marketplaceIds=[US], paginationToken=first.next_token
+        ),
+        status(400, "InvalidInput"),
+    )
     judge.fails(
         "Orders 2026-01-01 searchOrders with both date kinds",
         lambda: v2026.search_orders(createdAfter=iso(after), lastUpdatedAfter=iso(after)),
@@ -207,7 +226,13 @@ def test_reports_through_document_download_and_gunzip(peer: Peer, judge) -> None
     reports = peer.client(Reports)
     listed = judge.ok(
         "Reports getReports (settlements), all pages",
-        lambda: pages(reports.get_reports, "nextToken", reportTypes=[SETTLEMENT], pageSize=5),
+        lambda: pages(reports.get_reports, "nextToken", alone=True, reportTypes=[SETTLEMENT], pageSize=2),
+    )
+    assert len(listed) > 1
+    judge.fails(
+        "Reports getReports with nextToken and filters together",
+        lambda: reports.get_reports(nextToken=listed[0].next_token, reportTypes=[SETTLEMENT]),
+        status(400, "InvalidInput"),
     )
     done = next(r for p in listed for r in p.payload["reports"] if r["processingStatus"] == "DONE")
     judge.ok("Reports getReport", lambda: reports.get_report(done["reportId"]))
