@@ -11,8 +11,9 @@ from datetime import UTC, datetime
 import typer
 from rich.console import Console
 
-from ml_connector.config import FLOWS, load_config
+from ml_connector.config import load_config
 from ml_connector.errors import MlConnectorError
+from ml_connector.flows import registry
 
 
 def _fail(message: str) -> typer.Exit:
@@ -81,7 +82,7 @@ def _exit_code(summaries, bad=("failed", "run_failed", "duplicate_suspected")) -
 
 
 def sync(
-    flow: str = typer.Argument(..., help=f"The flow to run once: {', '.join(FLOWS)}, or 'all'."),
+    flow: str = typer.Argument(..., help=f"The flow to run once: {', '.join(registry.NAMES)}, or 'all'."),
     connection: str | None = typer.Option(None, "--connection", "-c", help="Only this connection."),
     since: str | None = typer.Option(
         None, "--since", help="Start from this date instead of the stored cursor (re-reads; never re-posts)."
@@ -94,8 +95,8 @@ def sync(
 
     Exit code 1 when any record failed, a run could not start or a key is held twice by the ERP
     (`duplicate_suspected`, for a person to look at); 130 when stopped by SIGTERM or Ctrl-C."""
-    if flow != "all" and flow not in FLOWS:
-        raise _fail(f"unknown flow {flow!r}; flows are {', '.join(FLOWS)} or all")
+    if flow != "all" and flow not in registry.NAMES:
+        raise _fail(str(registry.unknown(flow, extra=", or all")))
     from ml_connector.cli.progress import RichProgress
     from ml_connector.engine.store import Interrupted, Store
     from ml_connector.flows.runner import sync as run_sync
