@@ -76,6 +76,7 @@ class WorkerContext:
     clock: Clock
     on_summary: Callable[[FlowSummary], None] | None = None
     heartbeat_timeout: float = 90.0  # real seconds without a heartbeat before a worker counts as dead
+    checkpoint: Callable[[str], None] | None = None  # crash tests: called after each posting step
     summaries: list[FlowSummary] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -87,6 +88,7 @@ class WorkerContext:
                 flow,
                 clock=self.clock,
                 heartbeat=self.config.run.heartbeat,
+                checkpoint=self.checkpoint,
             )
         except stopping.Interrupted:
             # This worker is stopping (SIGTERM/SIGINT): the run released its claims and lease at a
