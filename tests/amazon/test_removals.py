@@ -37,13 +37,13 @@ MODEL = _model_operations()
 
 
 def _called_by_client() -> set[str]:
-    """Every Amazon operation name a source module passes to a call (``_get("searchOrders", ...)``,
-    ``transport.call(...)``, ``_pages(client, "listPayouts", ...)``): string arguments that name an
+    """Every Amazon operation name a source module passes to a call (``get_json(client, "getOrder", ...)``,
+    ``transport.call(...)``, ``get_pages(client, "listPayouts", ...)``): string arguments that name an
     operation of a shipped model (or its client-side V0 twin)."""
     known = {op["operationId"] for op in MODEL.values()}
     known |= {f"{name}V0" for name in known}
     names = set()
-    for path in SOURCES.glob("*.py"):
+    for path in SOURCES.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call):
                 for arg in node.args:

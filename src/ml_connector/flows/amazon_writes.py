@@ -19,7 +19,7 @@ from ml_connector.errors import PermanentError
 from ml_connector.model.money import Money
 from ml_connector.model.orders import ShipmentConfirmation
 from ml_connector.sources.amazon import SpApiClient
-from ml_connector.sources.amazon.client import price_patch, quantity_patch
+from ml_connector.sources.amazon.api.listings import price_patch, quantity_patch
 from ml_connector.sources.amazon.resources import ListingState
 
 LISTING_UPDATE = "listing_update"
