@@ -38,6 +38,7 @@ _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 SHORTEST_CADENCE = timedelta(seconds=1)
 LONGEST_CADENCE = timedelta(days=366)
+STORE_KEYS = ("url", "keep_runs_days")  # the keys of [store]; DeploymentConfig.store_<key>
 MAX_TIME_SCALE = 1_000_000.0
 
 
@@ -293,6 +294,11 @@ class DeploymentConfig(_Strict):
         None,
         description="[store] url: the database; default SQLite in the home (ML_CONNECTOR_DATABASE_URL wins)",
     )
+    store_keep_runs_days: Annotated[int, Field(ge=1, le=36600)] = Field(
+        90,
+        description="[store] keep_runs_days: runs older than this are pruned when their flow next runs "
+        "(the latest run of each connection and flow is always kept); records and audit are never pruned",
+    )
     time_scale: Annotated[float, Field(gt=0, le=MAX_TIME_SCALE, allow_inf_nan=False)] = Field(
         1.0, description="clients' clock speed; only for the sandboxes, whose time runs faster"
     )
@@ -310,6 +316,10 @@ class DeploymentConfig(_Strict):
         if duplicates:
             raise ValueError(f"connection names must be unique: {', '.join(duplicates)}")
         return self
+
+    @property
+    def keep_runs(self) -> timedelta:
+        return timedelta(days=self.store_keep_runs_days)
 
     def connection(self, name: str) -> ConnectionConfig:
         for connection in self.connections:
@@ -398,11 +408,13 @@ def _flatten_store(raw: dict[str, Any], source: str) -> dict[str, Any]:
             f"{source}:{_top_line(raw, 'store')}: store must be a table: write [store] and, under it, "
             'url = "postgresql+psycopg://user@host/db"'
         )
-    unknown = sorted(set(store) - {"url"})
+    unknown = sorted(set(store) - set(STORE_KEYS))
     if unknown:
         raise ConfigurationError(
-            f"{source}: unknown key {unknown[0]!r} in [store]{_did_you_mean(unknown[0], ['url'])}"
+            f"{source}: unknown key {unknown[0]!r} in [store]{_did_you_mean(unknown[0], list(STORE_KEYS))}"
         )
+    if "keep_runs_days" in store:
+        data["store_keep_runs_days"] = store["keep_runs_days"]
     if "url" in store:
         if not isinstance(store["url"], str):
             raise ConfigurationError(
@@ -464,7 +476,8 @@ def _dotted(loc: tuple) -> str:
         if isinstance(part, int):
             text += f"[{part}]"
         else:
-            text += ("." if text else "") + ("store.url" if part == "store_url" else str(part))
+            name = f"store.{part[6:]}" if str(part).startswith("store_") else str(part)
+            text += ("." if text else "") + name
     return text
 
 
@@ -494,7 +507,7 @@ def _describe(error: Mapping[str, Any], loc: tuple) -> str:
     if kind == "extra_forbidden":
         key = str(loc[-1])
         model = _model_at(loc)
-        known = [k for k in (model.model_fields if model else {}) if k != "store_url"]
+        known = [k for k in (model.model_fields if model else {}) if not k.startswith("store_")]
         if model is DeploymentConfig:
             known.append("store")
         return f"unknown key {key!r}{_did_you_mean(key, known)}"
@@ -559,8 +572,9 @@ def _line_of(text: str, loc: tuple, *, missing: bool = False) -> int | None:
         key = keys[-1] if table_line is not None or len(keys) == 1 else keys[0]
     else:
         end = next((n for n, line in enumerate(lines) if header.match(line)), len(lines))
-        key = "url" if keys and keys[0] == "store_url" else (keys[-1] if keys else "")
-        if key == "url":
+        store_key = keys[0][6:] if keys and str(keys[0]).startswith("store_") else None
+        key = store_key or (keys[-1] if keys else "")
+        if store_key:
             start, end = 0, len(lines)
     pattern = re.compile(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=")
     for number in range(start, end):

@@ -70,10 +70,10 @@ def _stop_on_signals(acknowledge: Callable[[], None] | None = None) -> threading
     return event
 
 
-def _open_store(store_class, url: str | None):  # noqa: ANN001, ANN202 - engine.store.Store (lazy import)
-    """The store; a database that does not answer reaches the CLI's error boundary (cli.failures),
-    which names the URL and the fix in one line."""
-    return store_class.open(url)
+def _open_store(store_class, config):  # noqa: ANN001, ANN202 - engine.store.Store, config (lazy imports)
+    """The configuration's store; a database that does not answer reaches the CLI's error boundary
+    (cli.failures), which names the URL and the fix in one line."""
+    return store_class.open(config.store_url, keep_runs=config.keep_runs)
 
 
 def _exit_code(summaries, bad=("failed", "run_failed", "duplicate_suspected")) -> int:  # noqa: ANN001
@@ -125,7 +125,7 @@ def sync(
                 "--queue needs the PostgreSQL store (set ML_CONNECTOR_DATABASE_URL to a postgresql:// URL "
                 "and start `ml-connector worker`); with SQLite run `sync` without --queue"
             )
-        store = _open_store(Store, config.store_url)
+        store = _open_store(Store, config)
         try:
             if queue:
                 _sync_queued(store, config, flow, connection, stop, on_summary)
@@ -219,7 +219,7 @@ def run(
     summaries: list = []
     runs = 0
     try:
-        store = _open_store(Store, config.store_url)
+        store = _open_store(Store, config)
         try:
             typer.echo(
                 f"{_stamp()} running {len(config.connections)} connection(s); stop with Ctrl-C or SIGTERM"
@@ -258,7 +258,7 @@ def _run_worker(config) -> None:  # noqa: ANN001 - a config.DeploymentConfig
     from ml_connector.cli.worker import serve
     from ml_connector.engine.store import Store
 
-    store = _open_store(Store, config.store_url)
+    store = _open_store(Store, config)
     try:
         summaries = serve(store, config, concurrency=1)
     finally:

@@ -75,13 +75,10 @@ def collect_skus(ctx: FlowContext) -> dict[str, str | None]:
         for listing in ctx.amazon.list_listings(marketplace_id):
             if not skus.get(listing.sku):
                 skus[listing.sku] = listing.asin
-    for record in ctx.store.records(connection=ctx.name, flow="orders"):
-        if record.kind not in ORDER_KINDS or not isinstance(record.source, dict):
-            continue
-        for item in record.source.get("items") or ():
-            sku = item.get("sku")
-            if sku and not skus.get(sku):
-                skus[sku] = item.get("asin")
+    # the distinct SKUs of the order records (kinds ORDER_KINDS), kept by the store (order_skus)
+    for sku, asin in ctx.store.order_skus(ctx.name).items():
+        if not skus.get(sku):
+            skus[sku] = asin
     return skus
 
 
