@@ -8,6 +8,10 @@ from decimal import Decimal
 import pytest
 
 from ml_connector.errors import PermanentError
+from ml_connector.flows.settlements import ar_payment
+from ml_connector.model.documents import JournalDocument
+from ml_connector.model.journal import Journal, JournalLine
+from ml_connector.model.money import Money
 from ml_connector.sandbox.acumatica import state as world
 
 from .conftest import MAPPED, UNMAPPED, customer_doc, invoice_doc, journal_doc
@@ -143,41 +147,61 @@ def test_unbalanced_journal_is_refused(acumatica):
             target.post(broken)
 
 
+def payment_journal(settlement_id: str = "77777777777"):
+    """A settlement journal whose clearing lines name two invoiced orders (600 and 400 USD)."""
+    journal = journal_doc(settlement_id)
+    usd = lambda amount: Money(Decimal(amount), "USD")  # noqa: E731
+    lines = journal.journal.lines[:2] + tuple(
+        JournalLine(world.CLEARING_ACCOUNT, usd("0"), usd(amount), "sales", order)
+        for order, amount in (("113-0000006-0000006", "600.00"), ("113-0000007-0000007", "400.00"))
+    )
+    return JournalDocument(
+        key=journal.key,
+        journal=Journal(
+            reference=journal.key,
+            currency="USD",
+            posting_date=journal.journal.posting_date,
+            description="x",
+            lines=lines,
+        ),
+    )
+
+
 def test_payment_mode_applies_an_ar_payment_to_the_invoices(acumatica):
+    """The AR payment is its own document: the flow decides its amounts from the clearing lines
+    (ar_payment), the journal creates none, and the payment is found by its PaymentRef."""
+    journal = payment_journal()
+    payment = ar_payment(journal, world.CLEARING_ACCOUNT)
+    assert payment is not None and payment.kind == "ar_payment" and payment.key == journal.key
+    assert payment.applications == (
+        ("113-0000006-0000006", Money(Decimal("600.00"), "USD")),
+        ("113-0000007-0000007", Money(Decimal("400.00"), "USD")),
+    )
+    assert ar_payment(journal, None) is None  # a connection that clears no invoices by payment
     with acumatica.target(invoice_settlement="payment", payment_cash_account="AMZCLEAR") as target:
         target.post(customer_doc())
-        first, second = invoice_doc("113-0000006-0000006"), invoice_doc("113-0000007-0000007", count=1)
-        target.post(first)
-        target.post(second)
-        journal = journal_doc("77777777777")
-        lines = journal.journal.lines[:2] + tuple(
-            type(journal.journal.lines[2])(
-                world.CLEARING_ACCOUNT,
-                journal.journal.lines[0].debit.__class__(Decimal("0"), "USD"),
-                journal.journal.lines[0].debit.__class__(Decimal(amount), "USD"),
-                "sales",
-                order,
-            )
-            for order, amount in (("113-0000006-0000006", "600.00"), ("113-0000007-0000007", "400.00"))
-        )
-        journal = type(journal)(
-            key=journal.key,
-            journal=type(journal.journal)(
-                reference=journal.key,
-                currency="USD",
-                posting_date=journal.journal.posting_date,
-                description="x",
-                lines=lines,
-            ),
-        )
+        target.post(invoice_doc("113-0000006-0000006"))
+        target.post(invoice_doc("113-0000007-0000007", count=1))
         batch = target.post(journal)
-        assert target.find(journal) == batch  # finds the payment too: no second one
+        assert target.find(journal) == batch
+        assert not acumatica.sandbox.records.get("Payment")  # the journal writes no payment
+        assert target.find(payment) is None
+        number = target.post(payment)
+        assert target.find(payment) == number and target.find_all(payment) == [number]
     payments = list(acumatica.sandbox.records["Payment"].values())
     assert len(payments) == 1
-    payment = payments[0]
-    assert payment["PaymentRef"] == "77777777777" and payment["CashAccount"] == "AMZCLEAR"
-    assert Decimal(str(payment["PaymentAmount"])) == Decimal("1000.00")
-    assert [row["ReferenceNbr"] for row in payment["DocumentsToApply"]] == ["INV000001", "INV000002"]
+    stored = payments[0]
+    assert stored["PaymentRef"] == "77777777777" and stored["CashAccount"] == "AMZCLEAR"
+    assert Decimal(str(stored["PaymentAmount"])) == Decimal("1000.00")
+    assert [row["ReferenceNbr"] for row in stored["DocumentsToApply"]] == ["INV000001", "INV000002"]
+
+
+def test_a_payment_without_its_cash_account_is_refused_in_words(acumatica):
+    payment = ar_payment(payment_journal(), world.CLEARING_ACCOUNT)
+    assert payment is not None
+    with acumatica.target(invoice_settlement="payment") as target:
+        with pytest.raises(PermanentError, match="needs payment_cash_account"):
+            target.post(payment)
 
 
 def test_items_stock_and_prices(acumatica):

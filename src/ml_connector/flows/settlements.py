@@ -3,7 +3,10 @@
 Per report: download, keep the raw bytes in the store on first sight (Amazon deletes reports after
 90 days), build the journal(s) with the settlement engine, and post. A settlement is one record of
 kind ``settlement``; each of its journals (one, or one per accounting period when split) is a record
-of kind ``journal`` keyed by the journal's reference, posted through the engine's protocol. A
+of kind ``journal`` keyed by the journal's reference, posted through the engine's protocol; where
+the ERP clears the order invoices by payment (Acumatica, ``invoice_settlement = 'payment'``), each
+journal's AR payment is a record of kind ``ar_payment`` under the same key, its amounts decided here
+from the journal's clearing lines. A
 quarantined settlement (lines not summing to the total, an unmapped fee) fails alone, naming the
 numbers, and is replayed once the cause is fixed: `ml-connector replay`.
 """
@@ -23,7 +26,7 @@ from ml_connector.engine.store import Store, one_line
 from ml_connector.errors import ConfigurationError, PermanentError, TransientError
 from ml_connector.flows.context import ClosingTarget, FlowContext, FlowSummary, context_for_record
 from ml_connector.flows.reconcile.sums import keep_report_sums
-from ml_connector.model.documents import JournalDocument
+from ml_connector.model.documents import JournalDocument, PaymentDocument
 from ml_connector.model.money import Money
 from ml_connector.settlement.balance import amazon_balance
 from ml_connector.settlement.errors import QuarantineError
@@ -50,16 +53,48 @@ class SettlementDocument:
     kind: str = "settlement"
 
 
+def payment_clearing_account(connection) -> str | None:  # noqa: ANN001 - ConnectionConfig
+    """The clearing account whose order lines a settlement pays on the invoices with an AR payment,
+    when the connection clears receivables that way (Acumatica, ``invoice_settlement = 'payment'``)."""
+    table = connection.acumatica or {}
+    if connection.erp != "acumatica" or table.get("invoice_settlement") != "payment":
+        return None
+    return table.get("clearing_account") or None
+
+
+def ar_payment(journal: JournalDocument, clearing_account: str | None) -> PaymentDocument | None:
+    """The AR payment a settlement journal asks for: per Amazon order named by a line on the
+    clearing account, the net credit there (what the settlement collected for it); None when no
+    order has a positive amount (or the connection clears no invoices by payment)."""
+    if not clearing_account:
+        return None
+    collected: dict[str, Money] = {}
+    for line in journal.journal.lines:
+        if line.account == clearing_account and line.reference:
+            net = line.credit - line.debit
+            collected[line.reference] = (
+                collected[line.reference] + net if line.reference in collected else net
+            )
+    applications = tuple((order, amount) for order, amount in collected.items() if amount.amount > 0)
+    if not applications:
+        return None
+    return PaymentDocument(journal.key, journal.journal.posting_date, applications)
+
+
 class SettlementPoster:
-    """Posts a settlement by posting each of its journals through the protocol.
+    """Posts a settlement by posting each of its journals (and each journal's AR payment, where the
+    connection clears invoices by payment) through the protocol.
 
-    ``find`` has nothing to look up of its own: every journal is found first under its own key, so
-    posting again after a crash only fills in the journals still missing."""
+    ``find`` has nothing to look up of its own: every journal and payment is found first under its
+    own key, so posting again after a crash only fills in what is still missing."""
 
-    def __init__(self, engine: PostingEngine, target: PostingTarget, on_close=None) -> None:
+    def __init__(
+        self, engine: PostingEngine, target: PostingTarget, on_close=None, clearing_account: str | None = None
+    ) -> None:
         self.engine = engine
         self.target = target
         self._on_close = on_close
+        self._clearing_account = clearing_account
 
     def find(self, document: SettlementDocument) -> str | None:
         return None
@@ -79,6 +114,16 @@ class SettlementPoster:
                 failed.append(f"journal {journal.key}: {result.error}")
             else:
                 pending.append(journal.key)
+            payment = ar_payment(journal, self._clearing_account) if result.state in DONE else None
+            if payment is None:
+                continue
+            paid = self.engine.post(payment, self.target, source={**source, "ar_payment": True})
+            if paid.state in DONE:
+                posted.append(paid.erp_id or "")
+            elif paid.state in ("failed", "duplicate_suspected"):
+                failed.append(f"AR payment {payment.key}: {paid.error}")
+            else:
+                pending.append(f"AR payment {payment.key}")
         if failed:
             raise PermanentError("; ".join(failed))
         if pending:
@@ -451,7 +496,8 @@ def post_settlement(
         if fx_facts.get("note"):
             log.warning("%s settlement %s: %s", ctx.name, settlement_id, fx_facts["note"])
     engine.note("settlement", settlement_id, "transformed", facts)
-    outcome = engine.post(settlement_document(result), SettlementPoster(engine, ctx.target), source=source)
+    poster = SettlementPoster(engine, ctx.target, clearing_account=payment_clearing_account(ctx.connection))
+    outcome = engine.post(settlement_document(result), poster, source=source)
     facts["erp_ids"] = outcome.erp_id
     return outcome.outcome, facts
 
@@ -475,10 +521,18 @@ def _rebuild_settlement(store: Store, record, source) -> tuple[SettlementDocumen
     except BaseException:
         ctx.close()
         raise
-    return settlement_document(result), SettlementPoster(ctx.engine(FLOW), ctx.target, on_close=ctx.close)
+    poster = SettlementPoster(
+        ctx.engine(FLOW),
+        ctx.target,
+        on_close=ctx.close,
+        clearing_account=payment_clearing_account(ctx.connection),
+    )
+    return settlement_document(result), poster
 
 
-def _rebuild_journal(store: Store, record, source) -> tuple[JournalDocument, PostingTarget]:
+def _journal_again(store: Store, record, source):  # noqa: ANN001, ANN202 - (JournalDocument, FlowContext)
+    """The journal a journal (or AR payment) record was made from, rebuilt from the kept raw report
+    with today's mapping, and the context to post it in."""
     settlement_id = (source or {}).get("settlement_id") or record.key
     connection = store.connection_name(record.connection_id)
     data = store.raw_document(connection, RAW_KIND, settlement_id)
@@ -489,10 +543,25 @@ def _rebuild_journal(store: Store, record, source) -> tuple[JournalDocument, Pos
     result = build(ctx.mapping, ctx.connection, data, marketplace, store)
     for journal in result.journals:
         if journal.reference == record.key:
-            return JournalDocument(journal.reference, journal), ClosingTarget(ctx)
+            return JournalDocument(journal.reference, journal), ctx
     ctx.close()
     raise PermanentError(f"journal {record.key} is no longer produced by settlement {settlement_id}")
 
 
+def _rebuild_journal(store: Store, record, source) -> tuple[JournalDocument, PostingTarget]:
+    journal, ctx = _journal_again(store, record, source)
+    return journal, ClosingTarget(ctx)
+
+
+def _rebuild_ar_payment(store: Store, record, source) -> tuple[PaymentDocument, PostingTarget]:
+    journal, ctx = _journal_again(store, record, source)
+    payment = ar_payment(journal, payment_clearing_account(ctx.connection))
+    if payment is None:
+        ctx.close()
+        raise PermanentError(f"settlement journal {record.key} no longer asks for an AR payment")
+    return payment, ClosingTarget(ctx)
+
+
 register_rebuilder("settlement", _rebuild_settlement)
 register_rebuilder("journal", _rebuild_journal)
+register_rebuilder("ar_payment", _rebuild_ar_payment)

@@ -1,6 +1,7 @@
 """Settlement journals into Acumatica's GL: a JournalTransaction found by the Description that holds
 the settlement reference; a batch saved but not released (a crash between the two calls) is
-released by ``find``, so the protocol's query-first step finishes the job."""
+released by ``find``, so the protocol's query-first step finishes the job. The AR payment of
+payment mode is its own document (``payments.py``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from ml_connector.model.documents import JournalDocument
 from ml_connector.model.money import Money
 from ml_connector.targets.acumatica import documents as bodies
 from ml_connector.targets.acumatica.client import AcumaticaClient
-from ml_connector.targets.acumatica.payments import PaymentPoster
 from ml_connector.targets.acumatica.settings import AcumaticaSettings
 from ml_connector.targets.acumatica.values import odata_string
 
@@ -18,10 +18,9 @@ RELEASED_JOURNAL = {"Posted", "Unposted"}
 
 
 class JournalPoster:
-    def __init__(self, client: AcumaticaClient, settings: AcumaticaSettings, payments: PaymentPoster) -> None:
+    def __init__(self, client: AcumaticaClient, settings: AcumaticaSettings) -> None:
         self._client = client
         self._settings = settings
-        self._payments = payments
 
     def _release(self, record: dict) -> None:
         self._client.invoke("JournalTransaction", "ReleaseJournalTransaction", {"id": record["id"]})
@@ -32,8 +31,6 @@ class JournalPoster:
         if not rows:
             return None
         batch = rows[0]
-        if self._payments.wanted(document):
-            self._payments.ensure(document)
         if self._settings.release_journals and batch.get("Status") not in RELEASED_JOURNAL:
             self._release(batch)
         return str(batch["BatchNbr"])
@@ -50,8 +47,6 @@ class JournalPoster:
         record = self._client.put(
             "JournalTransaction", bodies.journal_body(self._settings, document), insert_only=True
         )
-        if self._payments.wanted(document):
-            self._payments.ensure(document)
         if self._settings.release_journals:
             self._release(record)
         return str(record["BatchNbr"])
