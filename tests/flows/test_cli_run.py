@@ -1,5 +1,6 @@
 """`ml-connector run`, `sync` and `ping` as a person runs them: the real CLI in a subprocess."""
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -102,12 +103,15 @@ def test_ping_warns_with_the_date_when_a_connection_still_uses_a_removed_operati
     from typer.testing import CliRunner
 
     from ml_connector.cli.app import app
-    from ml_connector.sources.amazon.operations import FLOW_OPERATIONS
+    from ml_connector.flows import registry
 
     ok = CliRunner().invoke(app, ["ping"])
     assert ok.exit_code == 0, ok.output
     assert "Amazon removes" not in ok.output  # the default paths use nothing Amazon is removing
-    monkeypatch.setitem(FLOW_OPERATIONS, "orders", frozenset({"getOrdersV0", "getOrderItems"}))
+    v0_orders = dataclasses.replace(
+        registry.spec("orders"), amazon_operations=frozenset({"getOrdersV0", "getOrderItems"})
+    )
+    monkeypatch.setitem(registry._BY_NAME, "orders", v0_orders)
     warned = CliRunner().invoke(app, ["ping", "--connection", M3_CONNECTION])
     assert warned.exit_code == 0, warned.output
     lines = [line for line in warned.output.splitlines() if "Amazon removes" in line]

@@ -21,7 +21,6 @@ from decimal import Decimal
 from typing import Any
 
 from ml_connector.engine.posting import PostingEngine
-from ml_connector.engine.replay import register_rebuilder
 from ml_connector.engine.store import Store, one_line
 from ml_connector.errors import ConfigurationError, PermanentError, TransientError
 from ml_connector.flows.context import ClosingTarget, FlowContext, FlowSummary, context_for_record
@@ -562,6 +561,9 @@ def _rebuild_ar_payment(store: Store, record, source) -> tuple[PaymentDocument, 
     return payment, ClosingTarget(ctx)
 
 
-register_rebuilder("settlement", _rebuild_settlement)
-register_rebuilder("journal", _rebuild_journal)
-register_rebuilder("ar_payment", _rebuild_ar_payment)
+# replay rebuilds this flow's failed records from their stored source (flows/registry.py installs them)
+REBUILDERS = {
+    "settlement": _rebuild_settlement,
+    "journal": _rebuild_journal,
+    "ar_payment": _rebuild_ar_payment,
+}

@@ -1,7 +1,9 @@
 """Settlement journals into Acumatica's GL: a JournalTransaction found by the Description that holds
 the settlement reference; a batch saved but not released (a crash between the two calls) is
-released by ``find``, so the protocol's query-first step finishes the job. The AR payment of
-payment mode is its own document (``payments.py``)."""
+released by ``find``, so the protocol's query-first step finishes the job. A release Acumatica had
+accepted before the crash goes on on the server: found still running, the second release is refused
+as busy (TransientError) and the next find sees it posted. The AR payment of payment mode is its own
+document (``payments.py``)."""
 
 from __future__ import annotations
 
