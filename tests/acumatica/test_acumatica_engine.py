@@ -124,19 +124,18 @@ def test_payment_mode_posts_each_journals_ar_payment_as_its_own_record(acumatica
     """The settlements flow's poster: the journal, then its AR payment under the same key as a
     record of kind ar_payment; posting the settlement again (a rerun after a crash) finds both."""
     from ml_connector.flows.settlements import SettlementDocument, SettlementPoster
-    from ml_connector.sandbox.acumatica import state as world
 
-    from .test_acumatica_target import payment_journal
+    from .test_acumatica_target import payment_of
 
-    journal = payment_journal("66666666666")
-    settlement = SettlementDocument(journal.key, (journal,))
+    journal = journal_doc("66666666666")
+    settlement = SettlementDocument(journal.key, (journal,), payments={journal.key: payment_of(journal)})
     with acumatica.target(invoice_settlement="payment", payment_cash_account="AMZCLEAR") as target:
         orders = engine_for(store, "orders", acumatica.clock)
         orders.post(customer_doc(), target)
         orders.post(invoice_doc("113-0000006-0000006"), target)
         orders.post(invoice_doc("113-0000007-0000007", count=1), target)
         settlements = engine_for(store, "settlements", acumatica.clock)
-        poster = SettlementPoster(settlements, target, clearing_account=world.CLEARING_ACCOUNT)
+        poster = SettlementPoster(settlements, target)
         result = settlements.post(settlement, poster)
         assert result.state == "posted", result.error
         poster.post(settlement)  # again, as a rerun would: each part is found under its key

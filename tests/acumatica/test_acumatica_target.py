@@ -8,9 +8,7 @@ from decimal import Decimal
 import pytest
 
 from ml_connector.errors import PermanentError
-from ml_connector.flows.settlements import ar_payment
-from ml_connector.model.documents import JournalDocument
-from ml_connector.model.journal import Journal, JournalLine
+from ml_connector.model.documents import JournalDocument, PaymentDocument
 from ml_connector.model.money import Money
 from ml_connector.sandbox.acumatica import state as world
 
@@ -147,37 +145,18 @@ def test_unbalanced_journal_is_refused(acumatica):
             target.post(broken)
 
 
-def payment_journal(settlement_id: str = "77777777777"):
-    """A settlement journal whose clearing lines name two invoiced orders (600 and 400 USD)."""
-    journal = journal_doc(settlement_id)
+def payment_of(journal: JournalDocument) -> PaymentDocument:
+    """The payment the settlements flow decides for the journal: 600 and 400 USD on two orders."""
     usd = lambda amount: Money(Decimal(amount), "USD")  # noqa: E731
-    lines = journal.journal.lines[:2] + tuple(
-        JournalLine(world.CLEARING_ACCOUNT, usd("0"), usd(amount), "sales", order)
-        for order, amount in (("113-0000006-0000006", "600.00"), ("113-0000007-0000007", "400.00"))
-    )
-    return JournalDocument(
-        key=journal.key,
-        journal=Journal(
-            reference=journal.key,
-            currency="USD",
-            posting_date=journal.journal.posting_date,
-            description="x",
-            lines=lines,
-        ),
-    )
+    applications = (("113-0000006-0000006", usd("600.00")), ("113-0000007-0000007", usd("400.00")))
+    return PaymentDocument(journal.key, journal.journal.posting_date, applications)
 
 
 def test_payment_mode_applies_an_ar_payment_to_the_invoices(acumatica):
-    """The AR payment is its own document: the flow decides its amounts from the clearing lines
-    (ar_payment), the journal creates none, and the payment is found by its PaymentRef."""
-    journal = payment_journal()
-    payment = ar_payment(journal, world.CLEARING_ACCOUNT)
-    assert payment is not None and payment.kind == "ar_payment" and payment.key == journal.key
-    assert payment.applications == (
-        ("113-0000006-0000006", Money(Decimal("600.00"), "USD")),
-        ("113-0000007-0000007", Money(Decimal("400.00"), "USD")),
-    )
-    assert ar_payment(journal, None) is None  # a connection that clears no invoices by payment
+    """The AR payment is its own document with the amounts the flow decided: the journal creates
+    none, and the payment is found by its PaymentRef."""
+    journal = journal_doc("77777777777")
+    payment = payment_of(journal)
     with acumatica.target(invoice_settlement="payment", payment_cash_account="AMZCLEAR") as target:
         target.post(customer_doc())
         target.post(invoice_doc("113-0000006-0000006"))
@@ -197,8 +176,7 @@ def test_payment_mode_applies_an_ar_payment_to_the_invoices(acumatica):
 
 
 def test_a_payment_without_its_cash_account_is_refused_in_words(acumatica):
-    payment = ar_payment(payment_journal(), world.CLEARING_ACCOUNT)
-    assert payment is not None
+    payment = payment_of(journal_doc("77777777777"))
     with acumatica.target(invoice_settlement="payment") as target:
         with pytest.raises(PermanentError, match="needs payment_cash_account"):
             target.post(payment)
