@@ -2,7 +2,8 @@
 the settlement reference; a batch saved but not released (a crash between the two calls) is
 released by ``find``, so the protocol's query-first step finishes the job. A release Acumatica had
 accepted before the crash goes on on the server: found still running, the second release is refused
-as busy (TransientError) and the next find sees it posted."""
+as busy (TransientError) and the next find sees it posted. The AR payment of payment mode is its own
+document (``payments.py``)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from ml_connector.model.documents import JournalDocument
 from ml_connector.model.money import Money
 from ml_connector.targets.acumatica import documents as bodies
 from ml_connector.targets.acumatica.client import AcumaticaClient
-from ml_connector.targets.acumatica.payments import PaymentPoster
 from ml_connector.targets.acumatica.settings import AcumaticaSettings
 from ml_connector.targets.acumatica.values import odata_string
 
@@ -20,10 +20,9 @@ RELEASED_JOURNAL = {"Posted", "Unposted"}
 
 
 class JournalPoster:
-    def __init__(self, client: AcumaticaClient, settings: AcumaticaSettings, payments: PaymentPoster) -> None:
+    def __init__(self, client: AcumaticaClient, settings: AcumaticaSettings) -> None:
         self._client = client
         self._settings = settings
-        self._payments = payments
 
     def _release(self, record: dict) -> None:
         self._client.invoke("JournalTransaction", "ReleaseJournalTransaction", {"id": record["id"]})
@@ -34,8 +33,6 @@ class JournalPoster:
         if not rows:
             return None
         batch = rows[0]
-        if self._payments.wanted(document):
-            self._payments.ensure(document)
         if self._settings.release_journals and batch.get("Status") not in RELEASED_JOURNAL:
             self._release(batch)
         return str(batch["BatchNbr"])
@@ -52,8 +49,6 @@ class JournalPoster:
         record = self._client.put(
             "JournalTransaction", bodies.journal_body(self._settings, document), insert_only=True
         )
-        if self._payments.wanted(document):
-            self._payments.ensure(document)
         if self._settings.release_journals:
             self._release(record)
         return str(record["BatchNbr"])

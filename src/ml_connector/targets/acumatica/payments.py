@@ -1,30 +1,18 @@
-"""Invoice mode with ``invoice_settlement = 'payment'``: one AR Payment per settlement (PaymentRef =
-the settlement key; found first), from the clearing cash account, applied to each order's invoice,
-so the receivable is cleared in AR, never by a GL line on the AR control account."""
+"""AR payments into Acumatica (invoice mode, ``invoice_settlement = 'payment'``): one Payment per
+settlement journal (PaymentRef = its key; found first), from the clearing cash account, applied to
+each order's invoice, so the receivable is cleared in AR, never by a GL line on the AR control
+account. The amounts are the document's (decided by the settlements flow); this only writes them."""
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from ml_connector.errors import PermanentError
-from ml_connector.model.documents import JournalDocument
+from ml_connector.model.documents import PaymentDocument
 from ml_connector.targets.acumatica import documents as bodies
 from ml_connector.targets.acumatica.client import AcumaticaClient
 from ml_connector.targets.acumatica.settings import AcumaticaSettings
 from ml_connector.targets.acumatica.values import odata_string
 
-
-def clearing_applications(settings: AcumaticaSettings, document: JournalDocument) -> dict[str, Decimal]:
-    """Amazon order id -> amount the settlement collected for it (net credit on the clearing
-    account), from the clearing lines that name an order."""
-    account = settings.clearing_account
-    result: dict[str, Decimal] = {}
-    for line in document.journal.lines:
-        if account and line.account == account and line.reference:
-            result[line.reference] = (
-                result.get(line.reference, Decimal(0)) + (line.credit - line.debit).amount
-            )
-    return {order: amount for order, amount in result.items() if amount > 0}
+PAYMENT_REF_LENGTH = 40
 
 
 class PaymentPoster:
@@ -32,30 +20,27 @@ class PaymentPoster:
         self._client = client
         self._settings = settings
 
-    def wanted(self, document: JournalDocument) -> bool:
-        """This settlement journal asks for a payment (payment mode, orders to apply it to)."""
-        return self._settings.invoice_settlement == "payment" and bool(
-            clearing_applications(self._settings, document)
-        )
+    def _condition(self, document: PaymentDocument) -> str:
+        return f"Type eq 'Payment' and PaymentRef eq {odata_string(document.key[:PAYMENT_REF_LENGTH])}"
 
-    def ensure(self, document: JournalDocument) -> str:
-        """The settlement's payment: found by its PaymentRef, else created and applied."""
+    def find(self, document: PaymentDocument) -> str | None:
+        found = self._client.list("Payment", filter=self._condition(document), select="ReferenceNbr", top=1)
+        return str(found[0]["ReferenceNbr"]) if found else None
+
+    def find_all(self, document: PaymentDocument) -> list[str]:
+        rows = self._client.list("Payment", filter=self._condition(document), select="ReferenceNbr")
+        return list(dict.fromkeys(str(row["ReferenceNbr"]) for row in rows))
+
+    def post(self, document: PaymentDocument) -> str:
         if not self._settings.payment_cash_account:
             raise PermanentError(
                 "invoice_settlement = 'payment' needs payment_cash_account (a cash account over the clearing account)"
             )
-        reference = document.key[:40]
-        found = self._client.list(
-            "Payment",
-            filter=f"Type eq 'Payment' and PaymentRef eq {odata_string(reference)}",
-            select="ReferenceNbr",
-            top=1,
-        )
-        if found:
-            return str(found[0]["ReferenceNbr"])
+        if not document.applications:
+            raise PermanentError(f"payment {document.key} applies nothing: no order invoice to pay")
         applications = []
         customer = None
-        for order, amount in clearing_applications(self._settings, document).items():
+        for order, amount in document.applications:
             invoices = self._client.list(
                 "SalesInvoice",
                 filter=f"Type eq 'Invoice' and CustomerOrder eq {odata_string(order)}",
@@ -68,9 +53,12 @@ class PaymentPoster:
                 )
             customer = customer or invoices[0]["CustomerID"]
             applications.append(
-                {"DocType": "Invoice", "ReferenceNbr": invoices[0]["ReferenceNbr"], "AmountPaid": amount}
+                {
+                    "DocType": "Invoice",
+                    "ReferenceNbr": invoices[0]["ReferenceNbr"],
+                    "AmountPaid": amount.amount,
+                }
             )
-        total = sum((row["AmountPaid"] for row in applications), Decimal(0))
         record = self._client.put(
             "Payment",
             {
@@ -78,10 +66,10 @@ class PaymentPoster:
                 "CustomerID": customer,
                 "PaymentMethod": self._settings.payment_method,
                 "CashAccount": self._settings.payment_cash_account,
-                "PaymentRef": reference,
-                "PaymentAmount": total,
-                "ApplicationDate": document.journal.posting_date,
-                "Description": bodies.journal_description(document),
+                "PaymentRef": document.key[:PAYMENT_REF_LENGTH],
+                "PaymentAmount": document.total.amount,
+                "ApplicationDate": document.posting_date,
+                "Description": f"{bodies.JOURNAL_PREFIX}{document.key}",
                 "Hold": False,
                 "DocumentsToApply": applications,
             },

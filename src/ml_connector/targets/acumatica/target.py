@@ -1,5 +1,5 @@
 """AcumaticaTarget: the ERP protocol over the contract-based REST API, one poster per document kind
-(customers, sales, journals; the AR payment of payment mode with the journals) and one reader each
+(customers, sales and credit memos, journals, the AR payments of payment mode) and one reader each
 for items and shipments, as the M3 target is laid out.
 
 Each write is query-first by the key the document carries, written into a searchable header field:
@@ -25,6 +25,7 @@ from ml_connector.model.documents import (
     CustomerDocument,
     Document,
     JournalDocument,
+    PaymentDocument,
     SalesDocument,
 )
 from ml_connector.model.money import Money
@@ -41,7 +42,7 @@ from ml_connector.targets.acumatica.shipments import ShipmentReader
 from ml_connector.transport.clock import SYSTEM_CLOCK, Clock
 from ml_connector.transport.retry import RetryPolicy
 
-Poster = CustomerPoster | SalesPoster | CreditMemoPoster | JournalPoster
+Poster = CustomerPoster | SalesPoster | CreditMemoPoster | JournalPoster | PaymentPoster
 
 
 class AcumaticaTarget:
@@ -67,7 +68,7 @@ class AcumaticaTarget:
         self._sales = SalesPoster(self.client, settings)
         self._credit_memos = CreditMemoPoster(self.client, settings)
         self._payments = PaymentPoster(self.client, settings)
-        self._journals = JournalPoster(self.client, settings, self._payments)
+        self._journals = JournalPoster(self.client, settings)
         self._items = ItemReader(self.client, settings)
         self._shipments = ShipmentReader(self.client)
         self._chart: dict[str, dict[str, Any]] | None = None  # the Account entity, read once
@@ -104,6 +105,8 @@ class AcumaticaTarget:
             return self._credit_memos
         if isinstance(document, JournalDocument):
             return self._journals
+        if isinstance(document, PaymentDocument):
+            return self._payments
         raise PermanentError(f"Acumatica cannot post a {type(document).__name__}")
 
     # -- reads -----------------------------------------------------------------------------------
