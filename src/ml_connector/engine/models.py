@@ -7,11 +7,13 @@ hands back aware datetimes, so SQLite and PostgreSQL compare the same way.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -107,6 +109,8 @@ class Record(Base):
         Index("ix_records_flow_state_id", "flow", "state", "id"),  # console (migration 0003)
         Index("ix_records_connection_flow_state", "connection_id", "flow", "state"),
         Index("ix_records_key", "key"),
+        Index("ix_records_amount_cents", "amount_cents"),  # console search (migration 0005)
+        Index("ix_records_day_from", "day_from"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -124,6 +128,10 @@ class Record(Base):
     claim_token: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # what a person searches by besides the key (engine.search_facts): amount in hundredths, days
+    amount_cents: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    day_from: Mapped[date | None] = mapped_column(Date, nullable=True)
+    day_to: Mapped[date | None] = mapped_column(Date, nullable=True)
 
 
 class AuditEvent(Base):

@@ -39,6 +39,7 @@ from ml_connector.engine.models import (
 )
 from ml_connector.engine.private import private_sqlite
 from ml_connector.engine.redact import install_log_redaction, redact_pii, scrub
+from ml_connector.engine.search_facts import facts as search_facts
 from ml_connector.engine.vault import Vault
 from ml_connector.errors import ConfigurationError
 from ml_connector.transport.clock import SYSTEM_CLOCK, Clock
@@ -380,6 +381,8 @@ class Store:
             "attempts": 0,
             "created_at": now,
             "updated_at": now,
+            "day_from": now.date(),  # the day first seen, until its source names its own day(s)
+            "day_to": now.date(),
         }
         insert_ignore(s, Record, values, ["connection_id", "kind", "key"])
         return s.scalars(
@@ -462,6 +465,7 @@ class Store:
             }
             if source is not None:
                 values["source"] = redact_pii(source)
+                values.update(search_facts(source))
             taken = s.execute(
                 update(Record)
                 .where(
@@ -666,6 +670,8 @@ class Store:
             rec.state, rec.error, rec.updated_at = "failed", message, now
             if source is not None:
                 rec.source = redact_pii(source)
+                for column, value in search_facts(source).items():
+                    setattr(rec, column, value)
             self.add_event(rec.id, "failed", message=message, payload=source, session=s)
             return rec
 

@@ -1,0 +1,67 @@
+"""Records searchable by amount and day (the console's `?amount=` and `?day=`): three columns read
+from each record's stored source (engine.search_facts), indexed, filled for the records already kept.
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-12-03
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+BATCH = 2000
+
+
+def upgrade() -> None:
+    from ml_connector.engine.search_facts import facts
+
+    with op.batch_alter_table("records") as batch:
+        batch.add_column(sa.Column("amount_cents", sa.BigInteger(), nullable=True))
+        batch.add_column(sa.Column("day_from", sa.Date(), nullable=True))
+        batch.add_column(sa.Column("day_to", sa.Date(), nullable=True))
+    op.create_index("ix_records_amount_cents", "records", ["amount_cents"])
+    op.create_index("ix_records_day_from", "records", ["day_from"])
+    records = sa.table(
+        "records",
+        sa.column("id", sa.Integer),
+        sa.column("source", sa.JSON),
+        sa.column("created_at", sa.DateTime),
+        sa.column("amount_cents", sa.BigInteger),
+        sa.column("day_from", sa.Date),
+        sa.column("day_to", sa.Date),
+    )
+    bind = op.get_bind()
+    last = 0
+    while True:  # in batches by id: a big store is filled without holding every source in memory
+        rows = bind.execute(
+            sa.select(records.c.id, records.c.source, records.c.created_at)
+            .where(records.c.id > last)
+            .order_by(records.c.id)
+            .limit(BATCH)
+        ).all()
+        if not rows:
+            break
+        for rid, source, created in rows:
+            values = facts(source)
+            if "day_from" not in values and created is not None:
+                day = created.date() if hasattr(created, "date") else None
+                values.update(day_from=day, day_to=day)
+            if values:
+                bind.execute(sa.update(records).where(records.c.id == rid).values(**values))
+        last = rows[-1][0]
+
+
+def downgrade() -> None:
+    op.drop_index("ix_records_day_from", "records")
+    op.drop_index("ix_records_amount_cents", "records")
+    with op.batch_alter_table("records") as batch:
+        batch.drop_column("day_to")
+        batch.drop_column("day_from")
+        batch.drop_column("amount_cents")
