@@ -69,3 +69,38 @@ def test_console_refuses_plain_http_off_loopback(tmp_path, monkeypatch):
     monkeypatch.setenv("ML_CONNECTOR_HOME", str(tmp_path))
     result = CliRunner().invoke(app, ["console", "--host", "0.0.0.0"])
     assert result.exit_code == 1 and "plain http" in result.output and "Traceback" not in result.output
+
+
+def test_set_role_and_set_password_from_the_shell_keep_the_last_admin(tmp_path, monkeypatch):
+    monkeypatch.setenv("ML_CONNECTOR_HOME", str(tmp_path))
+    monkeypatch.delenv("ML_CONNECTOR_DATABASE_URL", raising=False)
+    Store.open().close()
+    runner = CliRunner()
+    for name, role in (("alice", "admin"), ("bob", "viewer")):
+        added = runner.invoke(
+            app, ["user", "add", name, "--role", role, "--password-stdin"], input="a long password\n"
+        )
+        assert added.exit_code == 0, added.output
+    demote = runner.invoke(app, ["user", "set-role", "alice", "finance"])
+    assert demote.exit_code == 1 and "alice is the last admin" in demote.output
+    assert "Traceback" not in demote.output
+    removed = runner.invoke(app, ["user", "remove", "alice"])
+    assert removed.exit_code == 1 and "last admin" in removed.output
+    promoted = runner.invoke(app, ["user", "set-role", "bob", "admin"])
+    assert promoted.exit_code == 0 and "bob is admin (was viewer)" in promoted.output
+    assert runner.invoke(app, ["user", "set-role", "alice", "finance"]).exit_code == 0
+    assert "alice\tfinance" in runner.invoke(app, ["user", "list"]).output
+    bogus = runner.invoke(app, ["user", "set-role", "alice", "boss"])
+    assert bogus.exit_code == 1 and "viewer, finance, operator, admin" in bogus.output
+    assert runner.invoke(app, ["user", "set-role", "nobody", "viewer"]).exit_code == 1
+    changed = runner.invoke(
+        app, ["user", "set-password", "alice", "--password-stdin"], input="another long password\n"
+    )
+    assert changed.exit_code == 0 and "another long password" not in changed.output
+    with Store.open() as store:
+        assert users.sign_in(store, "alice", "another long password") is not None
+        assert users.sign_in(store, "alice", "a long password") is None
+        from ml_connector.ops.events import recent_actions
+
+        done = [a.action for a in recent_actions(store)]
+        assert done[:3] == ["user_password", "user_role", "user_role"]

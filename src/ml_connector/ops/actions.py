@@ -169,7 +169,7 @@ def add_rule(
 @dataclass(frozen=True)
 class BulkLine:
     record_id: int
-    ok: bool  # the record was acted on: posted, found in the ERP already, or resolved
+    ok: bool  # acted on now: posted (or found in the ERP) by this retry, or resolved; not skipped
     line: str
 
 
@@ -185,7 +185,8 @@ def bulk(store: Store, record_ids: list[int], action: str, *, user: str, reason:
         try:
             if action == "retry":
                 result = retry(store, record_id, user=user)
-                lines.append(BulkLine(record_id, result.ok, result.line))
+                acted = result.outcome.result is not None and result.ok  # not "already posted"
+                lines.append(BulkLine(record_id, acted, result.line))
             else:
                 resolve(store, record_id, reason, user=user)
                 lines.append(BulkLine(record_id, True, f"#{record_id}: resolved"))
