@@ -104,3 +104,30 @@ def test_set_role_and_set_password_from_the_shell_keep_the_last_admin(tmp_path, 
 
         done = [a.action for a in recent_actions(store)]
         assert done[:3] == ["user_password", "user_role", "user_role"]
+
+
+def test_demo_console_rerun_on_the_same_home_resets_its_user(tmp_path, monkeypatch, capsys):
+    """The demo user is the home's only admin: a rerun gives it a new password (removing it would
+    leave no admin, which the store refuses)."""
+    import re
+
+    from ml_connector.console import demo as console_demo
+    from ml_connector.console import server
+    from ml_connector.sandbox.deployment import SandboxDeployment
+
+    served = []
+    monkeypatch.setattr(server, "serve", lambda store, config_path, **kw: served.append(config_path))
+    with SandboxDeployment(home=tmp_path / "home") as deployment:
+        passwords = []
+        for _ in range(2):
+            console_demo.serve_demo_console(deployment)
+            out = capsys.readouterr().out
+            passwords.append(re.search(r"sign in as demo with password (\S+)", out).group(1))
+        assert len(served) == 2 and passwords[0] != passwords[1]
+        store = deployment.open_store()
+        try:
+            assert [(u.name, u.role) for u in users.list_users(store)] == [("demo", "admin")]
+            assert users.sign_in(store, "demo", passwords[1]) is not None
+            assert users.sign_in(store, "demo", passwords[0]) is None
+        finally:
+            store.close()
