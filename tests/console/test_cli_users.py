@@ -131,3 +131,26 @@ def test_demo_console_rerun_on_the_same_home_resets_its_user(tmp_path, monkeypat
             assert users.sign_in(store, "demo", passwords[0]) is None
         finally:
             store.close()
+
+
+def test_records_searched_by_amount_and_day_from_the_shell(tmp_path, monkeypatch):
+    monkeypatch.setenv("ML_CONNECTOR_HOME", str(tmp_path))
+    monkeypatch.delenv("ML_CONNECTOR_DATABASE_URL", raising=False)
+    with Store.open() as store:
+        store.ensure_connection("shop", erp="m3")
+        for key, price, day in (("111-1", "12.34", "2026-11-30"), ("111-2", "99.00", "2026-11-29")):
+            source = {
+                "amazon_order_id": key,
+                "purchase_date": f"{day}T10:00:00+00:00",
+                "items": [{"item_price": price}],
+            }
+            store.mark_failed(
+                "shop", "sales_order", key, flow="orders", message="ERP answered 400", source=source
+            )
+    runner = CliRunner()
+    found = runner.invoke(app, ["records", "--amount", "12.34"])
+    assert found.exit_code == 0 and "111-1" in found.output and "111-2" not in found.output
+    by_day = runner.invoke(app, ["records", "--day", "2026-11-29"])
+    assert "111-2" in by_day.output and "111-1" not in by_day.output
+    bad = runner.invoke(app, ["records", "--day", "30.11.2026"])  # the real process: test_bad_invocations
+    assert bad.exit_code == 1 and "type it like 2026-11-30" in str(bad.exception)

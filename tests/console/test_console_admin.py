@@ -284,13 +284,16 @@ def test_the_stock_price_list_shows_amazons_verdict_per_sku(world, app):
         assert (
             "rejected" in row and "99022: The value of" in row and "feed 777001" in row and "9.99 GBP" in row
         )
-        posted = [r for r in queries.list_records(store, flow="stock_price", state="posted", limit=None).rows]
+        posted = queries.list_records(
+            store, flow="stock_price", state="posted", limit=None, with_source=True
+        ).rows
         assert posted and "accepted" in client.get("/stock-price?state=posted").text
         from ml_connector.ops.listings import verdicts
 
         found = verdicts(store, posted)
         assert {v.verdict for v in found.values()} <= {"accepted", "already shown"}
         assert any(v.sent_as.startswith("feed") for v in found.values())
+        assert all(v.sku for v in found.values() if v.sent_as.startswith("feed "))
     finally:
         actions.resolve(store, refused.id, "test record", user="tester")
 

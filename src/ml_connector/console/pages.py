@@ -210,6 +210,7 @@ def record_list(request: Request) -> Response:
             offset=offset,
             limit=PAGE,
             newest_first=True,
+            with_source=True,
         )
     except ConfigurationError as exc:
         raise _not_found(exc) from None

@@ -51,7 +51,6 @@ _RECORD_COLUMNS = (
     Record.amount_cents,
     Record.day_from,
     Record.day_to,
-    Record.source,
 )
 
 
@@ -130,7 +129,7 @@ def _row(r: Any, names: dict[int, str]) -> RecordRow:
         amount=None if r.amount_cents is None else Decimal(r.amount_cents) / 100,
         day_from=r.day_from,
         day_to=r.day_to,
-        source=r.source,
+        source=getattr(r, "source", None),  # only the lists that show a source's fields select it
     )
 
 
@@ -310,12 +309,14 @@ def list_records(
     newest_first: bool = False,
     amount: str | None = None,
     day: str | None = None,
+    with_source: bool = False,
 ) -> Page:
-    """Records with their key, state, ERP id and error, paged (`records`, the console's lists)."""
+    """Records with their key, state, ERP id and error, paged (`records`, the console's lists);
+    ``with_source`` adds each row's redacted source (a page of 50 shows a few of its fields)."""
     names = _names(store)
     cid = _connection_id(store, connection)
     with store.session() as s:
-        query = select(*_RECORD_COLUMNS)
+        query = select(*_RECORD_COLUMNS, *((Record.source,) if with_source else ()))
         count = select(func.count()).select_from(Record)
         conditions = []
         if cid is not None:
