@@ -104,7 +104,11 @@ def rotate(
     if not changed:
         raise ConfigurationError(f"{system}: the values given are the ones stored already")
     store.save_credentials(connection, system, new, vault=vault)
-    results = dict(ping(store, connection, user=user, config=config))
+    try:
+        results = dict(ping(store, connection, user=user, config=config))
+    except BaseException:  # no verdict (a broken config.toml, Ctrl-C): the earlier set stays
+        store.save_credentials(connection, system, old, vault=vault)
+        raise
     problems = results.get(system, [])
     kept = not problems or keep_if_refused
     if not kept:

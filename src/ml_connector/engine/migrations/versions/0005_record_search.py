@@ -8,6 +8,8 @@ Create Date: 2026-12-03
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -38,6 +40,13 @@ def upgrade() -> None:
         sa.column("day_to", sa.Date),
     )
     bind = op.get_bind()
+    update = (
+        sa.update(records)
+        .where(records.c.id == sa.bindparam("rid"))
+        .values(
+            amount_cents=sa.bindparam("cents"), day_from=sa.bindparam("first"), day_to=sa.bindparam("last")
+        )
+    )
     last = 0
     while True:  # in batches by id: a big store is filled without holding every source in memory
         rows = bind.execute(
@@ -48,13 +57,19 @@ def upgrade() -> None:
         ).all()
         if not rows:
             break
+        values = []
         for rid, source, created in rows:
-            values = facts(source)
-            if "day_from" not in values and created is not None:
-                day = created.date() if hasattr(created, "date") else None
-                values.update(day_from=day, day_to=day)
-            if values:
-                bind.execute(sa.update(records).where(records.c.id == rid).values(**values))
+            found = facts(source)
+            seen = created.date() if isinstance(created, datetime) else None  # the day first seen
+            values.append(
+                {
+                    "rid": rid,
+                    "cents": found.get("amount_cents"),
+                    "first": found.get("day_from", seen),
+                    "last": found.get("day_to", seen),
+                }
+            )
+        bind.execute(update, values)  # one executemany per batch
         last = rows[-1][0]
 
 
