@@ -293,7 +293,10 @@ def test_the_stock_price_list_shows_amazons_verdict_per_sku(world, app):
         found = verdicts(store, posted)
         assert {v.verdict for v in found.values()} <= {"accepted", "already shown"}
         assert any(v.sent_as.startswith("feed") for v in found.values())
-        assert all(v.sku for v in found.values() if v.sent_as.startswith("feed "))
+        updates = [r for r in posted if r.kind == "listing_update"]
+        assert updates and all(found[r.id].sku == r.source["sku"] for r in updates)
+        feeds = [r for r in posted if r.kind == "listings_feed"]
+        assert all(found[r.id].message and "accepted" in found[r.id].message for r in feeds)
     finally:
         actions.resolve(store, refused.id, "test record", user="tester")
 
