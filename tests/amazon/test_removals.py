@@ -7,13 +7,15 @@ client's operations are read from its source: every operation name it passes to 
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 
+from ml_connector.flows import registry
 from ml_connector.sources.amazon import operations
-from ml_connector.sources.amazon.operations import FLOW_OPERATIONS, OPERATIONS
+from ml_connector.sources.amazon.operations import OPERATIONS
 
 MODELS = Path(__file__).parent / "models"
 SOURCES = Path(operations.__file__).parent
@@ -84,9 +86,9 @@ def test_nothing_deprecated_without_a_removal_date_and_a_tested_replacement(name
 
 
 def test_the_flows_default_paths_use_nothing_amazon_is_removing():
-    for flow, names in FLOW_OPERATIONS.items():
-        removed = sorted(n for n in names if OPERATIONS[n].removal is not None)
-        assert removed == [], f"the {flow} flow still calls {removed}"
+    for spec in registry.FLOWS:
+        removed = sorted(n for n in spec.amazon_operations if OPERATIONS[n].removal is not None)
+        assert removed == [], f"the {spec.name} flow still calls {removed}"
 
 
 def test_ping_names_a_removal_with_its_date(monkeypatch):
@@ -96,7 +98,10 @@ def test_ping_names_a_removal_with_its_date(monkeypatch):
         flows = ["orders", "settlements"]
 
     assert ping_warnings(Conn()) == []  # the default paths
-    monkeypatch.setitem(FLOW_OPERATIONS, "orders", frozenset({"getOrdersV0", "getOrder"}))
+    orders = dataclasses.replace(
+        registry.spec("orders"), amazon_operations=frozenset({"getOrdersV0", "getOrder"})
+    )
+    monkeypatch.setitem(registry._BY_NAME, "orders", orders)
     (warning,) = ping_warnings(Conn())
     assert "getOrdersV0" in warning and "2027-03-27" in warning and "searchOrders" in warning
 

@@ -1,4 +1,4 @@
-"""What a record is searched by besides its key (engine.search_facts) and migration 0005, which
+"""What a record is searched by besides its key (engine.search_facts) and migration 0007, which
 fills the columns for the records a store kept before it."""
 
 from __future__ import annotations
@@ -53,9 +53,9 @@ def test_facts_per_kind_of_source():
         parse_day("30/11/2026")
 
 
-def test_migration_0005_fills_the_records_kept_before_it(tmp_path):
+def test_migration_0007_fills_the_records_kept_before_it(tmp_path):
     url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
-    old = Store.open(url, migrate_to="0004")
+    old = Store.open(url, migrate_to="0006")
     order = {
         "amazon_order_id": "111-1",
         "purchase_date": "2026-10-19T07:36:07+00:00",

@@ -529,13 +529,13 @@ def records(
 ) -> None:
     """List records with their key, state, ERP id and the full error, a page at a time."""
     from ml_connector.cli.output import print_json, print_table
-    from ml_connector.config import FLOWS
     from ml_connector.engine.store import STATES
+    from ml_connector.flows import registry
 
     if state and state not in STATES:
         raise ConfigurationError(f"--state {state!r}: the states are {', '.join(STATES)}")
-    if flow and flow not in FLOWS:
-        raise ConfigurationError(f"--flow {flow!r}: the flows are {', '.join(FLOWS)}")
+    if flow and flow not in registry.NAMES:
+        raise ConfigurationError(f"--flow {flow!r}: the flows are {', '.join(registry.NAMES)}")
     from ml_connector.ops.queries import list_records
 
     store = _open_store()

@@ -74,9 +74,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 def create_app(
     store: Store, config_path: Path, *, secure_cookies: bool = False, session_ttl: timedelta = SESSION_TTL
 ) -> Starlette:
-    from ml_connector.engine.replay import load_rebuilders
+    from ml_connector.flows.registry import install_rebuilders
 
-    load_rebuilders()
+    install_rebuilders()
     routes = [
         Route("/", pages.overview),
         Route("/signin", posts.sign_in_page, methods=["GET"]),

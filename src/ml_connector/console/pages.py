@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from ml_connector.console.web import console, render, user_of
 from ml_connector.errors import ConfigurationError
+from ml_connector.flows import registry
 from ml_connector.ops import queries
 from ml_connector.ops.events import recent_actions
 from ml_connector.ops.pause import paused_connections
@@ -83,7 +84,7 @@ def problems(request: Request) -> Response:
         page=found.page,
         f=f,
         connections=_connections(request),
-        flows=queries.LIST_FLOWS,
+        flows=registry.titles(),
         nav="problems",
     )
 
@@ -282,7 +283,7 @@ def runs(request: Request) -> Response:
         page=page,
         f=f,
         connections=_connections(request),
-        flows=queries.LIST_FLOWS,
+        flows=registry.titles(),
         nav="runs",
     )
 

@@ -18,7 +18,6 @@ from decimal import Decimal
 from typing import Any
 
 from ml_connector.engine.posting import PostingEngine
-from ml_connector.engine.replay import register_rebuilder
 from ml_connector.engine.store import Store, one_line
 from ml_connector.errors import ConfigurationError, PermanentError, TransientError
 from ml_connector.flows.context import ClosingTarget, FlowContext, FlowSummary, context_for_record
@@ -510,5 +509,5 @@ def _rebuild_journal(store: Store, record, source) -> tuple[JournalDocument, Pos
     raise PermanentError(f"journal {record.key} is no longer produced by settlement {settlement_id}")
 
 
-register_rebuilder("settlement", _rebuild_settlement)
-register_rebuilder("journal", _rebuild_journal)
+# replay rebuilds this flow's failed records from their stored source (flows/registry.py installs them)
+REBUILDERS = {"settlement": _rebuild_settlement, "journal": _rebuild_journal}

@@ -17,7 +17,6 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from ml_connector.engine.replay import register_rebuilder
 from ml_connector.engine.store import DONE_STATES, Store
 from ml_connector.errors import PermanentError
 from ml_connector.flows.amazon_writes import (
@@ -149,4 +148,5 @@ def _rebuild_shipment(store: Store, record, source) -> tuple[ShipmentDocument, C
     return ShipmentDocument.of(confirmation), ClosingTarget(ctx, ShipmentConfirmationTarget(ctx.amazon))
 
 
-register_rebuilder(SHIPMENT_CONFIRMATION, _rebuild_shipment)
+# replay rebuilds this flow's failed records from their stored source (flows/registry.py installs them)
+REBUILDERS = {SHIPMENT_CONFIRMATION: _rebuild_shipment}

@@ -20,7 +20,6 @@ from datetime import timedelta
 from typing import Any
 
 from ml_connector.engine.posting import PostingEngine, PostingResult
-from ml_connector.engine.replay import register_rebuilder
 from ml_connector.engine.store import DONE_STATES, Store
 from ml_connector.errors import PermanentError
 from ml_connector.flows import items as items_flow
@@ -293,4 +292,5 @@ def _rebuild_update(store: Store, record, source) -> tuple[ListingUpdate, Closin
     return update, ClosingTarget(ctx, target)
 
 
-register_rebuilder(LISTING_UPDATE, _rebuild_update)
+# replay rebuilds this flow's failed records from their stored source (flows/registry.py installs them)
+REBUILDERS = {LISTING_UPDATE: _rebuild_update}

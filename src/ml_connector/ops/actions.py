@@ -20,6 +20,7 @@ from ml_connector.engine import replay as replaying
 from ml_connector.engine.models import Record
 from ml_connector.engine.store import DONE_STATES, Store
 from ml_connector.errors import ConfigurationError, MlConnectorError
+from ml_connector.flows import registry
 from ml_connector.ops import config_edit
 from ml_connector.ops import pause as pausing
 from ml_connector.ops.events import record_action
@@ -60,7 +61,7 @@ class RetryResult:
 
 def retry(store: Store, record_id: int, *, user: str) -> RetryResult:
     """Replay one record (rebuilt from its stored source, posted through the protocol)."""
-    replaying.load_rebuilders()
+    registry.install_rebuilders()
     rec = store.record(record_id)
     record_action(
         store,
@@ -233,7 +234,7 @@ def run_now(
             f"connection {connection} does not run {flow} (its flows: {', '.join(conn.flows)})"
         )
     record_action(store, user, "run_now", connection=connection, message=f"{user} started {flow}")
-    replaying.load_rebuilders()
+    registry.install_rebuilders()
 
     def work():  # noqa: ANN202
         return run_flow(store, conn, flow, clock=Clock(config.time_scale))

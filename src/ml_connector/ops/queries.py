@@ -28,14 +28,6 @@ from ml_connector.ops.pause import paused_connections
 
 PROBLEM_STATES = ("failed", "pending", "duplicate_suspected")
 ORDER_KINDS = ("sales_order", "sales_invoice", "credit_note")
-LIST_FLOWS = {
-    "orders": "Orders",
-    "items": "SKUs",
-    "stock_price": "Stock & price",
-    "shipments": "Shipments",
-    "settlements": "Settlements",
-    "reconcile": "Reconcile",
-}
 _RECORD_COLUMNS = (
     Record.id,
     Record.connection_id,
@@ -288,9 +280,9 @@ def _rotation_text(rotates_on: str | None, now: datetime) -> str:
 
 
 def _flow_order(flow: str) -> int:
-    from ml_connector.flows.runner import RUN_ORDER
+    from ml_connector.flows import registry
 
-    return RUN_ORDER.index(flow) if flow in RUN_ORDER else len(RUN_ORDER)
+    return registry.order_index(flow)
 
 
 # --- records ---------------------------------------------------------------------------------------

@@ -105,7 +105,8 @@ class SandboxDeployment:
         return load_config(self.config_path)
 
     def open_store(self) -> Store:
-        return Store.open(self.config.store_url, clock=self.clock)
+        config = self.config
+        return Store.open(config.store_url, clock=self.clock, keep_runs=config.keep_runs)
 
     def state(self, name: str) -> Any:
         return self.apps[name].state.sandbox

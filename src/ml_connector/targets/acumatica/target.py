@@ -226,7 +226,9 @@ class AcumaticaTarget:
 
     def _find_journal(self, document: JournalDocument) -> str | None:
         """The batch by its Description; a batch saved but not yet released (a crash between the
-        two calls) is released here, so the protocol's query-first step finishes the job."""
+        two calls) is released here, so the protocol's query-first step finishes the job. A release
+        Acumatica had accepted before the crash goes on on the server: found still running, the
+        second release is refused as busy (TransientError) and the next find sees it posted."""
         condition = f"Module eq 'GL' and Description eq {odata_string(bodies.journal_description(document))}"
         rows = self.client.list("JournalTransaction", filter=condition, select="BatchNbr,Status", top=2)
         if not rows:

@@ -1,8 +1,8 @@
 """Records searchable by amount and day (the console's `?amount=` and `?day=`): three columns read
 from each record's stored source (engine.search_facts), indexed, filled for the records already kept.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-03
 """
 
@@ -13,8 +13,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
@@ -24,10 +24,10 @@ BATCH = 2000
 def upgrade() -> None:
     from ml_connector.engine.search_facts import facts
 
-    with op.batch_alter_table("records") as batch:
-        batch.add_column(sa.Column("amount_cents", sa.BigInteger(), nullable=True))
-        batch.add_column(sa.Column("day_from", sa.Date(), nullable=True))
-        batch.add_column(sa.Column("day_to", sa.Date(), nullable=True))
+    # plain ADD COLUMN, never a batch copy of the table: that would drop 0006's triggers on SQLite
+    op.add_column("records", sa.Column("amount_cents", sa.BigInteger(), nullable=True))
+    op.add_column("records", sa.Column("day_from", sa.Date(), nullable=True))
+    op.add_column("records", sa.Column("day_to", sa.Date(), nullable=True))
     op.create_index("ix_records_amount_cents", "records", ["amount_cents"])
     op.create_index("ix_records_day_from", "records", ["day_from"])
     records = sa.table(
@@ -76,7 +76,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_records_day_from", "records")
     op.drop_index("ix_records_amount_cents", "records")
-    with op.batch_alter_table("records") as batch:
-        batch.drop_column("day_to")
-        batch.drop_column("day_from")
-        batch.drop_column("amount_cents")
+    for column in ("day_to", "day_from", "amount_cents"):  # SQLite 3.35+ drops a column in place
+        op.execute(f"ALTER TABLE records DROP COLUMN {column}")
