@@ -89,5 +89,8 @@ def test_migration_0007_fills_the_records_kept_before_it(tmp_path):
 
         assert [r.key for r in list_records(store, amount="33.95").rows] == ["111-1"]
         assert [r.key for r in list_records(store, day="2026-11-05").rows] == ["SKU-1"]
+        with store.engine.connect() as c:  # the columns were added in place: 0006's triggers remain
+            triggers = set(c.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger'")).scalars())
+        assert {"records_order_skus_insert", "records_order_skus_update"} <= triggers
     finally:
         store.close()
