@@ -75,6 +75,14 @@ def test_migration_0007_fills_the_records_kept_before_it(tmp_path):
                 ),
                 {"id": rid, "key": key, "source": source},
             )
+        c.execute(
+            text(
+                "INSERT INTO records (id, connection_id, kind, key, flow, state, attempts, source, claim_token, created_at, updated_at) "
+                "VALUES (3, 1, 'settlement', '24007921359', 'settlements', 'failed', 1, :source, 0, '2026-11-20 09:00:00', '2026-11-20 09:00:00')"
+            ),
+            {"source": json.dumps({"settlement_id": "24007921359", "raw_document": "settlement_report"})},
+        )
+    old.keep_raw_document("shop", "settlement_report", "24007921359", _report("24007921359"))
     old.close()
     store = Store.open(url)
     try:
@@ -88,9 +96,46 @@ def test_migration_0007_fills_the_records_kept_before_it(tmp_path):
         from ml_connector.ops.queries import list_records
 
         assert [r.key for r in list_records(store, amount="33.95").rows] == ["111-1"]
-        assert [r.key for r in list_records(store, day="2026-11-05").rows] == ["SKU-1"]
+        # the SKU record first seen that day, and the settlement whose period holds it
+        assert {r.key for r in list_records(store, day="2026-11-05").rows} == {"SKU-1", "24007921359"}
+        settlement = store.record(3)  # from its kept report's header: payout, period to deposit
+        assert (settlement.amount_cents, settlement.day_from, settlement.day_to) == (
+            4250,
+            date(2026, 11, 2),
+            date(2026, 11, 18),
+        )
+        assert [r.key for r in list_records(store, amount="42.50", day="2026-11-10").rows] == ["24007921359"]
         with store.engine.connect() as c:  # the columns were added in place: 0006's triggers remain
             triggers = set(c.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger'")).scalars())
         assert {"records_order_skus_insert", "records_order_skus_update"} <= triggers
     finally:
         store.close()
+
+
+def _report(settlement_id: str) -> bytes:
+    import io
+    from datetime import UTC, datetime
+
+    from ml_connector.model.money import Money
+    from ml_connector.model.settlement import Settlement, SettlementLine
+    from ml_connector.settlement.writer import write_flat_file_v2
+
+    lines = [
+        SettlementLine(
+            "Order", "ItemPrice", "Principal", Money(Decimal("50.00"), "USD"), date(2026, 11, 3), "111-1"
+        ),
+        SettlementLine(
+            "Order", "ItemFees", "Commission", Money(Decimal("-7.50"), "USD"), date(2026, 11, 3), "111-1"
+        ),
+    ]
+    header = Settlement(
+        settlement_id,
+        datetime(2026, 11, 2, tzinfo=UTC),
+        datetime(2026, 11, 16, tzinfo=UTC),
+        datetime(2026, 11, 18, tzinfo=UTC),
+        Money(Decimal("42.50"), "USD"),
+        "Amazon.com",
+    )
+    out = io.BytesIO()
+    write_flat_file_v2(header, lines, out)
+    return out.getvalue()

@@ -397,7 +397,7 @@ def _download(ctx: FlowContext, report_id: str) -> bytes | None:
     return None
 
 
-def _header_source(data: bytes) -> dict[str, str]:
+def header_source(data: bytes) -> dict[str, str]:
     """The payout and the days of the report's header, kept on the record's source so the console
     finds the settlement by amount and by day (engine.search_facts); empty when unreadable."""
     try:
@@ -416,7 +416,7 @@ def _header_source(data: bytes) -> dict[str, str]:
 def post_settlement(
     ctx: FlowContext, engine: PostingEngine, settlement_id: str, data: bytes, listed: tuple[str, ...] = ()
 ) -> tuple[str, dict]:
-    source = {"settlement_id": settlement_id, "raw_document": RAW_KIND, **_header_source(data)}
+    source = {"settlement_id": settlement_id, "raw_document": RAW_KIND, **header_source(data)}
     try:
         marketplace, decided = settlement_marketplace(ctx.store, ctx.connection, data, listed)
     except MarketplaceUnknown as exc:

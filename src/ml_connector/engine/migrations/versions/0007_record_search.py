@@ -1,5 +1,6 @@
 """Records searchable by amount and day (the console's `?amount=` and `?day=`): three columns read
-from each record's stored source (engine.search_facts), indexed, filled for the records already kept.
+from each record's stored source (engine.search_facts), indexed, filled for the records already kept
+(a settlement kept before its source named its payout: from the header of its kept raw report).
 
 Revision ID: 0007
 Revises: 0006
@@ -33,6 +34,9 @@ def upgrade() -> None:
     records = sa.table(
         "records",
         sa.column("id", sa.Integer),
+        sa.column("connection_id", sa.Integer),
+        sa.column("kind", sa.String),
+        sa.column("key", sa.String),
         sa.column("source", sa.JSON),
         sa.column("created_at", sa.DateTime),
         sa.column("amount_cents", sa.BigInteger),
@@ -71,6 +75,43 @@ def upgrade() -> None:
             )
         bind.execute(update, values)  # one executemany per batch
         last = rows[-1][0]
+    _settlements_from_their_reports(bind, records)
+
+
+def _settlements_from_their_reports(bind: sa.Connection, records: sa.TableClause) -> None:
+    """Settlements kept before their source carried the report's header: payout and days read
+    from the raw report the store kept (one settlement at a time; there are few)."""
+    import zlib
+
+    from ml_connector.engine.search_facts import facts
+    from ml_connector.flows.settlements import RAW_KIND, header_source
+
+    raw = sa.table(
+        "raw_documents",
+        sa.column("connection_id", sa.Integer),
+        sa.column("kind", sa.String),
+        sa.column("key", sa.String),
+        sa.column("data", sa.LargeBinary),
+    )
+    wanted = bind.execute(
+        sa.select(records.c.id, raw.c.data)
+        .join(
+            raw,
+            sa.and_(
+                raw.c.connection_id == records.c.connection_id,
+                raw.c.kind == RAW_KIND,
+                raw.c.key == records.c.key,
+            ),
+        )
+        .where(records.c.kind == "settlement", records.c.amount_cents.is_(None))
+    ).all()
+    for rid, data in wanted:
+        try:
+            found = facts({"settlement_id": "?", **header_source(zlib.decompress(data))})
+        except zlib.error:
+            continue
+        if found:
+            bind.execute(sa.update(records).where(records.c.id == rid).values(**found))
 
 
 def downgrade() -> None:
