@@ -28,7 +28,7 @@ from ml_connector.settlement.balance import amazon_balance
 from ml_connector.settlement.errors import QuarantineError
 from ml_connector.settlement.journal_builder import BuildResult, PayoutConversion, build_journals
 from ml_connector.settlement.reader import open_report
-from ml_connector.sources.amazon.client import SETTLEMENT_V2
+from ml_connector.sources.amazon.api.reports import SETTLEMENT_V2
 from ml_connector.sources.amazon.regions import MARKETPLACES
 from ml_connector.targets.protocol import PostingTarget
 

@@ -19,13 +19,13 @@ from typing import Any
 
 from ml_connector.engine.store import DONE_STATES, Store
 from ml_connector.errors import PermanentError
-from ml_connector.flows.amazon_writes import (
+from ml_connector.flows.context import ClosingTarget, FlowContext, FlowSummary, context_for_record
+from ml_connector.model.orders import ShipmentConfirmation
+from ml_connector.targets.amazon.shipments import (
     SHIPMENT_CONFIRMATION,
     ShipmentConfirmationTarget,
     ShipmentDocument,
 )
-from ml_connector.flows.context import ClosingTarget, FlowContext, FlowSummary, context_for_record
-from ml_connector.model.orders import ShipmentConfirmation
 
 FLOW = "shipments"
 OVERLAP = timedelta(minutes=10)
