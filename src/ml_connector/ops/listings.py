@@ -17,7 +17,8 @@ from sqlalchemy import select
 
 from ml_connector.engine.models import Record
 from ml_connector.engine.store import DONE_STATES, Store
-from ml_connector.flows.amazon_writes import ALREADY_SHOWN, LISTING_UPDATE, LISTINGS_FEED
+from ml_connector.targets.amazon.feeds import LISTINGS_FEED
+from ml_connector.targets.amazon.listings import ALREADY_SHOWN, LISTING_UPDATE
 
 _FEED_REFUSED = re.compile(r"^feed (\S+) refused (.+?): (.*)$", re.S)
 _PATCH_REFUSED = re.compile(r"^Amazon refused the listing update of (.+?): (.*)$", re.S)
