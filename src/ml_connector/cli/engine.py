@@ -521,6 +521,10 @@ def records(
     flow: str | None = typer.Option(None, "--flow", help="Only this flow."),
     limit: int = typer.Option(200, "--limit", min=1, help="At most this many (oldest first)."),
     offset: int = typer.Option(0, "--offset", min=0, help="Skip this many first (the next page)."),
+    amount: str | None = typer.Option(
+        None, "--amount", help="Only records of this amount (12.34; either sign), as the console searches."
+    ),
+    day: str | None = typer.Option(None, "--day", help="Only records of this day (2026-11-30)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """List records with their key, state, ERP id and the full error, a page at a time."""
@@ -537,7 +541,16 @@ def records(
     store = _open_store()
     try:
         _known_connection(store, connection)
-        page = list_records(store, connection=connection, state=state, flow=flow, offset=offset, limit=limit)
+        page = list_records(
+            store,
+            connection=connection,
+            state=state,
+            flow=flow,
+            offset=offset,
+            limit=limit,
+            amount=amount,
+            day=day,
+        )
     finally:
         store.close()
     total, rows = page.total, page.rows

@@ -101,11 +101,13 @@ def create_app(
         Route("/connections", pages.connections),
         Route("/connections/new", posts.new_connection_page, methods=["GET"]),
         Route("/connections/new", posts.add_connection, methods=["POST"]),
+        Route("/connections/{name}/credentials", posts.rotate_credentials, methods=["POST"]),
         Route("/connections/{name}/{action:str}", posts.connection_action, methods=["POST"]),
         Route("/activity", pages.activity),
         Route("/users", posts.users_page, methods=["GET"]),
         Route("/users", posts.add_user, methods=["POST"]),
         Route("/users/{name}/remove", posts.remove_user, methods=["POST"]),
+        Route("/users/{name}/role", posts.set_role, methods=["POST"]),
         Mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static"),
     ]
     app = Starlette(

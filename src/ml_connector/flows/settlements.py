@@ -473,10 +473,26 @@ def _download(ctx: FlowContext, report_id: str) -> bytes | None:
     return None
 
 
+def header_source(data: bytes) -> dict[str, str]:
+    """The payout and the days of the report's header, kept on the record's source so the console
+    finds the settlement by amount and by day (engine.search_facts); empty when unreadable."""
+    try:
+        header = open_report(data).settlement
+    except Exception:  # the same report fails below with its reason; the search facts just stay unknown
+        return {}
+    return {
+        "total": header.total.as_string(),
+        "currency": header.currency,
+        "start": header.start.date().isoformat(),
+        "end": header.end.date().isoformat(),
+        **({"deposit": header.deposit_date.date().isoformat()} if header.deposit_date else {}),
+    }
+
+
 def post_settlement(
     ctx: FlowContext, engine: PostingEngine, settlement_id: str, data: bytes, listed: tuple[str, ...] = ()
 ) -> tuple[str, dict]:
-    source = {"settlement_id": settlement_id, "raw_document": RAW_KIND}
+    source = {"settlement_id": settlement_id, "raw_document": RAW_KIND, **header_source(data)}
     try:
         marketplace, decided = settlement_marketplace(ctx.store, ctx.connection, data, listed)
     except MarketplaceUnknown as exc:

@@ -167,20 +167,32 @@ def add_rule(
     return path, retry(store, rec.id, user=user)
 
 
-def bulk(store: Store, record_ids: list[int], action: str, *, user: str, reason: str = "") -> list[str]:
-    """Retry or resolve every record of a filtered set; one line per record."""
+@dataclass(frozen=True)
+class BulkLine:
+    record_id: int
+    ok: bool  # acted on now: posted (or found in the ERP) by this retry, or resolved; not skipped
+    line: str
+
+
+def bulk(store: Store, record_ids: list[int], action: str, *, user: str, reason: str = "") -> list[BulkLine]:
+    """Retry or resolve every record of a filtered set; one line per record, saying whether it
+    was acted on (so a caller counts what was done, never what was merely tried)."""
+    if action not in ("retry", "resolve"):
+        raise ConfigurationError(f"unknown bulk action {action!r}; choose retry or resolve")
+    if action == "resolve" and not (reason or "").strip():
+        raise ConfigurationError("say why the records are resolved (what was done outside the connector)")
     lines = []
     for record_id in record_ids:
         try:
             if action == "retry":
-                lines.append(retry(store, record_id, user=user).line)
-            elif action == "resolve":
-                resolve(store, record_id, reason, user=user)
-                lines.append(f"#{record_id}: resolved")
+                result = retry(store, record_id, user=user)
+                acted = result.outcome.result is not None and result.ok  # not "already posted"
+                lines.append(BulkLine(record_id, acted, result.line))
             else:
-                raise ConfigurationError(f"unknown bulk action {action!r}")
+                resolve(store, record_id, reason, user=user)
+                lines.append(BulkLine(record_id, True, f"#{record_id}: resolved"))
         except MlConnectorError as exc:
-            lines.append(f"#{record_id}: {exc}")
+            lines.append(BulkLine(record_id, False, f"#{record_id}: {exc}"))
     return lines
 
 

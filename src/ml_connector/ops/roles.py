@@ -19,6 +19,7 @@ ACTIONS: dict[str, frozenset[str]] = {
     "pause": frozenset({"operator", "admin"}),
     "ping": frozenset({"operator", "admin"}),
     "add_connection": frozenset({"admin"}),
+    "rotate_credentials": frozenset({"admin"}),
     "manage_users": frozenset({"admin"}),
 }
 
