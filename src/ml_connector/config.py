@@ -25,23 +25,15 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    create_model,
     field_validator,
     model_validator,
 )
 
 from ml_connector.errors import ConfigurationError
+from ml_connector.flows import registry
 
 CONFIG_ENV = "ML_CONNECTOR_CONFIG"
-FLOWS = ("settlements", "reconcile", "orders", "items", "stock_price", "shipments", "deferrals")
-DEFAULT_CADENCE = {
-    "settlements": "24h",
-    "reconcile": "24h",
-    "deferrals": "24h",
-    "orders": "15m",
-    "items": "24h",
-    "stock_price": "15m",
-    "shipments": "15m",
-}
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 SHORTEST_CADENCE = timedelta(seconds=1)
@@ -190,19 +182,21 @@ def _duration_text(value: str) -> str:
 Duration = Annotated[str, AfterValidator(_duration_text)]
 
 
-class CadenceConfig(_Strict):
-    """How often `ml-connector run` runs each flow; unset flows use DEFAULT_CADENCE."""
+# One optional duration per flow of the registry (flows/registry.py), nothing else.
+CadenceConfig: type[_Strict] = create_model(  # type: ignore[call-overload]
+    "CadenceConfig",
+    __base__=_Strict,
+    __doc__="How often `ml-connector run` runs each flow; unset flows use the registry's default.",
+    **{
+        s.name: (
+            Duration | None,
+            Field(None, description=f"cadence of the {s.name} flow (default {s.cadence})"),
+        )
+        for s in registry.FLOWS
+    },
+)
 
-    settlements: Duration | None = Field(None, description="cadence of the settlements flow (default 24h)")
-    reconcile: Duration | None = Field(None, description="cadence of the reconcile flow (default 24h)")
-    orders: Duration | None = Field(None, description="cadence of the orders flow (default 15m)")
-    items: Duration | None = Field(None, description="cadence of the items flow (default 24h)")
-    stock_price: Duration | None = Field(None, description="cadence of the stock & price flow (default 15m)")
-    shipments: Duration | None = Field(None, description="cadence of the shipments flow (default 15m)")
-    deferrals: Duration | None = Field(None, description="cadence of the deferrals flow (default 24h)")
-
-
-FlowName = Literal["settlements", "reconcile", "orders", "items", "stock_price", "shipments", "deferrals"]
+FlowName = Literal[registry.NAMES]  # type: ignore[valid-type]  # the registry's names, checked by pydantic
 
 
 class ConnectionConfig(_Strict):
@@ -235,7 +229,7 @@ class ConnectionConfig(_Strict):
         "marketplace", description="one ERP customer per marketplace, or per buyer (needs buyer PII)"
     )
     flows: list[FlowName] = Field(
-        default_factory=lambda: list(FLOWS),  # type: ignore[arg-type]  # FLOWS holds exactly the FlowName values
+        default_factory=lambda: list(registry.NAMES),
         description="the flows `sync all` and `run` run",
     )
     cadence: CadenceConfig = Field(
@@ -278,7 +272,7 @@ class ConnectionConfig(_Strict):
         return dict(getattr(self, self.erp) or {})
 
     def cadence_of(self, flow: str) -> timedelta:
-        return parse_duration(getattr(self.cadence, flow) or DEFAULT_CADENCE[flow])
+        return parse_duration(getattr(self.cadence, flow) or registry.spec(flow).cadence)
 
 
 class RunConfig(_Strict):
@@ -617,7 +611,7 @@ split_by_period = true        # one journal per calendar month when a settlement
 customer_mode = "marketplace" # one ERP customer per marketplace; "buyer" needs buyer PII (RDT)
 # start = 2026-11-01          # go-live: nothing before this date is read (default: 90 days back)
 # mapping = "mapping.toml"    # GL account rules; default: the shipped typical chart of accounts
-# flows = ["settlements", "reconcile", "orders", "items", "stock_price", "shipments"]
+# flows = ["items", "orders", "shipments", "stock_price", "settlements"]   # default: every flow
 
 [connections.cadence]         # how often `ml-connector run` runs each flow
 settlements = "24h"

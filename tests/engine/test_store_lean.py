@@ -211,16 +211,22 @@ def test_the_skus_of_order_records_are_kept_by_the_store(store: Store) -> None:
 
 
 def test_the_migration_adds_the_skus_of_existing_order_records(database_url: str) -> None:
-    with Store.open(database_url, migrate_to="0005") as old:
-        old.ensure_connection("acme", erp="m3")
-        old.claim(
-            "acme",
-            "sales_order",
-            "o-1",
-            flow="orders",
-            owner="r",
-            ttl=timedelta(seconds=90),
-            source=_order({"sku": "A", "asin": "B000A"}, {"sku": "B"}),
-        )
+    import json
+    from datetime import UTC, datetime
+
+    with Store.open(database_url, migrate_to="0005") as old:  # before order_skus existed
+        cid = old.ensure_connection("acme", erp="m3").id
+        source = json.dumps(_order({"sku": "A", "asin": "B000A"}, {"sku": "B"}))
+        now = datetime.now(UTC).replace(tzinfo=None)
+        with old.engine.begin() as c:
+            c.execute(
+                sa.text(
+                    "INSERT INTO records (connection_id, kind, key, flow, state, attempts, source, claim_token,"
+                    " created_at, updated_at) VALUES (:c, 'sales_order', 'o-1', 'orders', 'pending', 0, :s, 0,"
+                    " :t, :t)"
+                ),
+                {"c": cid, "s": source, "t": now},
+            )
     with Store.open(database_url) as new:
         assert new.order_skus("acme") == {"A": "B000A", "B": None}
+        assert [(r.flow, r.kind, r.pending) for r in new.status()] == [("orders", "sales_order", 1)]

@@ -7,11 +7,13 @@ hands back aware datetimes, so SQLite and PostgreSQL compare the same way.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -108,6 +110,8 @@ class Record(Base):
         # status: counts per (connection, flow, kind, state) from the index alone (migration 0005)
         Index("ix_records_connection_flow_kind_state", "connection_id", "flow", "kind", "state"),
         Index("ix_records_key", "key"),
+        Index("ix_records_amount_cents", "amount_cents"),  # console search (migration 0007)
+        Index("ix_records_day_from", "day_from"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -127,6 +131,10 @@ class Record(Base):
     claim_previous: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # what a person searches by besides the key (engine.search_facts): amount in hundredths, days
+    amount_cents: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    day_from: Mapped[date | None] = mapped_column(Date, nullable=True)
+    day_to: Mapped[date | None] = mapped_column(Date, nullable=True)
 
 
 class AuditEvent(Base):
@@ -223,7 +231,7 @@ class Run(Base):
 
 class RecordCount(Base):
     """How many records a (connection, flow, kind) has in a state: kept by triggers on ``records``
-    (migration 0007), so ``status`` and ``records`` never count the records themselves."""
+    (migration 0008), so ``status`` and ``records`` never count the records themselves."""
 
     __tablename__ = "record_counts"
 
@@ -235,7 +243,7 @@ class RecordCount(Base):
 
 
 class PairLatestRun(Base):
-    """The newest run id of each (connection, flow): kept by a trigger on ``runs`` (migration 0007)."""
+    """The newest run id of each (connection, flow): kept by a trigger on ``runs`` (migration 0008)."""
 
     __tablename__ = "latest_runs"
 

@@ -59,6 +59,7 @@ from ml_connector.engine.models import (
 )
 from ml_connector.engine.private import private_sqlite
 from ml_connector.engine.redact import install_log_redaction, redact_pii, scrub
+from ml_connector.engine.search_facts import facts as search_facts
 from ml_connector.engine.vault import Vault
 from ml_connector.errors import ConfigurationError
 from ml_connector.transport.clock import SYSTEM_CLOCK, Clock
@@ -453,6 +454,8 @@ class Store:
             "attempts": 0,
             "created_at": now,
             "updated_at": now,
+            "day_from": now.date(),  # the day first seen, until its source names its own day(s)
+            "day_to": now.date(),
         }
         insert_ignore(s, Record, values, ["connection_id", "kind", "key"])
         return s.scalars(
@@ -536,7 +539,11 @@ class Store:
             "source": None if source is None else redact_pii(source),
             "created_at": now,
             "updated_at": now,
+            "day_from": now.date(),  # the day first seen, until its source names its own day(s)
+            "day_to": now.date(),
         }
+        found = search_facts(source)  # what the console searches besides the key
+        values.update(found)
         stmt = dialect_insert(self.engine, Record).values(**values)
         table = Record.__table__
         taken: dict[str, Any] = {
@@ -551,6 +558,7 @@ class Store:
         }
         if source is not None:
             taken["source"] = stmt.excluded.source
+            taken.update({column: stmt.excluded[column] for column in found})
         stmt = stmt.on_conflict_do_update(
             index_elements=["connection_id", "kind", "key"],
             set_=taken,
@@ -781,6 +789,8 @@ class Store:
             rec.state, rec.error, rec.updated_at = "failed", message, now
             if source is not None:
                 rec.source = redact_pii(source)
+                for column, value in search_facts(source).items():
+                    setattr(rec, column, value)
             self.add_event(rec.id, "failed", message=message, payload=source, session=s)
             return rec
 
@@ -898,7 +908,7 @@ class Store:
         posted, failed, pending. One row per kind, so a settlement and its journals are counted
         apart ("10 settlements, 20 journals"), the way `sync` counts them. Reads aggregates and
         the newest run of each pair only: ``record_counts`` and ``latest_runs``, kept by triggers
-        (migration 0007), so its cost does not grow with the records or the runs."""
+        (migration 0008), so its cost does not grow with the records or the runs."""
         with self.session() as s:
             names = {cid: name for cid, name in s.execute(select(Connection.id, Connection.name))}
             counts: dict[tuple[int, str], dict[str, dict[str, int]]] = {}

@@ -16,7 +16,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ml_connector.engine.replay import register_rebuilder
 from ml_connector.engine.store import Store
 from ml_connector.errors import PermanentError
 from ml_connector.flows.context import FlowContext, FlowSummary, context_for_record
@@ -157,4 +156,5 @@ def _rebuild_sku(store: Store, record, source) -> tuple[SkuDocument, ItemResolve
     return SkuDocument(record.key, asin), ItemResolver(ctx, {})
 
 
-register_rebuilder(KIND, _rebuild_sku)
+# replay rebuilds this flow's failed records from their stored source (flows/registry.py installs them)
+REBUILDERS = {KIND: _rebuild_sku}
