@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ml_connector.engine import lease, migrate, paths
 from ml_connector.engine.buckets import SharedBuckets
-from ml_connector.engine.dialect import insert_ignore, make_engine
+from ml_connector.engine.dialect import insert_ignore, make_engine, rowcount
 from ml_connector.engine.models import (
     ERPS,
     SYSTEMS,
@@ -476,9 +476,10 @@ class Store:
                 .values(**values)
                 .execution_options(synchronize_session=False)
             )
-            rec = s.get(Record, rec.id, populate_existing=True)
-            assert rec is not None
-            if taken.rowcount != 1:
+            fresh = s.get(Record, rec.id, populate_existing=True)
+            assert fresh is not None
+            rec = fresh
+            if rowcount(taken) != 1:
                 return Claim(rec, False)
             message = f"attempt {rec.attempts}, token {rec.claim_token}"
             if takeover:
@@ -504,7 +505,7 @@ class Store:
                 .values(claim_expires_at=now + ttl)
                 .execution_options(synchronize_session=False)
             )
-            return renewed.rowcount == 1
+            return rowcount(renewed) == 1
 
     def release_claims(self, owner: str) -> int:
         """Free every claim ``owner`` still holds (a stopped worker): the next run need not wait."""
@@ -515,7 +516,7 @@ class Store:
                 .values(claim_owner=None, claim_expires_at=None)
                 .execution_options(synchronize_session=False)
             )
-            return released.rowcount or 0
+            return rowcount(released) or 0
 
     def settle(
         self,
@@ -572,7 +573,7 @@ class Store:
                 .values(**values)
                 .execution_options(synchronize_session=False)
             )
-            if changed.rowcount == 1:
+            if rowcount(changed) == 1:
                 self.add_event(record_id, event, message=message, payload=payload, actor=owner, session=s)
                 rec = s.get(Record, record_id, populate_existing=True)
                 assert rec is not None
