@@ -101,6 +101,11 @@ def sync(
     from ml_connector.flows.runner import sync as run_sync
 
     summaries: list = []
+
+    def collect_and_print(summary: object) -> None:
+        summaries.append(summary)
+        _print(summary)
+
     _stop_on_signals()
     try:
         config = load_config()
@@ -113,9 +118,7 @@ def sync(
                 connection=connection,
                 since=_since(since),
                 progress=None if as_json or os.environ.get("ML_CONNECTOR_QUIET") else RichProgress,
-                on_summary=(lambda summary: summaries.append(summary))
-                if as_json
-                else (lambda summary: (summaries.append(summary), _print(summary))),
+                on_summary=summaries.append if as_json else collect_and_print,
             )
         finally:
             store.close()
@@ -169,6 +172,11 @@ def run(
         )
     )
     summaries: list = []
+
+    def collect_and_print(summary: object) -> None:
+        summaries.append(summary)
+        _print_stamped(summary)
+
     runs = 0
     try:
         store = _open_store(Store, config.store_url)
@@ -181,7 +189,7 @@ def run(
                 config,
                 stop,
                 connection=connection,
-                on_summary=lambda summary: (summaries.append(summary), _print_stamped(summary)),
+                on_summary=collect_and_print,
             )
         finally:
             store.close()

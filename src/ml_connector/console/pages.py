@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -275,7 +276,7 @@ def connections(request: Request) -> Response:
     user_of(request)
     c = console(request)
     config = c.config()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for conn in c.store.connections():
         configured = None
         if config is not None:

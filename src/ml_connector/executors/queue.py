@@ -111,7 +111,8 @@ class ProjectBackoff(procrastinate.BaseRetryStrategy):
     ) -> RetryDecision | None:
         if not isinstance(exception, TransientError) or job.attempts + 1 >= RUN_ATTEMPTS:
             return None
-        return RetryDecision(retry_in={"seconds": self.policy.backoff(job.attempts)})
+        # procrastinate's TimeDeltaParams says int, but it builds a timedelta, which takes float seconds
+        return RetryDecision(retry_in={"seconds": self.policy.backoff(job.attempts)})  # type: ignore[call-overload]
 
 
 class QueueExecutor:
@@ -205,7 +206,7 @@ class QueueExecutor:
         self, config: DeploymentConfig, *, connection: str | None = None, flows: list[str] | None = None
     ) -> list[int]:
         """`sync --queue`: one job per requested pair (or the one already waiting)."""
-        ids = []
+        ids: list[int] = []
         for pair in pairs(config, connection):
             if flows and pair.flow not in flows:
                 continue

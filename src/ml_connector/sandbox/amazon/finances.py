@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from starlette.requests import Request
 
 from ml_connector.sandbox.amazon import balances, views
@@ -107,8 +109,9 @@ async def list_transactions(request: Request, state: SandboxState, token: Issued
 STATUSES = ("DEFERRED", "RELEASED", "DEFERRED_RELEASED")
 
 
-def _posted(event, settlement) -> object:
-    """A deferred transaction is posted when earned; everything else (releases too) when settled."""
+def _posted(event, settlement) -> datetime:
+    """A deferred transaction is posted when earned; everything else (releases too) when settled.
+    Only deferred events come without a settlement, and they always carry ``earned``."""
     return event.earned if settlement is None else event.posted
 
 

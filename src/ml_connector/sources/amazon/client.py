@@ -235,7 +235,7 @@ class SpApiClient:
             ]
             token = (page.get("pagination") or {}).get("nextToken")
             echoed = page.get("lastUpdatedBefore")
-            watermark = mapping.timestamp(echoed) if echoed else window.before
+            watermark = mapping.required_timestamp(echoed) if echoed else window.before
             following = OrderPosition(window.after, window.before, token, self.clock.now()) if token else None
             yield OrderPage(orders, position, following, watermark)
             if following is None:
@@ -287,7 +287,9 @@ class SpApiClient:
             echoed = payload.get("LastUpdatedBefore")
             token = payload.get("NextToken")
             following = OrderPosition(window.after, before, token, self.clock.now()) if token else None
-            yield OrderPage(orders, position, following, mapping.timestamp(echoed) if echoed else before)
+            yield OrderPage(
+                orders, position, following, mapping.required_timestamp(echoed) if echoed else before
+            )
             if following is None:
                 return
             position = following
@@ -728,7 +730,9 @@ def quantity_patch(quantity: int) -> dict:
 
 
 def listing_state(item: dict, marketplace_id: str) -> ListingState:
-    summary = next((x for x in item.get("summaries") or () if x.get("marketplaceId") == marketplace_id), {})
+    summary: dict = next(
+        (x for x in item.get("summaries") or () if x.get("marketplaceId") == marketplace_id), {}
+    )
     offer = next(
         (
             x

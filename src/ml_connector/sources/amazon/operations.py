@@ -12,6 +12,7 @@ and compares).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
@@ -168,7 +169,7 @@ def note_call(name: str) -> None:
     log.warning("%s (a fallback path)", op.removal_notice())
 
 
-def removal_warnings(flows: list[str] | tuple[str, ...]) -> list[str]:
+def removal_warnings(flows: Iterable[str]) -> list[str]:
     """One line per operation with a removal date that these flows still call."""
     names = sorted({name for flow in flows for name in FLOW_OPERATIONS.get(flow, ())})
     return [notice for name in names if (notice := OPERATIONS[name].removal_notice())]
