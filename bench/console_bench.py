@@ -111,6 +111,10 @@ def fill(store, n: int) -> dict[str, int]:
                     "settlement": "quarantined: 1 key(s) have no account in the mapping: ('ServiceFee', 'other-transaction', 'Subscription Fee') x1 = -39.99 USD, first on line 127",
                 }.get(kind, "ERP answered 400: the document was rejected")
             at = now - timedelta(minutes=n - next_id)
+            day = at.date() - timedelta(days=rng.randint(0, 3))
+            cents = (
+                rng.randint(500, 40000) if kind in ("sales_order", "settlement", "listing_update") else None
+            )
             records.append(
                 {
                     "id": next_id,
@@ -128,6 +132,9 @@ def fill(store, n: int) -> dict[str, int]:
                     },
                     "created_at": at,
                     "updated_at": at,
+                    "amount_cents": cents,  # what engine.search_facts reads from a source
+                    "day_from": day - timedelta(days=14) if kind == "settlement" else day,
+                    "day_to": day,
                 }
             )
             events.append(
@@ -143,6 +150,9 @@ def fill(store, n: int) -> dict[str, int]:
                 }
             )
             ids.setdefault(kind, next_id)
+            if kind == "sales_order" and cents is not None:
+                ids.setdefault("order_amount", cents)
+                ids.setdefault("order_day", day.toordinal())
             if kind == "settlement" and state == "posted":
                 ids["posted_settlement"] = next_id
             next_id += 1
@@ -216,6 +226,8 @@ def measure(store_url: str, n: int, repeat: int, home: Path) -> list[tuple[str, 
         client = TestClient(create_app(store, config), base_url="http://127.0.0.1:8700")
         client.post("/signin", data={"name": "bench", "password": "bench password"})
         order = store.record(ids["sales_order"])
+        amount = f"{ids['order_amount'] / 100:.2f}"
+        day = date.fromordinal(ids["order_day"]).isoformat()
         pages = [
             ("floor: a static file", "/static/console.css"),
             ("overview", "/"),
@@ -229,6 +241,12 @@ def measure(store_url: str, n: int, repeat: int, home: Path) -> list[tuple[str, 
             ("orders, page 1,000", "/orders?offset=50000"),
             ("orders, failed", "/orders?state=failed"),
             ("orders, search by key", f"/orders?q={order.key}"),
+            ("orders, search by amount", f"/orders?amount={amount}"),
+            ("orders, search by day", f"/orders?day={day}"),
+            ("problems, by amount and day", f"/problems?amount={amount}&day={day}"),
+            ("settlements, by amount", f"/settlements?amount={amount}"),
+            ("settlements, by day", f"/settlements?day={day}"),
+            ("stock & price, by day", f"/stock-price?day={day}"),
             ("SKUs", "/skus?connection=us-ca-m3"),
             ("stock & price", "/stock-price"),
             ("shipments", "/shipments"),

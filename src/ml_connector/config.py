@@ -25,27 +25,20 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    create_model,
     field_validator,
     model_validator,
 )
 
 from ml_connector.errors import ConfigurationError
+from ml_connector.flows import registry
 
 CONFIG_ENV = "ML_CONNECTOR_CONFIG"
-FLOWS = ("settlements", "reconcile", "orders", "items", "stock_price", "shipments", "deferrals")
-DEFAULT_CADENCE = {
-    "settlements": "24h",
-    "reconcile": "24h",
-    "deferrals": "24h",
-    "orders": "15m",
-    "items": "24h",
-    "stock_price": "15m",
-    "shipments": "15m",
-}
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 SHORTEST_CADENCE = timedelta(seconds=1)
 LONGEST_CADENCE = timedelta(days=366)
+STORE_KEYS = ("url", "keep_runs_days")  # the keys of [store]; DeploymentConfig.store_<key>
 MAX_TIME_SCALE = 1_000_000.0
 
 
@@ -189,19 +182,21 @@ def _duration_text(value: str) -> str:
 Duration = Annotated[str, AfterValidator(_duration_text)]
 
 
-class CadenceConfig(_Strict):
-    """How often `ml-connector run` runs each flow; unset flows use DEFAULT_CADENCE."""
+# One optional duration per flow of the registry (flows/registry.py), nothing else.
+CadenceConfig: type[_Strict] = create_model(  # type: ignore[call-overload]
+    "CadenceConfig",
+    __base__=_Strict,
+    __doc__="How often `ml-connector run` runs each flow; unset flows use the registry's default.",
+    **{
+        s.name: (
+            Duration | None,
+            Field(None, description=f"cadence of the {s.name} flow (default {s.cadence})"),
+        )
+        for s in registry.FLOWS
+    },
+)
 
-    settlements: Duration | None = Field(None, description="cadence of the settlements flow (default 24h)")
-    reconcile: Duration | None = Field(None, description="cadence of the reconcile flow (default 24h)")
-    orders: Duration | None = Field(None, description="cadence of the orders flow (default 15m)")
-    items: Duration | None = Field(None, description="cadence of the items flow (default 24h)")
-    stock_price: Duration | None = Field(None, description="cadence of the stock & price flow (default 15m)")
-    shipments: Duration | None = Field(None, description="cadence of the shipments flow (default 15m)")
-    deferrals: Duration | None = Field(None, description="cadence of the deferrals flow (default 24h)")
-
-
-FlowName = Literal["settlements", "reconcile", "orders", "items", "stock_price", "shipments", "deferrals"]
+FlowName = Literal[registry.NAMES]  # type: ignore[valid-type]  # the registry's names, checked by pydantic
 
 
 class ConnectionConfig(_Strict):
@@ -234,7 +229,7 @@ class ConnectionConfig(_Strict):
         "marketplace", description="one ERP customer per marketplace, or per buyer (needs buyer PII)"
     )
     flows: list[FlowName] = Field(
-        default_factory=lambda: list(FLOWS),  # type: ignore[arg-type]  # FLOWS holds exactly the FlowName values
+        default_factory=lambda: list(registry.NAMES),
         description="the flows `sync all` and `run` run",
     )
     cadence: CadenceConfig = Field(
@@ -277,7 +272,7 @@ class ConnectionConfig(_Strict):
         return dict(getattr(self, self.erp) or {})
 
     def cadence_of(self, flow: str) -> timedelta:
-        return parse_duration(getattr(self.cadence, flow) or DEFAULT_CADENCE[flow])
+        return parse_duration(getattr(self.cadence, flow) or registry.spec(flow).cadence)
 
 
 class RunConfig(_Strict):
@@ -299,6 +294,11 @@ class DeploymentConfig(_Strict):
         None,
         description="[store] url: the database; default SQLite in the home (ML_CONNECTOR_DATABASE_URL wins)",
     )
+    store_keep_runs_days: Annotated[int, Field(ge=1, le=36600)] = Field(
+        90,
+        description="[store] keep_runs_days: runs older than this are pruned when their flow next runs "
+        "(the latest run of each connection and flow is always kept); records and audit are never pruned",
+    )
     time_scale: Annotated[float, Field(gt=0, le=MAX_TIME_SCALE, allow_inf_nan=False)] = Field(
         1.0, description="clients' clock speed; only for the sandboxes, whose time runs faster"
     )
@@ -316,6 +316,10 @@ class DeploymentConfig(_Strict):
         if duplicates:
             raise ValueError(f"connection names must be unique: {', '.join(duplicates)}")
         return self
+
+    @property
+    def keep_runs(self) -> timedelta:
+        return timedelta(days=self.store_keep_runs_days)
 
     def connection(self, name: str) -> ConnectionConfig:
         for connection in self.connections:
@@ -404,11 +408,13 @@ def _flatten_store(raw: dict[str, Any], source: str) -> dict[str, Any]:
             f"{source}:{_top_line(raw, 'store')}: store must be a table: write [store] and, under it, "
             'url = "postgresql+psycopg://user@host/db"'
         )
-    unknown = sorted(set(store) - {"url"})
+    unknown = sorted(set(store) - set(STORE_KEYS))
     if unknown:
         raise ConfigurationError(
-            f"{source}: unknown key {unknown[0]!r} in [store]{_did_you_mean(unknown[0], ['url'])}"
+            f"{source}: unknown key {unknown[0]!r} in [store]{_did_you_mean(unknown[0], list(STORE_KEYS))}"
         )
+    if "keep_runs_days" in store:
+        data["store_keep_runs_days"] = store["keep_runs_days"]
     if "url" in store:
         if not isinstance(store["url"], str):
             raise ConfigurationError(
@@ -470,7 +476,8 @@ def _dotted(loc: tuple) -> str:
         if isinstance(part, int):
             text += f"[{part}]"
         else:
-            text += ("." if text else "") + ("store.url" if part == "store_url" else str(part))
+            name = f"store.{part[6:]}" if str(part).startswith("store_") else str(part)
+            text += ("." if text else "") + name
     return text
 
 
@@ -500,7 +507,7 @@ def _describe(error: Mapping[str, Any], loc: tuple) -> str:
     if kind == "extra_forbidden":
         key = str(loc[-1])
         model = _model_at(loc)
-        known = [k for k in (model.model_fields if model else {}) if k != "store_url"]
+        known = [k for k in (model.model_fields if model else {}) if not k.startswith("store_")]
         if model is DeploymentConfig:
             known.append("store")
         return f"unknown key {key!r}{_did_you_mean(key, known)}"
@@ -565,8 +572,9 @@ def _line_of(text: str, loc: tuple, *, missing: bool = False) -> int | None:
         key = keys[-1] if table_line is not None or len(keys) == 1 else keys[0]
     else:
         end = next((n for n, line in enumerate(lines) if header.match(line)), len(lines))
-        key = "url" if keys and keys[0] == "store_url" else (keys[-1] if keys else "")
-        if key == "url":
+        store_key = keys[0][6:] if keys and str(keys[0]).startswith("store_") else None
+        key = store_key or (keys[-1] if keys else "")
+        if store_key:
             start, end = 0, len(lines)
     pattern = re.compile(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=")
     for number in range(start, end):
@@ -603,7 +611,7 @@ split_by_period = true        # one journal per calendar month when a settlement
 customer_mode = "marketplace" # one ERP customer per marketplace; "buyer" needs buyer PII (RDT)
 # start = 2026-11-01          # go-live: nothing before this date is read (default: 90 days back)
 # mapping = "mapping.toml"    # GL account rules; default: the shipped typical chart of accounts
-# flows = ["settlements", "reconcile", "orders", "items", "stock_price", "shipments"]
+# flows = ["items", "orders", "shipments", "stock_price", "settlements"]   # default: every flow
 
 [connections.cadence]         # how often `ml-connector run` runs each flow
 settlements = "24h"

@@ -179,8 +179,9 @@ def render_reference() -> str:
     from ml_connector.targets.acumatica.settings import AcumaticaSettings
     from ml_connector.targets.m3.settings import M3Settings
 
-    top = [r for r in _model_rows(DeploymentConfig) if r[0] not in ("connections", "store_url")]
-    store = [("url", *r[1:]) for r in _model_rows(DeploymentConfig) if r[0] == "store_url"]
+    rows = _model_rows(DeploymentConfig)
+    top = [r for r in rows if r[0] != "connections" and not r[0].startswith("store_")]
+    store = [(r[0].removeprefix("store_"), *r[1:]) for r in rows if r[0].startswith("store_")]
     parts = [
         HEADER,
         _table("Top level", "Keys before any table.", top),

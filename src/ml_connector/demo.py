@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from ml_connector.engine.replay import load_rebuilders, replay_failed
+from ml_connector.engine.replay import replay_failed
 from ml_connector.engine.store import Store
+from ml_connector.flows import registry
 from ml_connector.flows.context import FlowSummary, Progress
 from ml_connector.flows.runner import flows_of, run_flow
 from ml_connector.sandbox.catalog import products
@@ -196,7 +197,7 @@ def run_demo(
         home = check_keep_dir(home)
     started = time.monotonic()
     report = DemoReport()
-    load_rebuilders()
+    registry.install_rebuilders()
     with SandboxDeployment(time_scale=time_scale, home=home) as deployment:
         say("Sandboxes on loopback: " + ", ".join(f"{n} {s.url}" for n, s in deployment.servers.items()))
         for connection in deployment.config.connections:

@@ -24,7 +24,10 @@ from ml_connector.transport.retry import RetryPolicy
 
 from .conftest import CREDENTIALS, SCALE, customer_doc, invoice_doc, journal_doc
 
-KILL_STEPS = ["journal_saved"]  # the protocol steps are killed for every target in tests/contract
+# The protocol steps are killed for every target in tests/contract; here the Acumatica-only ones:
+# after the batch is saved (not yet released), and after Acumatica accepted the release (202) but
+# before anyone polled it: the server finishes that release on its own, so the rerun finds it posted.
+KILL_STEPS = ["journal_saved", "release_accepted"]
 
 
 def _run(acumatica, url: str, kind: str, keys: list[str], run: int, kill: tuple[str, str] | None) -> None:
@@ -60,6 +63,19 @@ def _run(acumatica, url: str, kind: str, keys: list[str], run: int, kill: tuple[
         return record
 
     target.client.put = put_then_maybe_die
+    request = target.client.request
+
+    def request_then_maybe_die(method, path, *args, **options):
+        response = request(method, path, *args, **options)
+        if (
+            method == "POST"
+            and str(path).endswith("ReleaseJournalTransaction")
+            and response.status_code == 202
+        ):
+            die_at("release_accepted")  # accepted, never polled
+        return response
+
+    target.client.request = request_then_maybe_die
     states = []
     with target:
         for key in keys:
@@ -76,7 +92,7 @@ def test_killed_mid_posting_then_rerun_leaves_exactly_one_document(acumatica, sq
         store.ensure_connection("acu", erp="acumatica")
     with acumatica.target() as target:
         target.post(customer_doc())
-    kind = "journal" if step == "journal_saved" else "invoice"
+    kind = "journal" if step in ("journal_saved", "release_accepted") else "invoice"
     keys = (
         [f"40000000{i:03d}" for i in range(3)]
         if kind == "journal"
@@ -87,6 +103,7 @@ def test_killed_mid_posting_then_rerun_leaves_exactly_one_document(acumatica, sq
     entity = "SalesInvoice" if kind == "invoice" else "JournalTransaction"
     written_before_kill = 1 if step in ("intent_recorded", "found") else 2
     assert len(acumatica.sandbox.records[entity]) == written_before_kill
+    releases_before_rerun = acumatica.sandbox.requests["POST JournalTransaction"]
     acumatica.clock.advance(3601)  # the dead run's token expires; the server frees its seat
     assert acumatica.sandbox.expire_idle() == 1
     assert run_forked(_run, acumatica, sqlite_url, kind, keys, 2, None) == 0
@@ -99,6 +116,10 @@ def test_killed_mid_posting_then_rerun_leaves_exactly_one_document(acumatica, sq
             r["Description"].removeprefix("AMZ-STL ") for r in records["JournalTransaction"].values()
         )
         assert {r["Status"] for r in records["JournalTransaction"].values()} == {"Posted"}
+        # the rerun releases the batch it saves, plus the dead run's one only if that was never
+        # released (journal_saved); a release Acumatica had accepted is never sent twice
+        again = acumatica.sandbox.requests["POST JournalTransaction"] - releases_before_rerun
+        assert again == (1 if step == "release_accepted" else 2)
     assert counts == dict.fromkeys(keys, 1)
     with Store.open(sqlite_url, clock=acumatica.clock) as store:
         rows = [store.find_record("acu", kind if kind == "journal" else "sales_invoice", key) for key in keys]

@@ -6,6 +6,7 @@ tests/contract."""
 from __future__ import annotations
 
 from collections import Counter
+from decimal import Decimal
 
 import pytest
 
@@ -117,3 +118,31 @@ def test_a_wrong_endpoint_version_stops_the_run_before_anything_is_written(acuma
         with pytest.raises(ConfigurationError, match="offers Default versions 23.200.001, 24.200.001"):
             engine.post(customer_doc(), target)
     assert not acumatica.sandbox.records["Customer"]
+
+
+def test_payment_mode_posts_each_journals_ar_payment_as_its_own_record(acumatica, store):
+    """The settlements flow's poster: the journal, then its AR payment under the same key as a
+    record of kind ar_payment; posting the settlement again (a rerun after a crash) finds both."""
+    from ml_connector.flows.settlements import SettlementDocument, SettlementPoster
+
+    from .test_acumatica_target import payment_of
+
+    journal = journal_doc("66666666666")
+    settlement = SettlementDocument(journal.key, (journal,), payments={journal.key: payment_of(journal)})
+    with acumatica.target(invoice_settlement="payment", payment_cash_account="AMZCLEAR") as target:
+        orders = engine_for(store, "orders", acumatica.clock)
+        orders.post(customer_doc(), target)
+        orders.post(invoice_doc("113-0000006-0000006"), target)
+        orders.post(invoice_doc("113-0000007-0000007", count=1), target)
+        settlements = engine_for(store, "settlements", acumatica.clock)
+        poster = SettlementPoster(settlements, target)
+        result = settlements.post(settlement, poster)
+        assert result.state == "posted", result.error
+        poster.post(settlement)  # again, as a rerun would: each part is found under its key
+    journal_record = store.find_record("acu", "journal", journal.key)
+    payment_record = store.find_record("acu", "ar_payment", journal.key)
+    assert journal_record is not None and journal_record.state == "posted"
+    assert payment_record is not None and payment_record.state == "posted"
+    payments = list(acumatica.sandbox.records["Payment"].values())
+    assert len(payments) == 1 and payment_record.erp_id == payments[0]["ReferenceNbr"]
+    assert Decimal(str(payments[0]["PaymentAmount"])) == Decimal("1000.00")

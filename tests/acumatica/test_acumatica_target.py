@@ -8,6 +8,8 @@ from decimal import Decimal
 import pytest
 
 from ml_connector.errors import PermanentError
+from ml_connector.model.documents import JournalDocument, PaymentDocument
+from ml_connector.model.money import Money
 from ml_connector.sandbox.acumatica import state as world
 
 from .conftest import MAPPED, UNMAPPED, customer_doc, invoice_doc, journal_doc
@@ -143,41 +145,41 @@ def test_unbalanced_journal_is_refused(acumatica):
             target.post(broken)
 
 
+def payment_of(journal: JournalDocument) -> PaymentDocument:
+    """The payment the settlements flow decides for the journal: 600 and 400 USD on two orders."""
+    usd = lambda amount: Money(Decimal(amount), "USD")  # noqa: E731
+    applications = (("113-0000006-0000006", usd("600.00")), ("113-0000007-0000007", usd("400.00")))
+    return PaymentDocument(journal.key, journal.journal.posting_date, applications)
+
+
 def test_payment_mode_applies_an_ar_payment_to_the_invoices(acumatica):
+    """The AR payment is its own document with the amounts the flow decided: the journal creates
+    none, and the payment is found by its PaymentRef."""
+    journal = journal_doc("77777777777")
+    payment = payment_of(journal)
     with acumatica.target(invoice_settlement="payment", payment_cash_account="AMZCLEAR") as target:
         target.post(customer_doc())
-        first, second = invoice_doc("113-0000006-0000006"), invoice_doc("113-0000007-0000007", count=1)
-        target.post(first)
-        target.post(second)
-        journal = journal_doc("77777777777")
-        lines = journal.journal.lines[:2] + tuple(
-            type(journal.journal.lines[2])(
-                world.CLEARING_ACCOUNT,
-                journal.journal.lines[0].debit.__class__(Decimal("0"), "USD"),
-                journal.journal.lines[0].debit.__class__(Decimal(amount), "USD"),
-                "sales",
-                order,
-            )
-            for order, amount in (("113-0000006-0000006", "600.00"), ("113-0000007-0000007", "400.00"))
-        )
-        journal = type(journal)(
-            key=journal.key,
-            journal=type(journal.journal)(
-                reference=journal.key,
-                currency="USD",
-                posting_date=journal.journal.posting_date,
-                description="x",
-                lines=lines,
-            ),
-        )
+        target.post(invoice_doc("113-0000006-0000006"))
+        target.post(invoice_doc("113-0000007-0000007", count=1))
         batch = target.post(journal)
-        assert target.find(journal) == batch  # finds the payment too: no second one
+        assert target.find(journal) == batch
+        assert not acumatica.sandbox.records.get("Payment")  # the journal writes no payment
+        assert target.find(payment) is None
+        number = target.post(payment)
+        assert target.find(payment) == number and target.find_all(payment) == [number]
     payments = list(acumatica.sandbox.records["Payment"].values())
     assert len(payments) == 1
-    payment = payments[0]
-    assert payment["PaymentRef"] == "77777777777" and payment["CashAccount"] == "AMZCLEAR"
-    assert Decimal(str(payment["PaymentAmount"])) == Decimal("1000.00")
-    assert [row["ReferenceNbr"] for row in payment["DocumentsToApply"]] == ["INV000001", "INV000002"]
+    stored = payments[0]
+    assert stored["PaymentRef"] == "77777777777" and stored["CashAccount"] == "AMZCLEAR"
+    assert Decimal(str(stored["PaymentAmount"])) == Decimal("1000.00")
+    assert [row["ReferenceNbr"] for row in stored["DocumentsToApply"]] == ["INV000001", "INV000002"]
+
+
+def test_a_payment_without_its_cash_account_is_refused_in_words(acumatica):
+    payment = payment_of(journal_doc("77777777777"))
+    with acumatica.target(invoice_settlement="payment") as target:
+        with pytest.raises(PermanentError, match="needs payment_cash_account"):
+            target.post(payment)
 
 
 def test_items_stock_and_prices(acumatica):

@@ -442,9 +442,9 @@ def test_a_report_still_being_prepared_is_waited_for_and_the_wait_announced(sand
 def test_a_report_prepared_for_too_long_is_deferred_with_its_reason(sandbox, monkeypatch) -> None:
     from ml_connector.errors import TransientError
     from ml_connector.sandbox.amazon.reports import ORDER_REPORT
-    from ml_connector.sources.amazon import client as client_module
+    from ml_connector.sources.amazon.api import reports
 
-    monkeypatch.setattr(client_module, "REPORT_WAIT_LIMIT", 20.0)
+    monkeypatch.setattr(reports, "REPORT_WAIT_LIMIT", 20.0)
     client = sandbox.client()
     report_id = client.create_report(ORDER_REPORT, ["ATVPDKIKX0DER"])
     with pytest.raises(TransientError, match=f"report {report_id} is still being prepared by Amazon"):

@@ -65,6 +65,8 @@ STORE_COMMANDS = {
     "user add": ["user", "add", "bob", "--role", "viewer", "--password-stdin"],
     "user list": ["user", "list"],
     "user remove": ["user", "remove", "bob"],
+    "user set-role": ["user", "set-role", "bob", "finance"],
+    "user set-password": ["user", "set-password", "bob", "--password-stdin"],
 }  # fmt: skip
 NO_STORE = {
     "demo": "its own temporary home and store",
@@ -96,6 +98,7 @@ def _cases(tmp: Path) -> list[tuple[str, list[str], dict[str, str | None], str, 
             stdin = {
                 "connect acumatica": '{"client_id":"a","client_secret":"b","username":"u","password":"p"}',
                 "user add": "a-long-enough-password-1\na-long-enough-password-1\n",
+                "user set-password": "a-long-enough-password-1\n",
             }.get(cmd_id, '{"client_id":"a","client_secret":"b","refresh_token":"c"}')
             cases.append(
                 (f"db-{url_id}-{cmd_id}", argv, {"ML_CONNECTOR_DATABASE_URL": url}, stdin, "cannot open the store")
@@ -128,6 +131,8 @@ def _cases(tmp: Path) -> list[tuple[str, list[str], dict[str, str | None], str, 
         ("status-nosuch", ["status", "--connection", "nosuch"], {}, "", "shop"),
         ("status-c-nosuch", ["status", "-c", "nosuch"], {}, "", "shop"),
         ("records-flow-bogus", ["records", "--flow", "bogus"], {}, "", "settlements"),
+        ("records-day-bogus", ["records", "--day", "30.11.2026"], {}, "", "2026-11-30"),
+        ("records-amount-bogus", ["records", "--amount", "twelve"], {}, "", "12.34"),
         ("records-state-bogus", ["records", "--state", "bogus"], {}, "", "failed"),
         ("records-limit-0", ["records", "--limit", "0"], {}, "", "--limit"),
         ("records-nosuch", ["records", "-c", "nosuch"], {}, "", "shop"),

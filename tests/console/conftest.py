@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from ml_connector.engine.replay import load_rebuilders
 from ml_connector.engine.store import Store
+from ml_connector.flows.registry import install_rebuilders
 from ml_connector.flows.runner import flows_of, run_flow
 from ml_connector.ops import users
 from ml_connector.sandbox.deployment import M3_CONNECTION, SandboxDeployment
@@ -64,7 +64,7 @@ def make_world(home: Path) -> tuple[SandboxDeployment, Store]:
         "utf-8",
     )
     store = deployment.open_store()
-    load_rebuilders()
+    install_rebuilders()
     for connection in deployment.config.connections:
         for flow in flows_of(connection, None):
             run_flow(store, connection, flow, clock=deployment.clock)

@@ -69,3 +69,88 @@ def test_console_refuses_plain_http_off_loopback(tmp_path, monkeypatch):
     monkeypatch.setenv("ML_CONNECTOR_HOME", str(tmp_path))
     result = CliRunner().invoke(app, ["console", "--host", "0.0.0.0"])
     assert result.exit_code == 1 and "plain http" in result.output and "Traceback" not in result.output
+
+
+def test_set_role_and_set_password_from_the_shell_keep_the_last_admin(tmp_path, monkeypatch):
+    monkeypatch.setenv("ML_CONNECTOR_HOME", str(tmp_path))
+    monkeypatch.delenv("ML_CONNECTOR_DATABASE_URL", raising=False)
+    Store.open().close()
+    runner = CliRunner()
+    for name, role in (("alice", "admin"), ("bob", "viewer")):
+        added = runner.invoke(
+            app, ["user", "add", name, "--role", role, "--password-stdin"], input="a long password\n"
+        )
+        assert added.exit_code == 0, added.output
+    demote = runner.invoke(app, ["user", "set-role", "alice", "finance"])
+    assert demote.exit_code == 1 and "alice is the last admin" in demote.output
+    assert "Traceback" not in demote.output
+    removed = runner.invoke(app, ["user", "remove", "alice"])
+    assert removed.exit_code == 1 and "last admin" in removed.output
+    promoted = runner.invoke(app, ["user", "set-role", "bob", "admin"])
+    assert promoted.exit_code == 0 and "bob is admin (was viewer)" in promoted.output
+    assert runner.invoke(app, ["user", "set-role", "alice", "finance"]).exit_code == 0
+    assert "alice\tfinance" in runner.invoke(app, ["user", "list"]).output
+    bogus = runner.invoke(app, ["user", "set-role", "alice", "boss"])
+    assert bogus.exit_code == 1 and "viewer, finance, operator, admin" in bogus.output
+    assert runner.invoke(app, ["user", "set-role", "nobody", "viewer"]).exit_code == 1
+    changed = runner.invoke(
+        app, ["user", "set-password", "alice", "--password-stdin"], input="another long password\n"
+    )
+    assert changed.exit_code == 0 and "another long password" not in changed.output
+    with Store.open() as store:
+        assert users.sign_in(store, "alice", "another long password") is not None
+        assert users.sign_in(store, "alice", "a long password") is None
+        from ml_connector.ops.events import recent_actions
+
+        done = [a.action for a in recent_actions(store)]
+        assert done[:3] == ["user_password", "user_role", "user_role"]
+
+
+def test_demo_console_rerun_on_the_same_home_resets_its_user(tmp_path, monkeypatch, capsys):
+    """The demo user is the home's only admin: a rerun gives it a new password (removing it would
+    leave no admin, which the store refuses)."""
+    import re
+
+    from ml_connector.console import demo as console_demo
+    from ml_connector.console import server
+    from ml_connector.sandbox.deployment import SandboxDeployment
+
+    served = []
+    monkeypatch.setattr(server, "serve", lambda store, config_path, **kw: served.append(config_path))
+    with SandboxDeployment(home=tmp_path / "home") as deployment:
+        passwords = []
+        for _ in range(2):
+            console_demo.serve_demo_console(deployment)
+            out = capsys.readouterr().out
+            passwords.append(re.search(r"sign in as demo with password (\S+)", out).group(1))
+        assert len(served) == 2 and passwords[0] != passwords[1]
+        store = deployment.open_store()
+        try:
+            assert [(u.name, u.role) for u in users.list_users(store)] == [("demo", "admin")]
+            assert users.sign_in(store, "demo", passwords[1]) is not None
+            assert users.sign_in(store, "demo", passwords[0]) is None
+        finally:
+            store.close()
+
+
+def test_records_searched_by_amount_and_day_from_the_shell(tmp_path, monkeypatch):
+    monkeypatch.setenv("ML_CONNECTOR_HOME", str(tmp_path))
+    monkeypatch.delenv("ML_CONNECTOR_DATABASE_URL", raising=False)
+    with Store.open() as store:
+        store.ensure_connection("shop", erp="m3")
+        for key, price, day in (("111-1", "12.34", "2026-11-30"), ("111-2", "99.00", "2026-11-29")):
+            source = {
+                "amazon_order_id": key,
+                "purchase_date": f"{day}T10:00:00+00:00",
+                "items": [{"item_price": price}],
+            }
+            store.mark_failed(
+                "shop", "sales_order", key, flow="orders", message="ERP answered 400", source=source
+            )
+    runner = CliRunner()
+    found = runner.invoke(app, ["records", "--amount", "12.34"])
+    assert found.exit_code == 0 and "111-1" in found.output and "111-2" not in found.output
+    by_day = runner.invoke(app, ["records", "--day", "2026-11-29"])
+    assert "111-2" in by_day.output and "111-1" not in by_day.output
+    bad = runner.invoke(app, ["records", "--day", "30.11.2026"])  # the real process: test_bad_invocations
+    assert bad.exit_code == 1 and "type it like 2026-11-30" in str(bad.exception)

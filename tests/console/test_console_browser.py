@@ -82,6 +82,21 @@ def test_sign_in_and_every_screen(browser, console_url, shots, world):
         page.goto(f"{console_url}{path}")
         expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
         shot(page, shots, name)
+    problem = queries.problems(world.store, connection=M3_CONNECTION).rows[0]
+    order = queries.list_records(world.store, flow="orders", kinds=("sales_order",), limit=1).rows[0]
+    for name, path, heading in (
+        ("11a-record", f"/records/{problem.id}", "Journey"),
+        ("11b-users", "/users", "Users"),
+        ("11c-connection-new", "/connections/new", "Add a connection"),
+        ("11d-orders-by-amount-and-day", f"/orders?amount={order.amount}&day={order.day_from}", "Orders"),
+    ):
+        page.goto(f"{console_url}{path}")
+        expect(page.get_by_role("heading", name=heading, exact=True).first).to_be_visible()
+        shot(page, shots, name)
+    expect(page.locator("td.key", has_text=order.key)).to_be_visible()  # the search found it
+    page.goto(f"{console_url}/stock-price")
+    expect(page.get_by_role("columnheader", name="Amazon's verdict")).to_be_visible()
+    expect(page.locator("tbody .badge.accepted").first).to_be_visible()
     posted = next(r for r in queries.settlements(world.store).rows if r.status in ("posted", "tied out"))
     page.goto(f"{console_url}/settlements/{posted.record_id}")
     expect(page.get_by_text("balanced").first).to_be_visible()
@@ -220,3 +235,64 @@ def test_reading_and_acting_work_without_javascript(browser, console_url, shots,
     expect(page.locator(".flash")).to_be_visible()
     shot(page, shots, "21-no-javascript-retry")
     context.close()
+
+
+def test_admin_rotates_a_secret_and_a_refused_one_is_not_kept(browser, console_url, shots, world):
+    import dataclasses
+
+    from ml_connector.sandbox.deployment import ACUMATICA_CONNECTION
+
+    before = world.store.load_credentials(ACUMATICA_CONNECTION, "amazon")
+    amazon = world.deployment.state("amazon")
+    original = amazon.credentials
+    page = sign_in(browser, console_url, "admin")
+    try:
+        for secret, outcome in (("amzn1.oa2-cs.v1.typo", "bad"), ("amzn1.oa2-cs.v1.browser-rotated", "ok")):
+            if outcome == "ok":  # Amazon issued a new secret (Seller Central's "rotate")
+                amazon.credentials = dataclasses.replace(original, client_secret=secret)
+            page.goto(f"{console_url}/connections")
+            card = page.locator("section", has_text=ACUMATICA_CONNECTION)
+            card.get_by_text("Rotate credentials").click()
+            form = card.locator("form[aria-label^='rotate amazon']")
+            form.get_by_label("New LWA client secret").fill(secret)
+            shot(page, shots, f"22-rotate-form-{outcome}")
+            form.get_by_role("button", name="Store and ping").click()
+            flash = page.locator(f".flash.{outcome}")
+            expect(flash).to_contain_text("refused" if outcome == "bad" else "credentials accepted")
+            assert secret not in page.content()
+            shot(page, shots, f"23-rotate-{outcome}")
+        assert world.store.load_credentials(ACUMATICA_CONNECTION, "amazon")["client_secret"] == secret
+        page.goto(f"{console_url}/activity")
+        line = page.locator("tbody tr", has_text="amazon credentials rotated").first
+        expect(line).to_contain_text("admin")
+    finally:
+        amazon.credentials = original
+        world.store.save_credentials(ACUMATICA_CONNECTION, "amazon", before)
+        page.close()
+
+
+def test_admin_adds_a_user_changes_its_role_and_the_last_admin_stays(browser, console_url, shots, world):
+    page = sign_in(browser, console_url, "admin")
+    page.goto(f"{console_url}/users")
+    add = page.locator("form[action='/users']")
+    add.get_by_label("User name").fill("browser-clerk")
+    add.get_by_label("Role").select_option("viewer")
+    add.get_by_label("Password").fill(PASSWORD)
+    add.get_by_role("button", name="Add").click()
+    expect(page.locator(".flash.ok")).to_contain_text("user browser-clerk added (viewer)")
+    page.get_by_label("role of browser-clerk").select_option("finance")
+    page.locator("form[action='/users/browser-clerk/role']").get_by_role("button", name="Change role").click()
+    expect(page.locator(".flash.ok")).to_contain_text("browser-clerk is now finance (was viewer)")
+    shot(page, shots, "24-users-role-changed")
+    page.get_by_label("role of admin").select_option("viewer")
+    page.locator("form[action='/users/admin/role']").get_by_role("button", name="Change role").click()
+    expect(page.locator(".flash.bad")).to_contain_text("admin is the last admin")
+    shot(page, shots, "25-users-last-admin")
+    clerk = sign_in(browser, console_url, "browser-clerk")
+    clerk.goto(f"{console_url}/problems")
+    expect(clerk.get_by_role("button", name="Apply")).to_be_visible()  # finance may resolve in bulk
+    clerk.close()
+    page.goto(f"{console_url}/users")
+    page.locator("form[action='/users/browser-clerk/remove']").get_by_role("button", name="Remove").click()
+    expect(page.locator(".flash.ok")).to_contain_text("user browser-clerk removed")
+    page.close()

@@ -8,12 +8,13 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import update
+from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from ml_connector.console.app import create_app
 from ml_connector.engine.models import WebSession
 from ml_connector.ops import queries
-from ml_connector.ops.roles import ACTIONS, ROLES
+from ml_connector.ops.roles import ROLES
 from ml_connector.sandbox.deployment import ACUMATICA_CONNECTION, M3_CONNECTION
 
 from .conftest import PASSWORD
@@ -99,43 +100,103 @@ def test_a_wrong_password_does_not_sign_in(app):
     assert client.post("/signin", data={"name": "nobody", "password": PASSWORD}).status_code == 200
 
 
+EVERYONE = frozenset(ROLES)
+FINANCE = frozenset({"finance", "admin"})
+OPERATOR = frozenset({"operator", "admin"})
+SETTLEMENT_WORK = frozenset({"finance", "operator", "admin"})
+ADMIN = frozenset({"admin"})
+
+# Every POST route of the console (its path as routed) with each action it carries and the roles
+# that may take it. A new POST route that is not here fails test_every_post_route_is_in_the_matrix.
+MATRIX: dict[str, dict[str, frozenset[str]]] = {
+    "/signin": {"sign in": EVERYONE},
+    "/signout": {"sign out": EVERYONE},
+    "/problems/bulk": {"bulk retry": OPERATOR, "bulk retry settlements": SETTLEMENT_WORK, "bulk resolve": FINANCE},
+    "/settlements/{id:int}/add-rule": {"add rule": FINANCE},
+    "/skus/map": {"map sku": OPERATOR},
+    "/records/{id:int}/retry": {"retry": OPERATOR, "retry settlement": SETTLEMENT_WORK},
+    "/records/{id:int}/resolve": {"resolve": FINANCE},
+    "/connections/new": {"add connection": ADMIN},
+    "/connections/{name}/credentials": {"rotate credentials": ADMIN},
+    "/connections/{name}/{action:str}": {
+        "ping": OPERATOR, "run now": OPERATOR, "pause": OPERATOR, "resume": OPERATOR,
+    },
+    "/users": {"add user": ADMIN},
+    "/users/{name}/remove": {"remove user": ADMIN},
+    "/users/{name}/role": {"change role": ADMIN},
+}  # fmt: skip
+CASES = [(route, action) for route, actions in MATRIX.items() for action in actions]
+
+
 def _action_requests(world) -> dict[str, tuple[str, dict[str, str]]]:
     """One harmless request per action: each fails on its own terms (a record already done, an
-    empty reason, a SKU no record waits for) once the role is allowed, so the world is unchanged."""
+    empty reason, a SKU no record waits for, a user or credential set that does not exist) once
+    the role is allowed, so the world is unchanged."""
     done = queries.list_records(
         world.store, connection=ACUMATICA_CONNECTION, state="posted", flow="orders", limit=1
     ).rows[0]
     settlement = queries.settlements(world.store, connection=ACUMATICA_CONNECTION).rows[0]
+    conn = "/connections/no-such-connection"  # refused by the action itself once the role may
     return {
         "retry": (f"/records/{done.id}/retry", {}),
-        "retry_settlement": (f"/records/{settlement.record_id}/retry", {}),
+        "retry settlement": (f"/records/{settlement.record_id}/retry", {}),
         "resolve": (f"/records/{done.id}/resolve", {"reason": "checked"}),
-        "add_rule": (f"/settlements/{settlement.record_id}/add-rule", {"transaction_type": ""}),
-        "map_sku": ("/skus/map", {"connection": ACUMATICA_CONNECTION, "sku": "NO-SUCH-SKU", "item": ""}),
-        "run_now": (f"/connections/{ACUMATICA_CONNECTION}/run", {"flow": "no_such_flow"}),
-        "pause": (f"/connections/{ACUMATICA_CONNECTION}/resume", {}),
-        "ping": (f"/connections/{ACUMATICA_CONNECTION}/ping", {}),
-        "add_connection": ("/connections/new", {"name": ""}),  # refused by the form (400) when allowed
-        "manage_users": ("/users/nobody/remove", {}),
+        "bulk retry": ("/problems/bulk", {"action": "retry", "ids": str(done.id)}),
+        "bulk retry settlements": ("/problems/bulk", {"action": "retry", "ids": str(settlement.record_id)}),
+        "bulk resolve": ("/problems/bulk", {"action": "resolve", "ids": str(done.id), "reason": "checked"}),
+        "add rule": (f"/settlements/{settlement.record_id}/add-rule", {"transaction_type": ""}),
+        "map sku": ("/skus/map", {"connection": ACUMATICA_CONNECTION, "sku": "NO-SUCH-SKU", "item": ""}),
+        "run now": (f"{conn}/run", {"flow": "no_such_flow"}),
+        "pause": (f"{conn}/pause", {"reason": "matrix"}),
+        "resume": (f"{conn}/resume", {}),
+        "ping": (f"{conn}/ping", {}),
+        "add connection": ("/connections/new", {"name": ""}),  # refused by the form (400) when allowed
+        "rotate credentials": (f"{conn}/credentials", {"system": "no-such-system"}),
+        "add user": ("/users", {"name": "", "role": "viewer", "password": "x"}),
+        "remove user": ("/users/nobody/remove", {}),
+        "change role": ("/users/nobody/role", {"role": "viewer"}),
     }
 
 
+def test_every_post_route_is_in_the_matrix(app):
+    """The matrix is checked against the real route table, so no POST route goes untested."""
+    posts = {
+        route.path
+        for route in app.routes
+        if isinstance(route, Route) and route.methods and "POST" in route.methods
+    }
+    assert posts == set(MATRIX), (
+        f"POST routes missing from the permission matrix: {sorted(posts - set(MATRIX))}; "
+        f"in the matrix but not routed: {sorted(set(MATRIX) - posts)}"
+    )
+
+
+def test_every_action_of_the_matrix_has_a_request(world):
+    actions = {a for _, a in CASES} - {"sign in", "sign out"}
+    assert set(_action_requests(world)) == actions
+
+
 @pytest.mark.parametrize("role", ROLES)
-def test_permission_matrix(world, app, role):
+@pytest.mark.parametrize(("route", "action"), CASES, ids=[f"{r} {a}" for r, a in CASES])
+def test_permission_matrix(world, app, role, route, action):
+    allowed = role in MATRIX[route][action]
+    if action == "sign in":
+        client = TestClient(app, base_url="http://127.0.0.1:8700")
+        response = client.post("/signin", data={"name": role, "password": PASSWORD}, follow_redirects=False)
+        assert response.status_code == 303 and allowed
+        return
     client, token = signed_in(app, role)
-    for action, (path, data) in _action_requests(world).items():
-        response = client.post(path, data={**data, "csrf_token": token}, follow_redirects=False)
-        allowed = role in ACTIONS[action]
-        if allowed:
-            assert response.status_code in (303, 400), (
-                role,
-                action,
-                response.status_code,
-                response.text[:300],
-            )
-        else:
-            assert response.status_code == 403, (role, action, response.status_code)
-            assert "may not" in response.text
+    if action == "sign out":
+        response = client.post("/signout", data={"csrf_token": token}, follow_redirects=False)
+        assert response.status_code == 303 and allowed
+        return
+    path, data = _action_requests(world)[action]
+    response = client.post(path, data={**data, "csrf_token": token}, follow_redirects=False)
+    if allowed:
+        assert response.status_code in (303, 400), (role, action, response.status_code, response.text[:300])
+    else:
+        assert response.status_code == 403, (role, action, response.status_code)
+        assert "may not" in response.text
 
 
 def test_a_viewer_sees_no_action_buttons(world, app):

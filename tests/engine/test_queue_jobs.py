@@ -49,7 +49,7 @@ class RecordingContext(WorkerContext):
         self.ran: list[str] = []
         self.fail = fail or {}
 
-    def run(self, connection: str, flow: str) -> dict:
+    def run(self, connection: str, flow: str, job_id: int | None = None) -> dict:
         self.ran.append(f"{connection}:{flow}")
         problem = self.fail.pop(f"{connection}:{flow}", None)
         with self.store.run(connection, flow):  # the run is recorded, failed or not, as run_flow does
@@ -137,7 +137,8 @@ def test_a_transient_run_failure_is_retried_and_a_permanent_one_is_not(setup):
         fail={"us:orders": TransientError("Amazon unreachable"), "uk:orders": PermanentError("bug")},
     )
     with executor.app.open():
-        executor.defer_all(config)
+        for pair in pairs(config):
+            executor.queue_pair(pair)
     connector = executor.app.connector
     _work(executor)
     run_jobs = [j for j in connector.jobs.values() if j["task_name"] == RUN_TASK]

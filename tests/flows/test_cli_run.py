@@ -1,5 +1,6 @@
 """`ml-connector run`, `sync` and `ping` as a person runs them: the real CLI in a subprocess."""
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -94,3 +95,26 @@ def test_ping_says_ok_per_system_and_names_what_is_wrong(deployment, store):
         bad.stdout
     )
     assert "Wr0ng-Secret-9f3k" not in bad.stdout + bad.stderr  # a refused secret is never echoed
+
+
+def test_ping_warns_with_the_date_when_a_connection_still_uses_a_removed_operation(deployment, monkeypatch):
+    """In-process (the table is patched): a connection whose orders flow still read Orders v0 gets a
+    warning line naming the operation, Amazon's removal date and the replacement; exit 0 all the same."""
+    from typer.testing import CliRunner
+
+    from ml_connector.cli.app import app
+    from ml_connector.flows import registry
+
+    ok = CliRunner().invoke(app, ["ping"])
+    assert ok.exit_code == 0, ok.output
+    assert "Amazon removes" not in ok.output  # the default paths use nothing Amazon is removing
+    v0_orders = dataclasses.replace(
+        registry.spec("orders"), amazon_operations=frozenset({"getOrdersV0", "getOrderItems"})
+    )
+    monkeypatch.setitem(registry._BY_NAME, "orders", v0_orders)
+    warned = CliRunner().invoke(app, ["ping", "--connection", M3_CONNECTION])
+    assert warned.exit_code == 0, warned.output
+    lines = [line for line in warned.output.splitlines() if "Amazon removes" in line]
+    assert len(lines) == 2, warned.output
+    assert all(line.startswith(f"! {M3_CONNECTION} amazon:") and "2027-03-27" in line for line in lines)
+    assert any("getOrdersV0" in line and "searchOrders" in line for line in lines)

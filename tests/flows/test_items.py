@@ -4,7 +4,7 @@ alone with their closest ERP items, the map kept for the stock & price flow."""
 import pytest
 
 from ml_connector.engine.replay import replay_record
-from ml_connector.flows import items, orders
+from ml_connector.flows import items, orders, registry
 from ml_connector.flows.context import open_context
 from ml_connector.sandbox.catalog import products
 from ml_connector.sandbox.deployment import ACUMATICA_CONNECTION, M3_CONNECTION
@@ -82,6 +82,7 @@ def test_a_sku_mapped_later_is_found_on_replay_and_in_the_next_run(deployment, s
     deployment.config_path.write_text(
         text.replace('order_type = "AMZ"', f'order_type = "AMZ"\nsku_map = {{ {table} }}'), "utf-8"
     )
+    registry.install_rebuilders()  # as `ml-connector replay` does
     for sku, item in long_skus.items():
         record = store.find_record(M3_CONNECTION, "sku_item", sku)
         outcome = replay_record(store, record.id)

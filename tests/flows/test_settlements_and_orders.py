@@ -3,7 +3,7 @@
 from decimal import Decimal
 
 from ml_connector.engine.replay import replay_failed
-from ml_connector.flows import orders, settlements
+from ml_connector.flows import orders, registry, settlements
 from ml_connector.flows.context import open_context
 from ml_connector.sandbox.catalog import products
 from ml_connector.sandbox.deployment import ACUMATICA_CONNECTION, M3_CONNECTION
@@ -84,6 +84,7 @@ def test_a_failed_order_is_replayed_after_its_sku_is_mapped(deployment, store):
         text.replace('order_type = "AMZ"', f'order_type = "AMZ"\nsku_map = {{ {table} }}')
     )
 
+    registry.install_rebuilders()  # as `ml-connector replay` does
     outcomes = replay_failed(store, connection=M3_CONNECTION)
     replayed = {o.key: o.state for o in outcomes}
     for record in before:
@@ -116,6 +117,7 @@ def test_replay_of_a_quarantined_settlement_after_the_mapping_is_fixed(deploymen
     vouchers = len(deployment.state("m3").vouchers())
 
     deployment.config_path.write_text(text)  # the mapping is fixed
+    registry.install_rebuilders()  # as `ml-connector replay` does
     outcomes = replay_failed(store, connection=M3_CONNECTION)
     assert outcomes and all(o.state == "posted" for o in outcomes)
     assert len(deployment.state("m3").vouchers()) > vouchers

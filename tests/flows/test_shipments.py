@@ -7,12 +7,12 @@ import pytest
 
 from ml_connector.errors import TransientError
 from ml_connector.flows import orders, shipments
-from ml_connector.flows.amazon_writes import ShipmentConfirmationTarget, package_reference
 from ml_connector.flows.context import open_context
 from ml_connector.flows.documents import sales_document
 from ml_connector.flows.orders import order_snapshot
 from ml_connector.model.documents import CustomerDocument
 from ml_connector.sandbox.deployment import ACUMATICA_CONNECTION, M3_CONNECTION
+from ml_connector.targets.amazon.shipments import ShipmentConfirmationTarget, package_reference
 
 US, GB = "ATVPDKIKX0DER", "A1F83G8C2ARO7P"
 

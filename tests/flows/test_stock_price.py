@@ -8,13 +8,13 @@ from decimal import Decimal
 import pytest
 
 from ml_connector.flows import items, stock_price
-from ml_connector.flows.amazon_writes import ListingUpdate
 from ml_connector.flows.context import open_context
 from ml_connector.model.money import Money
 from ml_connector.model.orders import StockLevel
 from ml_connector.sandbox.catalog import products
 from ml_connector.sandbox.deployment import ACUMATICA_CONNECTION, M3_CONNECTION
 from ml_connector.sources.amazon.resources import ListingState
+from ml_connector.targets.amazon.listings import ListingUpdate
 
 US, CA, GB = "ATVPDKIKX0DER", "A2EUQ1WTGCTBG2", "A1F83G8C2ARO7P"
 WRITES = ("patchListingsItem", "createFeed")

@@ -1,5 +1,6 @@
-"""Console commands: `console` serves the web console; `user add|list|remove` manages who may sign
-in; `pause` / `resume` stop and restart a connection's flows (the same ops actions the console uses)."""
+"""Console commands: `console` serves the web console; `user add|list|set-role|set-password|remove`
+manages who may sign in; `pause` / `resume` stop and restart a connection's flows (the same ops
+actions the console uses)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import typer
 from ml_connector.cli.engine import _errors, _open_store
 from ml_connector.errors import ConfigurationError
 
-user_app = typer.Typer(help="Console users: add, list, remove.", no_args_is_help=True)
+user_app = typer.Typer(help="Console users: add, list, set-role, set-password, remove.", no_args_is_help=True)
 
 
 def console(
@@ -105,6 +106,46 @@ def user_remove(name: str = typer.Argument(..., help="The user to remove (signed
         finally:
             store.close()
     typer.echo(f"user {name} removed")
+
+
+@user_app.command("set-password")
+def user_set_password(
+    name: str = typer.Argument(..., help="The user whose password changes."),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin."),
+) -> None:
+    """Give a user a new password (hidden prompt or stdin); its open sessions end."""
+    from ml_connector.ops import users
+    from ml_connector.ops.events import record_action
+
+    with _errors():
+        password = _read_password(password_stdin)
+        store = _open_store()
+        try:
+            users.set_password(store, name, password)
+            record_action(store, _actor(), "user_password", message=f"user {name}: password changed")
+        finally:
+            store.close()
+    typer.echo(f"user {name}: password changed; its sessions ended")
+
+
+@user_app.command("set-role")
+def user_set_role(
+    name: str = typer.Argument(..., help="The user whose role changes."),
+    role: str = typer.Argument(..., help="viewer, finance, operator or admin."),
+) -> None:
+    """Change a user's role (its open sessions take the new role at once; the last admin stays one)."""
+    from ml_connector.ops import users
+    from ml_connector.ops.events import record_action
+
+    with _errors():
+        store = _open_store()
+        try:
+            old = users.set_role(store, name, role)
+            if old != role:
+                record_action(store, _actor(), "user_role", message=f"user {name}: role {old} -> {role}")
+        finally:
+            store.close()
+    typer.echo(f"user {name} is {role}" + (" already" if old == role else f" (was {old})"))
 
 
 def _actor() -> str:

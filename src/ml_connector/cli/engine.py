@@ -521,23 +521,36 @@ def records(
     flow: str | None = typer.Option(None, "--flow", help="Only this flow."),
     limit: int = typer.Option(200, "--limit", min=1, help="At most this many (oldest first)."),
     offset: int = typer.Option(0, "--offset", min=0, help="Skip this many first (the next page)."),
+    amount: str | None = typer.Option(
+        None, "--amount", help="Only records of this amount (12.34; either sign), as the console searches."
+    ),
+    day: str | None = typer.Option(None, "--day", help="Only records of this day (2026-11-30)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """List records with their key, state, ERP id and the full error, a page at a time."""
     from ml_connector.cli.output import print_json, print_table
-    from ml_connector.config import FLOWS
     from ml_connector.engine.store import STATES
+    from ml_connector.flows import registry
 
     if state and state not in STATES:
         raise ConfigurationError(f"--state {state!r}: the states are {', '.join(STATES)}")
-    if flow and flow not in FLOWS:
-        raise ConfigurationError(f"--flow {flow!r}: the flows are {', '.join(FLOWS)}")
+    if flow and flow not in registry.NAMES:
+        raise ConfigurationError(f"--flow {flow!r}: the flows are {', '.join(registry.NAMES)}")
     from ml_connector.ops.queries import list_records
 
     store = _open_store()
     try:
         _known_connection(store, connection)
-        page = list_records(store, connection=connection, state=state, flow=flow, offset=offset, limit=limit)
+        page = list_records(
+            store,
+            connection=connection,
+            state=state,
+            flow=flow,
+            offset=offset,
+            limit=limit,
+            amount=amount,
+            day=day,
+        )
     finally:
         store.close()
     total, rows = page.total, page.rows

@@ -11,8 +11,9 @@ from datetime import UTC, datetime
 import typer
 from rich.console import Console
 
-from ml_connector.config import FLOWS, load_config
+from ml_connector.config import load_config
 from ml_connector.errors import MlConnectorError
+from ml_connector.flows import registry
 
 
 def _fail(message: str) -> typer.Exit:
@@ -69,10 +70,10 @@ def _stop_on_signals(acknowledge: Callable[[], None] | None = None) -> threading
     return event
 
 
-def _open_store(store_class, url: str | None):  # noqa: ANN001, ANN202 - engine.store.Store (lazy import)
-    """The store; a database that does not answer reaches the CLI's error boundary (cli.failures),
-    which names the URL and the fix in one line."""
-    return store_class.open(url)
+def _open_store(store_class, config):  # noqa: ANN001, ANN202 - engine.store.Store, config (lazy imports)
+    """The configuration's store; a database that does not answer reaches the CLI's error boundary
+    (cli.failures), which names the URL and the fix in one line."""
+    return store_class.open(config.store_url, keep_runs=config.keep_runs)
 
 
 def _exit_code(summaries, bad=("failed", "run_failed", "duplicate_suspected")) -> int:  # noqa: ANN001
@@ -81,7 +82,7 @@ def _exit_code(summaries, bad=("failed", "run_failed", "duplicate_suspected")) -
 
 
 def sync(
-    flow: str = typer.Argument(..., help=f"The flow to run once: {', '.join(FLOWS)}, or 'all'."),
+    flow: str = typer.Argument(..., help=f"The flow to run once: {', '.join(registry.NAMES)}, or 'all'."),
     connection: str | None = typer.Option(None, "--connection", "-c", help="Only this connection."),
     since: str | None = typer.Option(
         None, "--since", help="Start from this date instead of the stored cursor (re-reads; never re-posts)."
@@ -89,13 +90,23 @@ def sync(
     as_json: bool = typer.Option(
         False, "--json", help="Print one JSON document (docs/CLI.md) instead of lines."
     ),
+    queue: bool = typer.Option(
+        False,
+        "--queue",
+        help="PostgreSQL store: queue the runs for `ml-connector worker` processes and wait for them.",
+    ),
 ) -> None:
     """Run one flow (or all of them) once for every connection, then print a line per run.
 
+    With --queue the runs are done by the store's workers (`ml-connector worker`, on any machine);
+    this command waits for them, says what it waits for, and prints the same lines.
+
     Exit code 1 when any record failed, a run could not start or a key is held twice by the ERP
     (`duplicate_suspected`, for a person to look at); 130 when stopped by SIGTERM or Ctrl-C."""
-    if flow != "all" and flow not in FLOWS:
-        raise _fail(f"unknown flow {flow!r}; flows are {', '.join(FLOWS)} or all")
+    if flow != "all" and flow not in registry.NAMES:
+        raise _fail(str(registry.unknown(flow, extra=", or all")))
+    if queue and since:
+        raise _fail("--since re-reads inline only: run `sync FLOW --since DATE` without --queue")
     from ml_connector.cli.progress import RichProgress
     from ml_connector.engine.store import Interrupted, Store
     from ml_connector.flows.runner import sync as run_sync
@@ -106,20 +117,29 @@ def sync(
         summaries.append(summary)
         _print(summary)
 
-    _stop_on_signals()
+    stop = _stop_on_signals()
+    on_summary = summaries.append if as_json else collect_and_print
     try:
         config = load_config()
-        store = _open_store(Store, config.store_url)
-        try:
-            run_sync(
-                store,
-                config,
-                flows=None if flow == "all" else [flow],
-                connection=connection,
-                since=_since(since),
-                progress=None if as_json or os.environ.get("ML_CONNECTOR_QUIET") else RichProgress,
-                on_summary=summaries.append if as_json else collect_and_print,
+        if queue and not _queue_store(config.store_url):
+            raise _fail(
+                "--queue needs the PostgreSQL store (set ML_CONNECTOR_DATABASE_URL to a postgresql:// URL "
+                "and start `ml-connector worker`); with SQLite run `sync` without --queue"
             )
+        store = _open_store(Store, config)
+        try:
+            if queue:
+                _sync_queued(store, config, flow, connection, stop, on_summary)
+            else:
+                run_sync(
+                    store,
+                    config,
+                    flows=None if flow == "all" else [flow],
+                    connection=connection,
+                    since=_since(since),
+                    progress=None if as_json or os.environ.get("ML_CONNECTOR_QUIET") else RichProgress,
+                    on_summary=on_summary,
+                )
         finally:
             store.close()
     except Interrupted as stop:
@@ -147,6 +167,32 @@ def sync(
         )
     if _exit_code(summaries):
         raise typer.Exit(1)
+
+
+def _sync_queued(store, config, flow: str, connection: str | None, stop, on_summary) -> None:  # noqa: ANN001
+    """`sync --queue`: defer through procrastinate, wait, hand each run's summary on (progress on stderr)."""
+    from ml_connector.executors.queue import QueueExecutor
+    from ml_connector.executors.waiting import StoppedWaiting, sync_queued
+
+    if connection is not None:
+        config.connection(connection)  # an unknown name is refused before anything is queued
+    url = store.engine.url.render_as_string(hide_password=False)
+    executor = QueueExecutor(url, None, periodic=False)
+    with executor.app.open():
+        try:
+            sync_queued(
+                executor,
+                store,
+                config,
+                flows=None if flow == "all" else [flow],
+                connection=connection,
+                say=lambda line: typer.echo(f"{_stamp()} {line}", err=True),
+                on_summary=on_summary,
+                stop=stop,
+            )
+        except StoppedWaiting as exc:
+            typer.echo(f"{exc}; see `ml-connector status`", err=True)
+            raise typer.Exit(130) from None
 
 
 def run(
@@ -179,7 +225,7 @@ def run(
 
     runs = 0
     try:
-        store = _open_store(Store, config.store_url)
+        store = _open_store(Store, config)
         try:
             typer.echo(
                 f"{_stamp()} running {len(config.connections)} connection(s); stop with Ctrl-C or SIGTERM"
@@ -218,7 +264,7 @@ def _run_worker(config) -> None:  # noqa: ANN001 - a config.DeploymentConfig
     from ml_connector.cli.worker import serve
     from ml_connector.engine.store import Store
 
-    store = _open_store(Store, config.store_url)
+    store = _open_store(Store, config)
     try:
         summaries = serve(store, config, concurrency=1)
     finally:

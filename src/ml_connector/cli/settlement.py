@@ -102,9 +102,10 @@ def set_marketplace(
     """Answer the question of a held fee-only settlement (no marketplace in the report): store the
     marketplace it books under, then post it again (replay)."""
     from ml_connector.config import load_config
-    from ml_connector.engine.replay import load_rebuilders, replay_record
+    from ml_connector.engine.replay import replay_record
     from ml_connector.engine.store import Store
     from ml_connector.errors import MlConnectorError
+    from ml_connector.flows import registry
     from ml_connector.flows.settlements import RAW_KIND
     from ml_connector.flows.settlements import set_marketplace as choose
 
@@ -130,7 +131,7 @@ def set_marketplace(
             typer.echo(f"settlement {settlement_id} on {conn.name} books under {name}")
             record = store.find_record(conn.name, "settlement", settlement_id)
             if record is not None and record.state not in ("posted", "found_existing"):
-                load_rebuilders()
+                registry.install_rebuilders()
                 outcome = replay_record(store, record.id)
                 state = outcome.result.state if outcome.result is not None else "unchanged"
                 detail = outcome.result.error if outcome.result is not None and outcome.result.error else ""

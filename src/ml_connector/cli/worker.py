@@ -29,7 +29,7 @@ def worker(
 
     try:
         config = load_config()
-        store = Store.open(config.store_url)
+        store = Store.open(config.store_url, keep_runs=config.keep_runs)
         try:
             serve(store, config, concurrency=concurrency, dispatch_every=dispatch_every)
         finally:

@@ -74,9 +74,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 def create_app(
     store: Store, config_path: Path, *, secure_cookies: bool = False, session_ttl: timedelta = SESSION_TTL
 ) -> Starlette:
-    from ml_connector.engine.replay import load_rebuilders
+    from ml_connector.flows.registry import install_rebuilders
 
-    load_rebuilders()
+    install_rebuilders()
     routes = [
         Route("/", pages.overview),
         Route("/signin", posts.sign_in_page, methods=["GET"]),
@@ -101,11 +101,13 @@ def create_app(
         Route("/connections", pages.connections),
         Route("/connections/new", posts.new_connection_page, methods=["GET"]),
         Route("/connections/new", posts.add_connection, methods=["POST"]),
+        Route("/connections/{name}/credentials", posts.rotate_credentials, methods=["POST"]),
         Route("/connections/{name}/{action:str}", posts.connection_action, methods=["POST"]),
         Route("/activity", pages.activity),
         Route("/users", posts.users_page, methods=["GET"]),
         Route("/users", posts.add_user, methods=["POST"]),
         Route("/users/{name}/remove", posts.remove_user, methods=["POST"]),
+        Route("/users/{name}/role", posts.set_role, methods=["POST"]),
         Mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static"),
     ]
     app = Starlette(

@@ -15,16 +15,19 @@ DEMO_PORT = 8700
 
 
 def serve_demo_console(deployment: SandboxDeployment, *, port: int = DEMO_PORT) -> None:
-    """Make an admin user with a fresh password, print both, serve on loopback until Ctrl-C."""
+    """Make (or, on a rerun, reset) the admin user with a fresh password, print both, serve on
+    loopback until Ctrl-C."""
     from ml_connector.console.server import serve
     from ml_connector.ops import users
 
     password = secrets.token_urlsafe(12)
     store = deployment.open_store()
     try:
-        if any(u.name == DEMO_USER for u in users.list_users(store)):
-            users.remove_user(store, DEMO_USER)
-        users.add_user(store, DEMO_USER, "admin", password)
+        if any(u.name == DEMO_USER for u in users.list_users(store)):  # a rerun on the same home
+            users.set_role(store, DEMO_USER, "admin")
+            users.set_password(store, DEMO_USER, password)  # its old sessions end
+        else:
+            users.add_user(store, DEMO_USER, "admin", password)
         typer.echo("")
         typer.echo(f"Console: sign in as {DEMO_USER} with password {password} (admin; this demo only)")
         with contextlib.suppress(

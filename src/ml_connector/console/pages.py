@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any
+from typing import Any, TypedDict
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from ml_connector.console.web import console, render, user_of
 from ml_connector.errors import ConfigurationError
+from ml_connector.flows import registry
 from ml_connector.ops import queries
 from ml_connector.ops.events import recent_actions
 from ml_connector.ops.pause import paused_connections
@@ -34,7 +35,18 @@ def _int(value: str | None, default: int = 0) -> int:
 
 def _filters(request: Request) -> dict[str, str]:
     q = request.query_params
-    return {k: q.get(k, "").strip() for k in ("connection", "flow", "class", "q", "state")}
+    return {k: q.get(k, "").strip() for k in ("connection", "flow", "class", "q", "state", "amount", "day")}
+
+
+class _Search(TypedDict):
+    search: str | None
+    amount: str | None
+    day: str | None
+
+
+def _searched(f: dict[str, str]) -> _Search:
+    """The key, amount and day a list is searched by (empty fields are no search)."""
+    return {"search": f["q"] or None, "amount": f["amount"] or None, "day": f["day"] or None}
 
 
 def _connections(request: Request) -> list[str]:
@@ -42,7 +54,8 @@ def _connections(request: Request) -> list[str]:
 
 
 def _not_found(exc: ConfigurationError) -> HTTPException:
-    return HTTPException(404, str(exc))
+    """A bad search is the asker's typo (400); an unknown connection or record is not found (404)."""
+    return HTTPException(400 if isinstance(exc, queries.BadSearch) else 404, str(exc))
 
 
 def overview(request: Request) -> Response:
@@ -62,7 +75,7 @@ def problems(request: Request) -> Response:
             connection=f["connection"] or None,
             flow=f["flow"] or None,
             error_class=f["class"] or None,
-            search=f["q"] or None,
+            **_searched(f),
             offset=offset,
             limit=PAGE,
         )
@@ -78,7 +91,7 @@ def problems(request: Request) -> Response:
         page=found.page,
         f=f,
         connections=_connections(request),
-        flows=queries.LIST_FLOWS,
+        flows=registry.titles(),
         nav="problems",
     )
 
@@ -86,14 +99,17 @@ def problems(request: Request) -> Response:
 def problems_csv(request: Request) -> Response:
     user_of(request)
     f = _filters(request)
-    found = queries.problems(
-        console(request).store,
-        connection=f["connection"] or None,
-        flow=f["flow"] or None,
-        error_class=f["class"] or None,
-        search=f["q"] or None,
-        limit=100_000,
-    )
+    try:
+        found = queries.problems(
+            console(request).store,
+            connection=f["connection"] or None,
+            flow=f["flow"] or None,
+            error_class=f["class"] or None,
+            **_searched(f),
+            limit=100_000,
+        )
+    except ConfigurationError as exc:
+        raise _not_found(exc) from None
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(
@@ -142,7 +158,7 @@ def settlements(request: Request) -> Response:
         page = queries.settlements(
             console(request).store,
             connection=f["connection"] or None,
-            search=f["q"] or None,
+            **_searched(f),
             offset=offset,
             limit=PAGE,
         )
@@ -198,17 +214,24 @@ def record_list(request: Request) -> Response:
             flow=flow,
             kinds=kinds,
             state=f["state"] or None,
-            search=f["q"] or None,
+            **_searched(f),
             offset=offset,
             limit=PAGE,
             newest_first=True,
+            with_source=True,
         )
     except ConfigurationError as exc:
         raise _not_found(exc) from None
+    verdicts = None
+    if flow == "stock_price":  # Amazon's per-SKU verdicts, from the feed's report or the patch
+        from ml_connector.ops.listings import verdicts as listing_verdicts
+
+        verdicts = listing_verdicts(console(request).store, page.rows)
     return render(
         request,
         "records.html",
         page=page,
+        verdicts=verdicts,
         f=f,
         title=title,
         noun=noun,
@@ -267,7 +290,7 @@ def runs(request: Request) -> Response:
         page=page,
         f=f,
         connections=_connections(request),
-        flows=queries.LIST_FLOWS,
+        flows=registry.titles(),
         nav="runs",
     )
 

@@ -27,11 +27,23 @@ async def sign_in_page(request: Request) -> Response:
 async def sign_in(request: Request) -> Response:
     form = await request.form()
     c = console(request)
-    token = users.sign_in(
-        c.store, str(form.get("name") or ""), str(form.get("password") or ""), ttl=c.session_ttl
-    )
+    name, address = str(form.get("name") or ""), request.client.host if request.client else "?"
+    wait = c.throttle.retry_after(name, address)
+    if wait is not None:  # refused before the password is even checked: no guess is tested
+        response = render(
+            request,
+            "signin.html",
+            next=_safe_next(form.get("next"), "/"),
+            throttled=f"{wait // 60} min {wait % 60} s" if wait >= 60 else f"{wait} s",
+        )
+        response.status_code = 429
+        response.headers["Retry-After"] = str(wait)
+        return response
+    token = users.sign_in(c.store, name, str(form.get("password") or ""), ttl=c.session_ttl)
     if token is None:
+        c.throttle.failed(name, address)
         return render(request, "signin.html", next=_safe_next(form.get("next"), "/"), failed=True)
+    c.throttle.succeeded(name)
     response = RedirectResponse(_safe_next(form.get("next"), "/"), status_code=303)
     response.set_cookie(
         COOKIE,
@@ -131,26 +143,41 @@ async def bulk(request: Request) -> Response:
     action = str(form.get("action") or "")
     c = console(request)
     ids = [int(v) for v in form.getlist("ids") if str(v).isdigit()]
+    total = len(ids)
     if not ids:  # the whole filtered set
-        found = queries.problems(
-            c.store,
-            connection=str(form.get("connection") or "") or None,
-            flow=str(form.get("flow") or "") or None,
-            error_class=str(form.get("class") or "") or None,
-            search=str(form.get("q") or "") or None,
-            limit=BULK_LIMIT,
-        )
-        ids = [r.id for r in found.rows]
+        found = queries.problems(c.store, **_problem_filters(form), limit=BULK_LIMIT)
+        ids, total = [r.id for r in found.rows], found.total
     if action == "resolve":
         require_role(user, "resolve")
     else:
         for record_id in ids:
             require_role(user, retry_action(c.store.record(record_id).kind))
-    lines = actions.bulk(
-        c.store, ids[:BULK_LIMIT], action, user=user.user, reason=str(form.get("reason") or "")
-    )
-    done = sum(1 for line in lines if "posted" in line or "resolved" in line or "already" in line)
-    return back(request, "/problems", msg=f"{action}: {done} of {len(lines)} done. " + " | ".join(lines[:10]))
+    try:
+        lines = actions.bulk(
+            c.store, ids[:BULK_LIMIT], action, user=user.user, reason=str(form.get("reason") or "")
+        )
+    except MlConnectorError as exc:
+        return back(request, "/problems", error=str(exc))
+    done = sum(1 for line in lines if line.ok)
+    words = f"{action}: {done} of {len(lines)} records acted on"
+    if total > len(lines):
+        words += f" (the first {len(lines)} of the {total} the filter shows; apply again for the rest)"
+    shown = " | ".join(line.line for line in lines[:10]) + (" | ..." if len(lines) > 10 else "")
+    return back(request, "/problems", **{"msg" if done else "error": f"{words}. {shown}"})
+
+
+def _problem_filters(form) -> dict:  # noqa: ANN001
+    def text(name: str) -> str | None:
+        return str(form.get(name) or "").strip() or None
+
+    return {
+        "connection": text("connection"),
+        "flow": text("flow"),
+        "error_class": text("class"),
+        "search": text("q"),
+        "amount": text("amount"),
+        "day": text("day"),
+    }
 
 
 async def connection_action(request: Request) -> Response:
@@ -302,3 +329,52 @@ async def remove_user(request: Request) -> Response:
         console(request).store, user.user, "user_remove", message=f"{user.user} removed user {name}"
     )
     return back(request, "/users", msg=f"user {name} removed and signed out")
+
+
+async def set_role(request: Request) -> Response:
+    from ml_connector.ops.events import record_action
+
+    user, form = await checked_form(request, "manage_users")
+    name, role = request.path_params["name"], str(form.get("role") or "")
+    try:
+        old = users.set_role(console(request).store, name, role)
+    except MlConnectorError as exc:
+        return back(request, "/users", error=str(exc))
+    if old == role:
+        return back(request, "/users", msg=f"{name} is {role} already")
+    record_action(
+        console(request).store, user.user, "user_role", message=f"{user.user} made {name} {role} (was {old})"
+    )
+    return back(request, "/users", msg=f"{name} is now {role} (was {old}); open sessions take it at once")
+
+
+async def rotate_credentials(request: Request) -> Response:
+    """Admin: a new secret for one credential set, typed or uploaded once, then pinged."""
+    from ml_connector.ops.credentials import TYPED_FIELDS, rotate
+
+    user, form = await checked_form(request, "rotate_credentials")
+    name, c = request.path_params["name"], console(request)
+    system = str(form.get("system") or "")
+    upload = form.get("ionapi")
+    data = await upload.read() if upload is not None and hasattr(upload, "read") else b""
+    typed = {k: str(form.get(f"{system}_{k}") or "") for k in TYPED_FIELDS.get(system, ())}
+    where = _safe_next(form.get("next"), "/connections")
+    try:
+        result = rotate(
+            c.store,
+            name,
+            system,
+            typed=typed,
+            upload=data,
+            rotates_on=str(form.get("rotates_on") or ""),
+            keep_if_refused=bool(form.get("keep_if_refused")),
+            user=user.user,
+            config=c.config(),
+        )
+    except MlConnectorError as exc:
+        return back(request, where, error=f"{name}: {exc}")
+    return back(
+        request,
+        where,
+        **{"msg" if result.kept and not result.problems else "error": f"{name}: {result.line}"},
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -21,6 +21,7 @@ from ml_connector.errors import MlConnectorError
 from ml_connector.ops import users
 from ml_connector.ops.classify import CLASSES, SHORT
 from ml_connector.ops.roles import can, require
+from ml_connector.ops.throttle import SignInThrottle
 
 COOKIE = "mlc_session"
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -34,6 +35,7 @@ class Console:
     config_path: Path
     secure_cookies: bool
     session_ttl: Any
+    throttle: SignInThrottle = field(default_factory=SignInThrottle)
 
     def config(self) -> DeploymentConfig | None:
         try:

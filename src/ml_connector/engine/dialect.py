@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import select
+import time
 from collections.abc import Sequence
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Engine, Result, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session
+
+IDLE_CHECK = 30.0  # seconds a pooled PostgreSQL connection may sit idle before checkout pings it
 
 
 def make_engine(url: str) -> Engine:
@@ -15,7 +20,9 @@ def make_engine(url: str) -> Engine:
 
     SQLite: WAL, a busy timeout, and ``BEGIN IMMEDIATE`` so a transaction takes the write lock up
     front (a deferred transaction that reads and then writes can fail with "database is locked"
-    instead of waiting). PostgreSQL: pre-ping so a restarted server does not break a long worker.
+    instead of waiting); ``Store.autocommit`` connections get no BEGIN. PostgreSQL: no pre-ping per
+    transaction (it doubled the round trips); a connection is checked on checkout instead (see
+    ``_check_on_checkout``), and a disconnect seen by a statement invalidates the whole pool.
     """
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 60})
@@ -32,10 +39,38 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(connection: Any) -> None:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, pool_pre_ping=False)
+    event.listen(engine, "checkout", _check_on_checkout)
+    event.listen(engine, "checkin", _note_checkin)
+    return engine
+
+
+def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
+    record.info["idle_since"] = time.monotonic()
+
+
+def _check_on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """A dead pooled connection is replaced before a transaction uses it, without a round trip
+    for a connection in steady use: an idle connection has nothing to read, so a readable socket
+    means the server closed it (a restart, a terminated backend). A connection idle for longer
+    than ``IDLE_CHECK`` (a NAT or firewall may have dropped it silently) is pinged. Raising
+    ``DisconnectionError`` makes the pool connect afresh (SQLAlchemy's documented recipe)."""
+    try:
+        readable, _, _ = select.select([dbapi_connection.fileno()], [], [], 0)
+    except (OSError, ValueError) as exc:
+        raise DisconnectionError(f"connection closed: {exc}") from exc
+    if readable or dbapi_connection.closed:
+        raise DisconnectionError("the server closed the connection")
+    if time.monotonic() - record.info.get("idle_since", time.monotonic()) > IDLE_CHECK:
+        try:
+            dbapi_connection.execute("SELECT 1")
+            dbapi_connection.rollback()
+        except Exception as exc:  # noqa: BLE001 - any failure: replace the connection
+            raise DisconnectionError(f"ping failed: {type(exc).__name__}") from exc
 
 
 def _use_wal(cursor: Any) -> None:
@@ -81,3 +116,13 @@ def rowcount(result: Result[Any]) -> int:
     ``CursorResult``, the only kind that carries ``rowcount``.
     """
     return cast(CursorResult[Any], result).rowcount
+
+
+def dialect_insert(bind: Any, model: Any) -> Any:
+    """The dialect's own INSERT (with ``on_conflict_do_update`` and ``excluded``)."""
+    name = bind.dialect.name
+    if name == "postgresql":
+        return postgresql.insert(model)
+    if name == "sqlite":
+        return sqlite.insert(model)
+    raise NotImplementedError(f"the store supports SQLite and PostgreSQL, not {name}")

@@ -7,11 +7,13 @@ hands back aware datetimes, so SQLite and PostgreSQL compare the same way.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -105,8 +107,11 @@ class Record(Base):
     __table_args__ = (
         UniqueConstraint("connection_id", "kind", "key", name="uq_records_connection_kind_key"),
         Index("ix_records_flow_state_id", "flow", "state", "id"),  # console (migration 0003)
-        Index("ix_records_connection_flow_state", "connection_id", "flow", "state"),
+        # status: counts per (connection, flow, kind, state) from the index alone (migration 0005)
+        Index("ix_records_connection_flow_kind_state", "connection_id", "flow", "kind", "state"),
         Index("ix_records_key", "key"),
+        Index("ix_records_amount_cents", "amount_cents"),  # console search (migration 0007)
+        Index("ix_records_day_from", "day_from"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -122,8 +127,14 @@ class Record(Base):
     claim_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
     claim_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     claim_token: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # the holder a claim replaced (set by the claiming upsert: a takeover when not this owner)
+    claim_previous: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # what a person searches by besides the key (engine.search_facts): amount in hundredths, days
+    amount_cents: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    day_from: Mapped[date | None] = mapped_column(Date, nullable=True)
+    day_to: Mapped[date | None] = mapped_column(Date, nullable=True)
 
 
 class AuditEvent(Base):
@@ -139,6 +150,17 @@ class AuditEvent(Base):
     message: Mapped[str | None] = mapped_column(Text, nullable=True)
     payload: Mapped[Any] = mapped_column(JSON, nullable=True)
     actor: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class OrderSku(Base):
+    """A SKU some order of the connection holds, with the first ASIN seen for it: kept by a
+    database trigger on ``records`` (migration 0006), read by the items flow."""
+
+    __tablename__ = "order_skus"
+
+    connection_id: Mapped[int] = mapped_column(ForeignKey("connections.id"), primary_key=True)
+    sku: Mapped[str] = mapped_column(String(200), primary_key=True)
+    asin: Mapped[str | None] = mapped_column(String(20), nullable=True)
 
 
 class RawDocument(Base):
@@ -190,7 +212,12 @@ class Run(Base):
     """One run of one flow on one connection, for ``status``."""
 
     __tablename__ = "runs"
-    __table_args__ = (Index("ix_runs_connection_flow_id", "connection_id", "flow", "id"),)  # console
+    __table_args__ = (
+        Index("ix_runs_connection_flow_id", "connection_id", "flow", "id"),  # console, status
+        Index("ix_runs_owner", "owner"),  # replay: the run of a claim's owner (migration 0005)
+        # pruning a pair's old runs: a range on this index (migration 0005)
+        Index("ix_runs_connection_flow_started_at", "connection_id", "flow", "started_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     connection_id: Mapped[int] = mapped_column(ForeignKey("connections.id"), index=True)

@@ -205,13 +205,16 @@ class PostingEngine:
                 key, state, rec.erp_id, rec.error, rec.id, kind, already=state in DONE_STATES
             )
         token = claim.token
+        claimed_at = self.store.clock.monotonic()  # before any checkpoint: a stall there counts
         self.checkpoint("intent_recorded")
         interval = self.claim_ttl.total_seconds() / 3 / self.store.clock.scale
         held = _keeper.hold(
             lambda: self.store.renew_claim(rec.id, self.owner, self.claim_ttl, token), interval
         )
         try:
-            state, erp_id = self._find_or_post(rec.id, token, document, target, takeover=claim.takeover)
+            state, erp_id = self._find_or_post(
+                rec.id, token, document, target, takeover=claim.takeover, claimed_at=claimed_at
+            )
         except _Duplicate as dup:
             return self._duplicate(rec.id, document, dup.erp_ids)
         except ClaimLost:
@@ -364,7 +367,14 @@ class PostingEngine:
         )
 
     def _find_or_post(
-        self, record_id: int, token: int, document: D, target: PostingTarget[D], *, takeover: bool = False
+        self,
+        record_id: int,
+        token: int,
+        document: D,
+        target: PostingTarget[D],
+        *,
+        takeover: bool = False,
+        claimed_at: float | None = None,
     ) -> tuple[State, str]:
         """Query first, then post; on a transient error wait and start again from the query.
 
@@ -372,12 +382,21 @@ class PostingEngine:
         claim expired may have written it (once: found; twice: a duplicate for a person)."""
         problem: TransientError | None = None
         fence = self._fence(record_id, token, document)
+        clock = self.store.clock
         for attempt in range(self.retry.attempts):
             if problem is not None:
                 wait = self.retry.backoff(attempt - 1, problem.retry_after)
                 log.info("%s %s: %s, retry %d in %.2fs", document.kind, document.key, problem, attempt, wait)
                 self.retry.clock.sleep(wait)
-            if not self.store.renew_claim(record_id, self.owner, self.claim_ttl, token):
+            # Right after the claim its upsert is the verification: a claim can only be lost once
+            # it expired, so the renewal before the first find is skipped unless a third of the
+            # TTL (the keeper's interval) has passed since. The write itself is always fenced.
+            fresh = (
+                attempt == 0
+                and claimed_at is not None
+                and clock.monotonic() - claimed_at < self.claim_ttl.total_seconds() / 3
+            )
+            if not fresh and not self.store.renew_claim(record_id, self.owner, self.claim_ttl, token):
                 raise ClaimLost(f"{document.kind} {document.key}: claim taken over by another run")
             try:
                 with unfenced():

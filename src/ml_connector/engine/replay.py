@@ -1,21 +1,18 @@
 """Replay: send failed records through the posting protocol again, once their cause is fixed.
 
 A failed record is rebuilt from its stored source, not re-sent as it was: the fix (a GL mapping
-added, an item created in the ERP) usually changes the document itself. Each flow registers a
-rebuilder for its record kinds or its flow name::
-
-    register_rebuilder("settlements", rebuild_journal)   # fn(store, record, source) -> (document, target)
+added, an item created in the ERP) usually changes the document itself. Each flow module lists a
+rebuilder per record kind it posts (``REBUILDERS = {"journal": rebuild_journal}``, each
+``fn(store, record, source) -> (document, target)``); ``flows.registry.install_rebuilders`` registers
+them here, so the engine never imports a flow.
 
 A rebuilder may raise ``PermanentError`` when the cause is still there; the record stays failed with
-that message. Flows register at import time; ``load_rebuilders`` imports every ``ml_connector.flows``
-module so the CLI finds them.
+that message.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
-import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -47,19 +44,6 @@ def unregister_rebuilder(kind_or_flow: str) -> None:
 def rebuilder_for(record: Record) -> Rebuilder | None:
     """The kind's rebuilder wins over the flow's (a flow may post several kinds)."""
     return _rebuilders.get(record.kind) or _rebuilders.get(record.flow)
-
-
-def load_rebuilders(package: str = "ml_connector.flows") -> None:
-    """Import every module of ``package`` so their ``register_rebuilder`` calls run."""
-    try:
-        root = importlib.import_module(package)
-    except ImportError:
-        return
-    for info in pkgutil.walk_packages(getattr(root, "__path__", []), prefix=f"{package}."):
-        try:
-            importlib.import_module(info.name)
-        except Exception as exc:  # one broken flow module must not hide the others' rebuilders
-            log.warning("could not import %s for replay: %s", info.name, type(exc).__name__)
 
 
 @dataclass(frozen=True)

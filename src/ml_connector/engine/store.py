@@ -13,18 +13,35 @@ import logging
 import threading
 import uuid
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, func, or_, select, update
+from sqlalchemy import (
+    JSON,
+    Engine,
+    String,
+    Table,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy import Connection as SAConnection
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ml_connector.engine import lease, migrate, paths
 from ml_connector.engine.buckets import SharedBuckets
-from ml_connector.engine.dialect import insert_ignore, make_engine, rowcount
+from ml_connector.engine.dialect import dialect_insert, insert_ignore, make_engine, rowcount
 from ml_connector.engine.models import (
     ERPS,
     SYSTEMS,
@@ -33,12 +50,15 @@ from ml_connector.engine.models import (
     Credential,
     Cursor,
     Lease,
+    OrderSku,
     RawDocument,
     Record,
     Run,
+    UTCDateTime,
 )
 from ml_connector.engine.private import private_sqlite
 from ml_connector.engine.redact import install_log_redaction, redact_pii, scrub
+from ml_connector.engine.search_facts import facts as search_facts
 from ml_connector.engine.vault import Vault
 from ml_connector.errors import ConfigurationError
 from ml_connector.transport.clock import SYSTEM_CLOCK, Clock
@@ -47,6 +67,7 @@ from ml_connector.transport.stop import Interrupted
 log = logging.getLogger(__name__)
 
 DEFAULT_HEARTBEAT = timedelta(seconds=90)  # `[run] heartbeat_timeout`: leases and claims lapse after it
+DEFAULT_KEEP_RUNS = timedelta(days=90)  # `[store] keep_runs_days`: older runs are pruned
 DONE_STATES = ("posted", "found_existing")
 # a key the ERP holds more than once: a person must look (never claimed or posted again)
 NEEDS_PERSON = ("duplicate_suspected",)
@@ -99,22 +120,33 @@ class FlowStatus:
 
 
 class Store:
-    def __init__(self, engine: Engine, *, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self, engine: Engine, *, clock: Clock = SYSTEM_CLOCK, keep_runs: timedelta = DEFAULT_KEEP_RUNS
+    ) -> None:
         self.engine = engine
         self.clock = clock
+        self.keep_runs = keep_runs
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._shared_buckets: dict[float, SharedBuckets] = {}
         self._buckets_lock = threading.Lock()
 
     @classmethod
-    def open(cls, url: str | None = None, *, clock: Clock = SYSTEM_CLOCK, migrate_to: str = "head") -> Store:
-        """Open (and migrate) the store at ``url``, or the default one (see ``paths.database_url``)."""
+    def open(
+        cls,
+        url: str | None = None,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        migrate_to: str = "head",
+        keep_runs: timedelta = DEFAULT_KEEP_RUNS,
+    ) -> Store:
+        """Open (and migrate) the store at ``url``, or the default one (see ``paths.database_url``).
+        ``keep_runs``: how long runs are kept (``[store] keep_runs_days``)."""
         install_log_redaction()
         url = url or paths.database_url()
         private_sqlite(url)  # 0600 before SQLite creates it (its -wal/-shm then follow its mode)
         engine = make_engine(url)
         migrate.upgrade(engine, migrate_to)
-        return cls(engine, clock=clock)
+        return cls(engine, clock=clock, keep_runs=keep_runs)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -140,6 +172,12 @@ class Store:
         """One transaction: committed on success, rolled back on any exception."""
         with self._sessions.begin() as session:
             yield session
+
+    @contextmanager
+    def autocommit(self) -> Iterator[SAConnection]:
+        """One statement that is atomic on its own (the fence): no BEGIN, no COMMIT round trips."""
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            yield connection
 
     def now(self) -> datetime:
         return self.clock.now()
@@ -308,6 +346,20 @@ class Store:
                 )
             )
 
+    # --- the SKUs of the orders ---------------------------------------------------------------
+
+    def order_skus(self, connection: str) -> dict[str, str | None]:
+        """Every SKU the connection's order records hold, with the first non-empty ASIN seen
+        (kept by the database as records are written: one indexed read, not every order's JSON)."""
+        with self.session() as s:
+            conn = self._connection(s, connection)
+            rows = s.execute(
+                select(OrderSku.sku, OrderSku.asin)
+                .where(OrderSku.connection_id == conn.id)
+                .order_by(OrderSku.sku)
+            )
+            return {sku: asin for sku, asin in rows}
+
     # --- records and the audit trail ----------------------------------------------------------
 
     def record(self, record_id: int) -> Record:
@@ -380,6 +432,8 @@ class Store:
             "attempts": 0,
             "created_at": now,
             "updated_at": now,
+            "day_from": now.date(),  # the day first seen, until its source names its own day(s)
+            "day_to": now.date(),
         }
         insert_ignore(s, Record, values, ["connection_id", "kind", "key"])
         return s.scalars(
@@ -436,60 +490,96 @@ class Store:
         ttl: timedelta,
         source: Any = None,
     ) -> Claim:
-        """Record the intent to post and take the key's claim, atomically.
+        """Record the intent to post and take the key's claim, atomically, in one transaction.
 
         The claim is taken when nobody holds it, this owner already does, or the holder's claim has
         expired (its run crashed or stalled). Every claim taken increments the record's
         ``claim_token``: the fence before each write checks (record, owner, token). A record already
         posted, or waiting for a person (``duplicate_suspected``), is never claimed again.
+
+        One upsert creates the record or takes its claim and returns it (``claim_previous`` keeps
+        the holder it replaced); the intent event joins it in the same statement on PostgreSQL (a
+        data-modifying CTE) and follows it in the same transaction on SQLite: one round trip.
         """
         now = self.now()
-        with self.session() as s:
-            conn = self._connection(s, connection)
-            rec = self._ensure_record(s, conn.id, kind, key, flow, now)
-            if rec.state in SETTLED_STATES:
-                return Claim(rec, False)
-            previous = rec.claim_owner
-            takeover = previous is not None and previous != owner
-            values: dict[str, Any] = {
-                "claim_owner": owner,
-                "claim_expires_at": now + ttl,
-                "claim_token": Record.claim_token + 1,
-                "state": "pending",
-                "attempts": Record.attempts + 1,
-                "flow": flow,
-                "updated_at": now,
-            }
-            if source is not None:
-                values["source"] = redact_pii(source)
-            taken = s.execute(
-                update(Record)
-                .where(
-                    Record.id == rec.id,
-                    Record.state.not_in(SETTLED_STATES),
-                    or_(
-                        Record.claim_owner.is_(None),
-                        Record.claim_owner == owner,
-                        Record.claim_expires_at < now,
-                    ),
-                )
-                .values(**values)
-                .execution_options(synchronize_session=False)
-            )
-            fresh = s.get(Record, rec.id, populate_existing=True)
-            assert fresh is not None
-            rec = fresh
-            if rowcount(taken) != 1:
-                return Claim(rec, False)
-            message = f"attempt {rec.attempts}, token {rec.claim_token}"
-            if takeover:
-                message += f"; took over the expired claim of {previous}"
-            self.add_event(rec.id, "intent", message=message, actor=owner, session=s)
-            return Claim(rec, True, rec.claim_token, takeover)
+        conn_id = select(Connection.id).where(Connection.name == connection).scalar_subquery()
+        values: dict[str, Any] = {
+            "connection_id": conn_id,
+            "kind": kind,
+            "key": key,
+            "flow": flow,
+            "state": "pending",
+            "attempts": 1,
+            "claim_owner": owner,
+            "claim_expires_at": now + ttl,
+            "claim_token": 1,
+            "claim_previous": None,
+            "source": None if source is None else redact_pii(source),
+            "created_at": now,
+            "updated_at": now,
+            "day_from": now.date(),  # the day first seen, until its source names its own day(s)
+            "day_to": now.date(),
+        }
+        found = search_facts(source)  # what the console searches besides the key
+        values.update(found)
+        stmt = dialect_insert(self.engine, Record).values(**values)
+        table = Record.__table__
+        taken: dict[str, Any] = {
+            "claim_owner": owner,
+            "claim_expires_at": now + ttl,
+            "claim_token": table.c.claim_token + 1,
+            "claim_previous": table.c.claim_owner,
+            "state": "pending",
+            "attempts": table.c.attempts + 1,
+            "flow": flow,
+            "updated_at": now,
+        }
+        if source is not None:
+            taken["source"] = stmt.excluded.source
+            taken.update({column: stmt.excluded[column] for column in found})
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["connection_id", "kind", "key"],
+            set_=taken,
+            where=and_(
+                table.c.state.not_in(SETTLED_STATES),
+                or_(
+                    table.c.claim_owner.is_(None),
+                    table.c.claim_owner == owner,
+                    table.c.claim_expires_at < now,
+                ),
+            ),
+        ).returning(*table.c)
+        try:
+            with self.session() as s:
+                if self.engine.dialect.name == "postgresql":
+                    row = s.execute(
+                        _with_event(stmt, now, "intent", _intent_message_sql(owner), owner)
+                    ).first()
+                else:
+                    row = s.execute(stmt).first()
+                    if row is not None:
+                        message = _intent_message(row.attempts, row.claim_token, row.claim_previous, owner)
+                        self.add_event(row.id, "intent", message=message, actor=owner, session=s)
+                if row is None:  # settled, or claimed by a live run: nothing taken
+                    rec = s.scalars(
+                        select(Record).where(
+                            Record.connection_id == conn_id, Record.kind == kind, Record.key == key
+                        )
+                    ).one()
+                    return Claim(rec, False)
+        except IntegrityError:
+            with self.session() as s:
+                self._connection(s, connection)  # an unknown connection: say so, with the fix
+            raise
+        rec = Record(**row._mapping)
+        takeover = row.claim_previous is not None and row.claim_previous != owner
+        return Claim(rec, True, rec.claim_token, takeover)
 
     def renew_claim(self, record_id: int, owner: str, ttl: timedelta, token: int | None = None) -> bool:
         """The fence: extend this owner's claim in one conditional UPDATE on (record, owner, token);
-        False when the claim was lost meanwhile (taken over by another run: the token changed)."""
+        False when the claim was lost meanwhile (taken over by another run: the token changed).
+
+        One statement, so it runs in autocommit (atomic on its own): one round trip."""
         now = self.now()
         conditions = [
             Record.id == record_id,
@@ -498,14 +588,9 @@ class Store:
         ]
         if token is not None:
             conditions.append(Record.claim_token == token)
-        with self.session() as s:
-            renewed = s.execute(
-                update(Record)
-                .where(*conditions)
-                .values(claim_expires_at=now + ttl)
-                .execution_options(synchronize_session=False)
-            )
-            return rowcount(renewed) == 1
+        with self.autocommit() as c:
+            renewed = c.execute(update(Record).where(*conditions).values(claim_expires_at=now + ttl))
+            return renewed.rowcount == 1
 
     def release_claims(self, owner: str) -> int:
         """Free every claim ``owner`` still holds (a stopped worker): the next run need not wait."""
@@ -543,30 +628,45 @@ class Store:
         now = self.now()
         error = None if error is None else scrub(error)
         message = None if message is None else scrub(message)
+        conditions = [
+            Record.id == record_id,
+            Record.state.not_in(SETTLED_STATES),
+            Record.claim_owner == owner,
+        ]
+        if token is not None:
+            conditions.append(Record.claim_token == token)
+        values: dict[str, Any] = {
+            "state": state,
+            "claim_owner": None,
+            "claim_expires_at": None,
+            "updated_at": now,
+        }
+        if state in DONE_STATES:
+            values.update(erp_id=erp_id, error=None)
+        elif error is not None:
+            values["error"] = error
+        # The usual case in one statement (with its event): the claim is still ours and no other
+        # run left a different ERP id on the record. Anything else takes the careful path below.
+        fast = update(Record).where(*conditions).values(**values)
+        if state in DONE_STATES and erp_id:
+            fast = fast.where(or_(Record.erp_id.is_(None), Record.erp_id == erp_id))
+        fast = fast.returning(*Record.__table__.c)
         with self.session() as s:
-            conditions = [
-                Record.id == record_id,
-                Record.state.not_in(SETTLED_STATES),
-                Record.claim_owner == owner,
-            ]
-            if token is not None:
-                conditions.append(Record.claim_token == token)
-            values: dict[str, Any] = {
-                "state": state,
-                "claim_owner": None,
-                "claim_expires_at": None,
-                "updated_at": now,
-            }
+            if self.engine.dialect.name == "postgresql":
+                redacted = None if payload is None else redact_pii(payload)
+                row = s.execute(_with_event(fast, now, event, message, owner, redacted)).first()
+            else:
+                row = s.execute(fast).first()
+                if row is not None:
+                    self.add_event(record_id, event, message=message, payload=payload, actor=owner, session=s)
+            if row is not None:
+                return Settled(Record(**row._mapping), True)
             current = s.get(Record, record_id)
             assert current is not None
             foreign = current.erp_id if current.state not in SETTLED_STATES else None
-            if state in DONE_STATES:
-                if foreign and erp_id and foreign != erp_id:
-                    # a run that lost its claim posted this key too: do not settle silently
-                    return Settled(current, False, conflict=foreign)
-                values.update(erp_id=erp_id, error=None)
-            elif error is not None:
-                values["error"] = error
+            if state in DONE_STATES and foreign and erp_id and foreign != erp_id:
+                # a run that lost its claim posted this key too: do not settle silently
+                return Settled(current, False, conflict=foreign)
             changed = s.execute(
                 update(Record)
                 .where(*conditions)
@@ -667,6 +767,8 @@ class Store:
             rec.state, rec.error, rec.updated_at = "failed", message, now
             if source is not None:
                 rec.source = redact_pii(source)
+                for column, value in search_facts(source).items():
+                    setattr(rec, column, value)
             self.add_event(rec.id, "failed", message=message, payload=source, session=s)
             return rec
 
@@ -699,6 +801,12 @@ class Store:
                 update(Run)
                 .where(Run.connection_id == conn.id, Run.flow == flow, Run.state == "running")
                 .values(state="interrupted", finished_at=now)
+            )
+            # the pair's runs older than `keep_runs`: the new one stays its latest (index-bounded)
+            s.execute(
+                delete(Run).where(
+                    Run.connection_id == conn.id, Run.flow == flow, Run.started_at < now - self.keep_runs
+                )
             )
             run = Run(connection_id=conn.id, flow=flow, owner=owner, state="running", started_at=now)
             s.add(run)
@@ -828,6 +936,61 @@ class RunHandle:
         if not held:
             log.warning("%s: this run lost its lease (it stalled past %s)", self.name, self.ttl)
         return held
+
+
+def _intent_message(attempts: int, token: int, previous: str | None, owner: str) -> str:
+    message = f"attempt {attempts}, token {token}"
+    if previous is not None and previous != owner:
+        message += f"; took over the expired claim of {previous}"
+    return message
+
+
+def _intent_message_sql(owner: str) -> Callable[[Any], Any]:
+    """``_intent_message`` as SQL over the claimed row (PostgreSQL builds the event in the upsert)."""
+
+    def build(row: Any) -> Any:
+        took_over = and_(row.claim_previous.is_not(None), row.claim_previous != owner)
+        return func.concat(
+            "attempt ",
+            row.attempts,
+            ", token ",
+            row.claim_token,
+            case((took_over, func.concat("; took over the expired claim of ", row.claim_previous)), else_=""),
+        )
+
+    return build
+
+
+def _with_event(
+    stmt: Any,
+    at: datetime,
+    event: str,
+    message: str | None | Callable[[Any], Any],
+    actor: str | None,
+    payload: Any = None,
+) -> Any:
+    """PostgreSQL: ``stmt`` (a write RETURNING the record's columns) and its audit event in one
+    statement: ``WITH r AS (stmt), e AS (INSERT INTO audit_events SELECT ... FROM r) SELECT * FROM r``.
+    No row changed, no event."""
+    written = stmt.cte("r")
+    text = message(written.c) if callable(message) else literal(message, String)
+    events = cast(Table, AuditEvent.__table__)  # the mapped class's table (typed as a FromClause)
+    added = (
+        insert(events)
+        .from_select(
+            ["record_id", "at", "event", "message", "payload", "actor"],
+            select(
+                written.c.id,
+                literal(at, UTCDateTime),
+                literal(event, String),
+                text,
+                literal(payload, JSON) if payload is not None else null(),
+                literal(actor, String),
+            ),
+        )
+        .cte("e")
+    )
+    return select(written).add_cte(added)
 
 
 def one_line(exc: BaseException, limit: int = 300) -> str:

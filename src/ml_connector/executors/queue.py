@@ -31,7 +31,8 @@ from sqlalchemy.engine import make_url
 from ml_connector.config import DeploymentConfig
 from ml_connector.engine.store import Store
 from ml_connector.errors import ConfigurationError, TransientError
-from ml_connector.executors.schedule import DuePair, due_pairs, pairs
+from ml_connector.executors import results
+from ml_connector.executors.schedule import DuePair, due_pairs
 from ml_connector.flows.context import FlowSummary
 from ml_connector.flows.runner import run_flow
 from ml_connector.transport import stop as stopping
@@ -75,10 +76,11 @@ class WorkerContext:
     clock: Clock
     on_summary: Callable[[FlowSummary], None] | None = None
     heartbeat_timeout: float = 90.0  # real seconds without a heartbeat before a worker counts as dead
+    checkpoint: Callable[[str], None] | None = None  # crash tests: called after each posting step
     summaries: list[FlowSummary] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def run(self, connection: str, flow: str) -> dict[str, Any]:
+    def run(self, connection: str, flow: str, job_id: int | None = None) -> dict[str, Any]:
         try:
             summary = run_flow(
                 self.store,
@@ -86,11 +88,14 @@ class WorkerContext:
                 flow,
                 clock=self.clock,
                 heartbeat=self.config.run.heartbeat,
+                checkpoint=self.checkpoint,
             )
         except stopping.Interrupted:
             # This worker is stopping (SIGTERM/SIGINT): the run released its claims and lease at a
             # safe point; the job goes back to the queue for another worker (or this one, restarted).
             raise RunFailedTransiently(f"{flow} on {connection} stopped with its worker") from None
+        if job_id is not None:  # for a `sync --queue` waiting on this job
+            results.keep(self.store, summary, job_id)
         with self._lock:
             self.summaries.append(summary)
         if self.on_summary:
@@ -137,7 +142,9 @@ class QueueExecutor:
         self.context = context
         self.app = procrastinate.App(connector=connector)
         backoff = ProjectBackoff(retry or RetryPolicy(attempts=RUN_ATTEMPTS, base=2.0, cap=60.0))
-        self.run_pair = self.app.task(name=RUN_TASK, queue=QUEUE, retry=backoff)(self._run_pair)
+        self.run_pair = self.app.task(name=RUN_TASK, queue=QUEUE, retry=backoff, pass_context=True)(
+            self._run_pair
+        )
         dispatch = self.app.task(name=DISPATCH_TASK, queue=QUEUE, queueing_lock=DISPATCH_TASK)(self._dispatch)
         stalled = self.app.task(name=STALLED_TASK, queue=QUEUE, queueing_lock=STALLED_TASK)(
             self._retry_stalled
@@ -153,8 +160,8 @@ class QueueExecutor:
             raise ConfigurationError("this process defers jobs only; start `ml-connector worker` to run them")
         return self.context
 
-    def _run_pair(self, connection: str, flow: str) -> dict[str, Any]:
-        return self._need_context().run(connection, flow)
+    def _run_pair(self, job_context: procrastinate.JobContext, connection: str, flow: str) -> dict[str, Any]:
+        return self._need_context().run(connection, flow, job_id=job_context.job.id)
 
     def _dispatch(self, timestamp: int) -> int:
         """Defer every due pair that has no job waiting or running (nor an earlier flow of its
@@ -202,21 +209,20 @@ class QueueExecutor:
         except AlreadyEnqueued:
             return None
 
-    def defer_all(
-        self, config: DeploymentConfig, *, connection: str | None = None, flows: list[str] | None = None
-    ) -> list[int]:
-        """`sync --queue`: one job per requested pair (or the one already waiting)."""
-        ids: list[int] = []
-        for pair in pairs(config, connection):
-            if flows and pair.flow not in flows:
-                continue
-            job = self.defer(pair)
-            if job is None:
-                waiting = self.app.job_manager.list_jobs(queueing_lock=pair.lock, status="todo")
-                ids.extend(j.id for j in waiting if j.id is not None)
-            else:
-                ids.append(job)
-        return ids
+    def queue_pair(self, pair: DuePair) -> tuple[int, bool]:
+        """`sync --queue`: the pair's job, deferred now (True) or the one already waiting (False)."""
+        job = self.defer(pair)
+        if job is not None:
+            return job, True
+        waiting = self.app.job_manager.list_jobs(queueing_lock=pair.lock, status="todo")
+        ids = [j.id for j in waiting if j.id is not None]
+        if ids:
+            return ids[0], False
+        return self.queue_pair(pair)  # it started meanwhile: the lock frees the queueing lock
+
+    def job(self, job_id: int) -> procrastinate.jobs.Job:
+        (job,) = self.app.job_manager.list_jobs(id=job_id)
+        return job
 
     # --- working --------------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from ml_connector.config import ConnectionConfig, DeploymentConfig
 from ml_connector.engine.posting import PostingEngine, claim_ttl_for
 from ml_connector.engine.store import DEFAULT_HEARTBEAT, Store
 from ml_connector.errors import ConfigurationError
+from ml_connector.flows import registry
 from ml_connector.sources.amazon import SpApiClient
 from ml_connector.sources.amazon.regions import MARKETPLACES
 from ml_connector.targets.protocol import ErpTarget, PostingTarget
@@ -100,14 +101,6 @@ FLOW_COUNT_WORDS: dict[tuple[str, str], str] = {
     ("shipments", "waiting"): "{n} shipments without a tracking number yet",
     ("stock_price", "waiting"): "{n} updates sent in a feed Amazon is still processing",
 }
-FLOW_NOUNS = {
-    "orders": "orders",
-    "settlements": "settlements",
-    "items": "SKUs",
-    "stock_price": "listings",
-    "shipments": "shipments",
-    "reconcile": "settlements",
-}
 _ORDER = tuple(COUNT_WORDS)
 
 
@@ -118,7 +111,8 @@ def _ordered(counts: dict[str, int]) -> list[tuple[str, int]]:
 
 def _count_words(flow: str, key: str, n: int) -> str:
     template = FLOW_COUNT_WORDS.get((flow, key)) or COUNT_WORDS.get(key) or "{n} " + key.replace("_", " ")
-    return template.format(n=n, noun=FLOW_NOUNS.get(flow, "records"))
+    noun = registry.spec(flow).noun if flow in registry.NAMES else "records"
+    return template.format(n=n, noun=noun)
 
 
 @dataclass

@@ -27,7 +27,6 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
 
-from ml_connector.engine.replay import register_rebuilder
 from ml_connector.engine.store import Store
 from ml_connector.errors import ConfigurationError, PermanentError
 from ml_connector.flows.context import ClosingTarget, FlowContext, FlowSummary, context_for_record
@@ -338,9 +337,6 @@ def _rebuild(store: Store, record, source) -> tuple[JournalDocument, ClosingTarg
     raise PermanentError(f"deferral journal {record.key}: Amazon no longer shows anything to book for it")
 
 
-register_rebuilder(KIND, _rebuild)
-
-
 # -- the transactions behind a settlement ----------------------------------------------------------
 
 CSV_COLUMNS = (
@@ -397,3 +393,7 @@ def released_csv(report_bytes: bytes) -> str:
     with Store.open(url) as store:
         orders = {key[0] for key in stored.keys}
         return rows_csv(released_in(store, stored.settlement, orders))
+
+
+# replay rebuilds this flow's failed records from their stored source (flows/registry.py installs them)
+REBUILDERS = {KIND: _rebuild}

@@ -16,7 +16,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ml_connector.engine.replay import register_rebuilder
 from ml_connector.engine.store import Store
 from ml_connector.errors import PermanentError
 from ml_connector.flows.context import FlowContext, FlowSummary, context_for_record
@@ -76,13 +75,10 @@ def collect_skus(ctx: FlowContext) -> dict[str, str | None]:
         for listing in ctx.amazon.list_listings(marketplace_id):
             if not skus.get(listing.sku):
                 skus[listing.sku] = listing.asin
-    for record in ctx.store.records(connection=ctx.name, flow="orders"):
-        if record.kind not in ORDER_KINDS or not isinstance(record.source, dict):
-            continue
-        for item in record.source.get("items") or ():
-            sku = item.get("sku")
-            if sku and not skus.get(sku):
-                skus[sku] = item.get("asin")
+    # the distinct SKUs of the order records (kinds ORDER_KINDS), kept by the store (order_skus)
+    for sku, asin in ctx.store.order_skus(ctx.name).items():
+        if not skus.get(sku):
+            skus[sku] = asin
     return skus
 
 
@@ -160,4 +156,5 @@ def _rebuild_sku(store: Store, record, source) -> tuple[SkuDocument, ItemResolve
     return SkuDocument(record.key, asin), ItemResolver(ctx, {})
 
 
-register_rebuilder(KIND, _rebuild_sku)
+# replay rebuilds this flow's failed records from their stored source (flows/registry.py installs them)
+REBUILDERS = {KIND: _rebuild_sku}

@@ -16,7 +16,6 @@ from decimal import Decimal
 from typing import Any
 
 from ml_connector.engine.models import Record
-from ml_connector.engine.replay import register_rebuilder
 from ml_connector.engine.store import Store
 from ml_connector.errors import PermanentError, TransientError
 from ml_connector.flows import items as items_flow
@@ -317,10 +316,6 @@ def _rebuild_order(store: Store, record, source) -> tuple[SalesDocument, Any]:
     return document, ClosingTarget(ctx)
 
 
-register_rebuilder("sales_order", _rebuild_order)
-register_rebuilder("sales_invoice", _rebuild_order)
-
-
 def _rebuild_credit_note(store: Store, record, source) -> tuple[CreditNoteDocument, Any]:
     """Replay builds the credit note again from the order's invoice record (after, say, a SKU was
     mapped), under the same key."""
@@ -337,4 +332,9 @@ def _rebuild_credit_note(store: Store, record, source) -> tuple[CreditNoteDocume
     return document, ClosingTarget(ctx)
 
 
-register_rebuilder("credit_note", _rebuild_credit_note)
+# replay rebuilds this flow's failed records from their stored source (flows/registry.py installs them)
+REBUILDERS = {
+    "sales_order": _rebuild_order,
+    "sales_invoice": _rebuild_order,
+    "credit_note": _rebuild_credit_note,
+}

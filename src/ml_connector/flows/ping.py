@@ -24,9 +24,10 @@ def ping_connection(
 def ping_warnings(connection: ConnectionConfig) -> list[str]:
     """What still works today but will not for long: SP-API operations Amazon has scheduled for removal
     that this connection's flows call (none on the default paths; a fallback would show here)."""
+    from ml_connector.flows import registry
     from ml_connector.sources.amazon.operations import removal_warnings
 
-    return removal_warnings(connection.flows)
+    return removal_warnings(registry.amazon_operations(connection.flows))
 
 
 def _amazon(store: Store, connection: ConnectionConfig, clock: Clock, retry: RetryPolicy) -> list[str]:

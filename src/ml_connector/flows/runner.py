@@ -18,17 +18,13 @@ from ml_connector.config import ConnectionConfig, DeploymentConfig
 from ml_connector.engine.lease import LeaseHeld
 from ml_connector.engine.store import DEFAULT_HEARTBEAT, Store, new_owner, one_line
 from ml_connector.errors import MlConnectorError, TransientError
+from ml_connector.flows import registry
 from ml_connector.flows.context import FlowSummary, Progress, open_context
-from ml_connector.flows.registry import flow as flow_named
 from ml_connector.ops.pause import paused_summary
 from ml_connector.transport import stop as stopping
 from ml_connector.transport.clock import Clock
 
 log = logging.getLogger(__name__)
-
-# Dependencies decide the order: orders before shipments (a shipment confirms a posted order) and
-# before settlements (in invoice mode the journal clears the orders' invoices); reconcile last.
-RUN_ORDER = ("items", "orders", "shipments", "stock_price", "settlements", "deferrals", "reconcile")
 
 ProgressFactory = Callable[[], Progress]
 OUTAGE_BUDGET = 60.0  # real seconds a unit waits for the store to come back before the command ends
@@ -43,8 +39,9 @@ def connections_of(config: DeploymentConfig, name: str | None) -> list[Connectio
 
 
 def flows_of(connection: ConnectionConfig, requested: Iterable[str] | None) -> list[str]:
+    """The connection's flows (or those of them requested), in the registry's dependency order."""
     wanted = set(requested) if requested else set(connection.flows)
-    return [f for f in RUN_ORDER if f in wanted and f in connection.flows]
+    return registry.in_order(wanted & set(connection.flows))
 
 
 def run_flow(
@@ -119,7 +116,7 @@ def _run_unit(
                 heartbeat=heartbeat,
             )
             try:
-                return flow_named(flow)(ctx)
+                return registry.flow(flow)(ctx)
             finally:
                 ctx.close()
     except LeaseHeld as exc:

@@ -3,7 +3,10 @@
 Per report: download, keep the raw bytes in the store on first sight (Amazon deletes reports after
 90 days), build the journal(s) with the settlement engine, and post. A settlement is one record of
 kind ``settlement``; each of its journals (one, or one per accounting period when split) is a record
-of kind ``journal`` keyed by the journal's reference, posted through the engine's protocol. A
+of kind ``journal`` keyed by the journal's reference, posted through the engine's protocol; where
+the ERP clears the order invoices by payment (Acumatica, ``invoice_settlement = 'payment'``), each
+journal's AR payment is a record of kind ``ar_payment`` under the same key, its amounts decided here
+from the report's own order lines (what the settlement collected per invoiced order). A
 quarantined settlement (lines not summing to the total, an unmapped fee) fails alone, naming the
 numbers, and is replayed once the cause is fixed: `ml-connector replay`.
 """
@@ -12,24 +15,25 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from ml_connector.engine.posting import PostingEngine
-from ml_connector.engine.replay import register_rebuilder
 from ml_connector.engine.store import Store, one_line
 from ml_connector.errors import ConfigurationError, PermanentError, TransientError
 from ml_connector.flows.context import ClosingTarget, FlowContext, FlowSummary, context_for_record
 from ml_connector.flows.reconcile.sums import keep_report_sums
-from ml_connector.model.documents import JournalDocument
+from ml_connector.model.documents import JournalDocument, PaymentDocument
 from ml_connector.model.money import Money
 from ml_connector.settlement.balance import amazon_balance
 from ml_connector.settlement.errors import QuarantineError
 from ml_connector.settlement.journal_builder import BuildResult, PayoutConversion, build_journals
+from ml_connector.settlement.mapping import AccountMapping
 from ml_connector.settlement.reader import open_report
-from ml_connector.sources.amazon.client import SETTLEMENT_V2
+from ml_connector.sources.amazon.api.reports import SETTLEMENT_V2
 from ml_connector.sources.amazon.regions import MARKETPLACES
 from ml_connector.targets.protocol import PostingTarget
 
@@ -43,18 +47,77 @@ DONE = ("posted", "found_existing")
 
 @dataclass(frozen=True)
 class SettlementDocument:
-    """A whole settlement: its journals, each posted under its own key."""
+    """A whole settlement: its journals, each posted under its own key, and (payment mode) each
+    journal's AR payment under the journal's key."""
 
     key: str  # the settlement id
     journals: tuple[JournalDocument, ...]
     kind: str = "settlement"
+    payments: Mapping[str, PaymentDocument] = field(default_factory=dict)  # journal key -> its payment
+
+
+def payment_mode(connection) -> bool:  # noqa: ANN001 - ConnectionConfig
+    """The connection clears its order invoices by AR payment (Acumatica, ``invoice_settlement =
+    'payment'``, invoice mode)."""
+    table = connection.acumatica or {}
+    return (
+        connection.erp == "acumatica"
+        and connection.mode == "invoice"
+        and table.get("invoice_settlement") == "payment"
+    )
+
+
+def ar_payments(data: bytes, result: BuildResult, mapping: AccountMapping) -> dict[str, PaymentDocument]:
+    """Journal key -> the AR payment it asks for: per Amazon order, the net of the report's lines that
+    clear the receivable (the lines the order's invoice already holds; the same rule the journal's
+    receivable line is built by), in the journal of the line's period when split; orders with
+    nothing positive collected are left out (a refund is the credit memo's business)."""
+    if result.quarantined or not result.journals:
+        return {}
+    settlement = result.settlement
+    currency = settlement.currency
+    default_market = settlement.marketplace or ""
+    by_period = {journal.period: journal for journal in result.journals}
+    payout_day = (settlement.deposit_date or settlement.end).date()
+    collected: dict[str, dict[str, Decimal]] = {}  # journal key -> order -> amount
+    for line in open_report(data).lines():
+        if not line.order_id:
+            continue
+        tt, at, ad = line.transaction_type.strip(), line.amount_type.strip(), line.amount_description.strip()
+        res = mapping.resolve((tt, at, ad), (line.marketplace_name or "").strip() or default_market)
+        if res is None or not mapping.clears_receivable(tt, res.category):
+            continue
+        if result.split_by_period:
+            day = line.posted_date or payout_day
+            journal = by_period.get(f"{day.year:04d}-{day.month:02d}") or by_period.get(
+                f"{payout_day.year:04d}-{payout_day.month:02d}"
+            )
+        else:
+            journal = result.journals[0]
+        if journal is None:
+            continue
+        orders = collected.setdefault(journal.reference, {})
+        orders[line.order_id] = orders.get(line.order_id, Decimal(0)) + line.amount.amount
+    payments = {}
+    for journal in result.journals:
+        applications = tuple(
+            (order, Money(amount, currency))
+            for order, amount in sorted(collected.get(journal.reference, {}).items())
+            if amount > 0
+        )
+        if applications:
+            payments[journal.reference] = PaymentDocument(
+                journal.reference, journal.posting_date, applications
+            )
+    return payments
 
 
 class SettlementPoster:
-    """Posts a settlement by posting each of its journals through the protocol.
+    """Posts a settlement by posting each of its journals (and each journal's AR payment, where the
+    connection clears invoices by payment) through the protocol.
 
-    ``find`` has nothing to look up of its own: every journal is found first under its own key, so
-    posting again after a crash only fills in the journals still missing."""
+    ``find`` has nothing to look up of its own: every journal and payment is found first under its
+    own key, so posting again after a crash only fills in what is still missing."""
 
     def __init__(self, engine: PostingEngine, target: PostingTarget, on_close=None) -> None:
         self.engine = engine
@@ -79,6 +142,16 @@ class SettlementPoster:
                 failed.append(f"journal {journal.key}: {result.error}")
             else:
                 pending.append(journal.key)
+            payment = document.payments.get(journal.key) if result.state in DONE else None
+            if payment is None:
+                continue
+            paid = self.engine.post(payment, self.target, source={**source, "ar_payment": True})
+            if paid.state in DONE:
+                posted.append(paid.erp_id or "")
+            elif paid.state in ("failed", "duplicate_suspected"):
+                failed.append(f"AR payment {payment.key}: {paid.error}")
+            else:
+                pending.append(f"AR payment {payment.key}")
         if failed:
             raise PermanentError("; ".join(failed))
         if pending:
@@ -282,9 +355,11 @@ def check_accounts(target, result: BuildResult) -> list[str]:  # noqa: ANN001 - 
     return list(checker({line.account for line in lines}, {dim for line in lines for dim in line.dimensions}))
 
 
-def settlement_document(result: BuildResult) -> SettlementDocument:
+def settlement_document(
+    result: BuildResult, payments: Mapping[str, PaymentDocument] | None = None
+) -> SettlementDocument:
     journals = tuple(JournalDocument(journal.reference, journal) for journal in result.journals)
-    return SettlementDocument(result.settlement.settlement_id, journals)
+    return SettlementDocument(result.settlement.settlement_id, journals, payments=dict(payments or {}))
 
 
 def _facts(result: BuildResult) -> dict[str, Any]:
@@ -398,10 +473,26 @@ def _download(ctx: FlowContext, report_id: str) -> bytes | None:
     return None
 
 
+def header_source(data: bytes) -> dict[str, str]:
+    """The payout and the days of the report's header, kept on the record's source so the console
+    finds the settlement by amount and by day (engine.search_facts); empty when unreadable."""
+    try:
+        header = open_report(data).settlement
+    except Exception:  # the same report fails below with its reason; the search facts just stay unknown
+        return {}
+    return {
+        "total": header.total.as_string(),
+        "currency": header.currency,
+        "start": header.start.date().isoformat(),
+        "end": header.end.date().isoformat(),
+        **({"deposit": header.deposit_date.date().isoformat()} if header.deposit_date else {}),
+    }
+
+
 def post_settlement(
     ctx: FlowContext, engine: PostingEngine, settlement_id: str, data: bytes, listed: tuple[str, ...] = ()
 ) -> tuple[str, dict]:
-    source = {"settlement_id": settlement_id, "raw_document": RAW_KIND}
+    source = {"settlement_id": settlement_id, "raw_document": RAW_KIND, **header_source(data)}
     try:
         marketplace, decided = settlement_marketplace(ctx.store, ctx.connection, data, listed)
     except MarketplaceUnknown as exc:
@@ -451,7 +542,10 @@ def post_settlement(
         if fx_facts.get("note"):
             log.warning("%s settlement %s: %s", ctx.name, settlement_id, fx_facts["note"])
     engine.note("settlement", settlement_id, "transformed", facts)
-    outcome = engine.post(settlement_document(result), SettlementPoster(engine, ctx.target), source=source)
+    payments = ar_payments(data, result, ctx.mapping) if payment_mode(ctx.connection) else {}
+    outcome = engine.post(
+        settlement_document(result, payments), SettlementPoster(engine, ctx.target), source=source
+    )
     facts["erp_ids"] = outcome.erp_id
     return outcome.outcome, facts
 
@@ -475,10 +569,15 @@ def _rebuild_settlement(store: Store, record, source) -> tuple[SettlementDocumen
     except BaseException:
         ctx.close()
         raise
-    return settlement_document(result), SettlementPoster(ctx.engine(FLOW), ctx.target, on_close=ctx.close)
+    payments = ar_payments(data, result, ctx.mapping) if payment_mode(ctx.connection) else {}
+    poster = SettlementPoster(ctx.engine(FLOW), ctx.target, on_close=ctx.close)
+    return settlement_document(result, payments), poster
 
 
-def _rebuild_journal(store: Store, record, source) -> tuple[JournalDocument, PostingTarget]:
+def _journal_again(store: Store, record, source):  # noqa: ANN001, ANN202 - (JournalDocument, payment, ctx)
+    """The journal a journal (or AR payment) record was made from and that journal's AR payment
+    (None outside payment mode), rebuilt from the kept raw report with today's mapping, and the
+    context to post them in."""
     settlement_id = (source or {}).get("settlement_id") or record.key
     connection = store.connection_name(record.connection_id)
     data = store.raw_document(connection, RAW_KIND, settlement_id)
@@ -489,10 +588,28 @@ def _rebuild_journal(store: Store, record, source) -> tuple[JournalDocument, Pos
     result = build(ctx.mapping, ctx.connection, data, marketplace, store)
     for journal in result.journals:
         if journal.reference == record.key:
-            return JournalDocument(journal.reference, journal), ClosingTarget(ctx)
+            payments = ar_payments(data, result, ctx.mapping) if payment_mode(ctx.connection) else {}
+            return JournalDocument(journal.reference, journal), payments.get(journal.reference), ctx
     ctx.close()
     raise PermanentError(f"journal {record.key} is no longer produced by settlement {settlement_id}")
 
 
-register_rebuilder("settlement", _rebuild_settlement)
-register_rebuilder("journal", _rebuild_journal)
+def _rebuild_journal(store: Store, record, source) -> tuple[JournalDocument, PostingTarget]:
+    journal, _payment, ctx = _journal_again(store, record, source)
+    return journal, ClosingTarget(ctx)
+
+
+def _rebuild_ar_payment(store: Store, record, source) -> tuple[PaymentDocument, PostingTarget]:
+    _journal, payment, ctx = _journal_again(store, record, source)
+    if payment is None:
+        ctx.close()
+        raise PermanentError(f"settlement journal {record.key} no longer asks for an AR payment")
+    return payment, ClosingTarget(ctx)
+
+
+# replay rebuilds this flow's failed records from their stored source (flows/registry.py installs them)
+REBUILDERS = {
+    "settlement": _rebuild_settlement,
+    "journal": _rebuild_journal,
+    "ar_payment": _rebuild_ar_payment,
+}

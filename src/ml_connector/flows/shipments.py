@@ -17,16 +17,15 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from ml_connector.engine.replay import register_rebuilder
 from ml_connector.engine.store import DONE_STATES, Store
 from ml_connector.errors import PermanentError
-from ml_connector.flows.amazon_writes import (
+from ml_connector.flows.context import ClosingTarget, FlowContext, FlowSummary, context_for_record
+from ml_connector.model.orders import ShipmentConfirmation
+from ml_connector.targets.amazon.shipments import (
     SHIPMENT_CONFIRMATION,
     ShipmentConfirmationTarget,
     ShipmentDocument,
 )
-from ml_connector.flows.context import ClosingTarget, FlowContext, FlowSummary, context_for_record
-from ml_connector.model.orders import ShipmentConfirmation
 
 FLOW = "shipments"
 OVERLAP = timedelta(minutes=10)
@@ -149,4 +148,5 @@ def _rebuild_shipment(store: Store, record, source) -> tuple[ShipmentDocument, C
     return ShipmentDocument.of(confirmation), ClosingTarget(ctx, ShipmentConfirmationTarget(ctx.amazon))
 
 
-register_rebuilder(SHIPMENT_CONFIRMATION, _rebuild_shipment)
+# replay rebuilds this flow's failed records from their stored source (flows/registry.py installs them)
+REBUILDERS = {SHIPMENT_CONFIRMATION: _rebuild_shipment}

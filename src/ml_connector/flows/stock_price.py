@@ -20,24 +20,25 @@ from datetime import timedelta
 from typing import Any
 
 from ml_connector.engine.posting import PostingEngine, PostingResult
-from ml_connector.engine.replay import register_rebuilder
 from ml_connector.engine.store import DONE_STATES, Store
 from ml_connector.errors import PermanentError
 from ml_connector.flows import items as items_flow
-from ml_connector.flows.amazon_writes import (
-    LISTING_UPDATE,
+from ml_connector.flows.context import ClosingTarget, FlowContext, FlowSummary, context_for_record
+from ml_connector.model.orders import StockLevel
+from ml_connector.sources.amazon.resources import ListingState
+from ml_connector.targets.amazon.feeds import (
     LISTINGS_FEED,
     FeedReport,
     FeedResultTarget,
     ListingsFeed,
     ListingsFeedTarget,
+)
+from ml_connector.targets.amazon.listings import (
+    LISTING_UPDATE,
     ListingStates,
     ListingUpdate,
     ListingUpdateTarget,
 )
-from ml_connector.flows.context import ClosingTarget, FlowContext, FlowSummary, context_for_record
-from ml_connector.model.orders import StockLevel
-from ml_connector.sources.amazon.resources import ListingState
 
 FLOW = "stock_price"
 PATCH_LIMIT = 5  # more changes than this in one marketplace go as one feed
@@ -293,4 +294,5 @@ def _rebuild_update(store: Store, record, source) -> tuple[ListingUpdate, Closin
     return update, ClosingTarget(ctx, target)
 
 
-register_rebuilder(LISTING_UPDATE, _rebuild_update)
+# replay rebuilds this flow's failed records from their stored source (flows/registry.py installs them)
+REBUILDERS = {LISTING_UPDATE: _rebuild_update}

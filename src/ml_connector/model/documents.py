@@ -17,7 +17,9 @@ from ml_connector.model.money import Money
 from ml_connector.model.orders import Address
 
 # "deferral": a JournalDocument of the deferrals flow, a record kind of its own (flows/deferrals.py).
-DocumentKind = Literal["journal", "customer", "sales_order", "sales_invoice", "credit_note", "deferral"]
+DocumentKind = Literal[
+    "journal", "customer", "sales_order", "sales_invoice", "credit_note", "ar_payment", "deferral"
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,4 +89,21 @@ class JournalDocument:
     kind: DocumentKind = "journal"
 
 
-Document = CustomerDocument | SalesDocument | CreditNoteDocument | JournalDocument
+@dataclass(frozen=True, slots=True)
+class PaymentDocument:
+    """What a settlement paid on the order invoices, as one AR payment applied to each order's
+    invoice (invoice mode, where the ERP clears receivables by payment). The flow decides the
+    amounts (from the settlement journal's clearing lines); the target only writes them."""
+
+    key: str  # the settlement journal's reference (the payment's reference in the ERP)
+    posting_date: date
+    applications: tuple[tuple[str, Money], ...]  # (Amazon order id, amount collected for it)
+    kind: DocumentKind = "ar_payment"
+
+    @property
+    def total(self) -> Money:
+        currency = self.applications[0][1].currency if self.applications else "USD"
+        return sum((amount for _order, amount in self.applications), Money(Decimal(0), currency))
+
+
+Document = CustomerDocument | SalesDocument | CreditNoteDocument | JournalDocument | PaymentDocument

@@ -21,6 +21,7 @@ from ml_connector.engine.dialect import rowcount
 from ml_connector.engine.models import Record
 from ml_connector.engine.store import DONE_STATES, Store
 from ml_connector.errors import ConfigurationError, MlConnectorError
+from ml_connector.flows import registry
 from ml_connector.ops import config_edit
 from ml_connector.ops import pause as pausing
 from ml_connector.ops.events import record_action
@@ -61,7 +62,7 @@ class RetryResult:
 
 def retry(store: Store, record_id: int, *, user: str) -> RetryResult:
     """Replay one record (rebuilt from its stored source, posted through the protocol)."""
-    replaying.load_rebuilders()
+    registry.install_rebuilders()
     rec = store.record(record_id)
     record_action(
         store,
@@ -169,20 +170,32 @@ def add_rule(
     return path, retry(store, rec.id, user=user)
 
 
-def bulk(store: Store, record_ids: list[int], action: str, *, user: str, reason: str = "") -> list[str]:
-    """Retry or resolve every record of a filtered set; one line per record."""
+@dataclass(frozen=True)
+class BulkLine:
+    record_id: int
+    ok: bool  # acted on now: posted (or found in the ERP) by this retry, or resolved; not skipped
+    line: str
+
+
+def bulk(store: Store, record_ids: list[int], action: str, *, user: str, reason: str = "") -> list[BulkLine]:
+    """Retry or resolve every record of a filtered set; one line per record, saying whether it
+    was acted on (so a caller counts what was done, never what was merely tried)."""
+    if action not in ("retry", "resolve"):
+        raise ConfigurationError(f"unknown bulk action {action!r}; choose retry or resolve")
+    if action == "resolve" and not (reason or "").strip():
+        raise ConfigurationError("say why the records are resolved (what was done outside the connector)")
     lines = []
     for record_id in record_ids:
         try:
             if action == "retry":
-                lines.append(retry(store, record_id, user=user).line)
-            elif action == "resolve":
-                resolve(store, record_id, reason, user=user)
-                lines.append(f"#{record_id}: resolved")
+                result = retry(store, record_id, user=user)
+                acted = result.outcome.result is not None and result.ok  # not "already posted"
+                lines.append(BulkLine(record_id, acted, result.line))
             else:
-                raise ConfigurationError(f"unknown bulk action {action!r}")
+                resolve(store, record_id, reason, user=user)
+                lines.append(BulkLine(record_id, True, f"#{record_id}: resolved"))
         except MlConnectorError as exc:
-            lines.append(f"#{record_id}: {exc}")
+            lines.append(BulkLine(record_id, False, f"#{record_id}: {exc}"))
     return lines
 
 
@@ -224,7 +237,7 @@ def run_now(
             f"connection {connection} does not run {flow} (its flows: {', '.join(conn.flows)})"
         )
     record_action(store, user, "run_now", connection=connection, message=f"{user} started {flow}")
-    replaying.load_rebuilders()
+    registry.install_rebuilders()
 
     def work():  # noqa: ANN202
         return run_flow(store, conn, flow, clock=Clock(config.time_scale))

@@ -12,7 +12,8 @@ import re
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
@@ -27,14 +28,6 @@ from ml_connector.ops.pause import paused_connections
 
 PROBLEM_STATES = ("failed", "pending", "duplicate_suspected")
 ORDER_KINDS = ("sales_order", "sales_invoice", "credit_note")
-LIST_FLOWS = {
-    "orders": "Orders",
-    "items": "SKUs",
-    "stock_price": "Stock & price",
-    "shipments": "Shipments",
-    "settlements": "Settlements",
-    "reconcile": "Reconcile",
-}
 _RECORD_COLUMNS = (
     Record.id,
     Record.connection_id,
@@ -47,6 +40,9 @@ _RECORD_COLUMNS = (
     Record.attempts,
     Record.updated_at,
     Record.claim_expires_at,
+    Record.amount_cents,
+    Record.day_from,
+    Record.day_to,
 )
 
 
@@ -65,6 +61,18 @@ class RecordRow:
     claim_expires_at: datetime | None = None
     error_class: str | None = None
     waiting: str | None = None  # a pending record: why it waits
+    amount: Decimal | None = None  # what it is searched by (engine.search_facts)
+    day_from: date | None = None
+    day_to: date | None = None
+    source: Any = None  # the redacted source (a list shows a few of its fields)
+
+    @property
+    def days(self) -> str:
+        if self.day_from is None:
+            return "-"
+        if self.day_to in (None, self.day_from):
+            return self.day_from.isoformat()
+        return f"{self.day_from.isoformat()} – {self.day_to.isoformat()}"
 
 
 @dataclass
@@ -110,7 +118,45 @@ def _row(r: Any, names: dict[int, str]) -> RecordRow:
         r.updated_at,
         r.claim_expires_at,
         classify(r.state, r.error) if r.state in PROBLEM_STATES else None,
+        amount=None if r.amount_cents is None else Decimal(r.amount_cents) / 100,
+        day_from=r.day_from,
+        day_to=r.day_to,
+        source=getattr(r, "source", None),  # only the lists that show a source's fields select it
     )
+
+
+class BadSearch(ConfigurationError):
+    """A searched amount or day that is not one (the console answers 400 with these words)."""
+
+
+@dataclass(frozen=True)
+class Search:
+    """What a list is searched by: the start of an Amazon key, an amount, a day (any of them)."""
+
+    key: str | None = None
+    amount: str | None = None
+    day: str | None = None
+
+    def apply(self, query: Any) -> Any:
+        from datetime import timedelta
+
+        from ml_connector.engine.search_facts import MAX_SPAN, cents, parse_amount, parse_day
+
+        query = _key_prefix(query, self.key)
+        try:
+            if self.amount:  # a refund or a fee is typed without its sign: both signs match
+                value = cents(parse_amount(self.amount))
+                query = query.where(Record.amount_cents.in_({value, -value}))
+            if self.day:
+                day = parse_day(self.day)  # inside [day_from, day_to]; day_from is indexed
+                query = query.where(
+                    Record.day_from <= day,
+                    Record.day_from >= day - MAX_SPAN - timedelta(days=1),
+                    Record.day_to >= day,
+                )
+        except ValueError as exc:
+            raise BadSearch(str(exc)) from None
+        return query
 
 
 def _key_prefix(query: Any, search: str | None) -> Any:
@@ -234,9 +280,9 @@ def _rotation_text(rotates_on: str | None, now: datetime) -> str:
 
 
 def _flow_order(flow: str) -> int:
-    from ml_connector.flows.runner import RUN_ORDER
+    from ml_connector.flows import registry
 
-    return RUN_ORDER.index(flow) if flow in RUN_ORDER else len(RUN_ORDER)
+    return registry.order_index(flow)
 
 
 # --- records ---------------------------------------------------------------------------------------
@@ -253,12 +299,16 @@ def list_records(
     offset: int = 0,
     limit: int | None = 200,
     newest_first: bool = False,
+    amount: str | None = None,
+    day: str | None = None,
+    with_source: bool = False,
 ) -> Page:
-    """Records with their key, state, ERP id and error, paged (`records`, the console's lists)."""
+    """Records with their key, state, ERP id and error, paged (`records`, the console's lists);
+    ``with_source`` adds each row's redacted source (a page of 50 shows a few of its fields)."""
     names = _names(store)
     cid = _connection_id(store, connection)
     with store.session() as s:
-        query = select(*_RECORD_COLUMNS)
+        query = select(*_RECORD_COLUMNS, *((Record.source,) if with_source else ()))
         count = select(func.count()).select_from(Record)
         conditions = []
         if cid is not None:
@@ -270,7 +320,8 @@ def list_records(
         if kinds:
             conditions.append(Record.kind.in_(kinds))
         query, count = query.where(*conditions), count.where(*conditions)
-        query, count = _key_prefix(query, search), _key_prefix(count, search)
+        wanted = Search(search, amount, day)
+        query, count = wanted.apply(query), wanted.apply(count)
         query = query.order_by(Record.id.desc() if newest_first else Record.id).offset(offset)
         if limit:
             query = query.limit(limit)
@@ -461,6 +512,8 @@ def problems(
     search: str | None = None,
     offset: int = 0,
     limit: int = 100,
+    amount: str | None = None,
+    day: str | None = None,
 ) -> Problems:
     """Failed, pending (with why they wait) and duplicate-suspected records across connections,
     newest first; quarantined settlements are failed settlement records (class 'data' or
@@ -475,7 +528,7 @@ def problems(
             query = query.where(Record.connection_id == cid)
         if flow:
             query = query.where(Record.flow == flow)
-        query = _key_prefix(query, search).order_by(Record.id.desc())
+        query = Search(search, amount, day).apply(query).order_by(Record.id.desc())
         classified = [(rid, classify(state, error)) for rid, state, error in s.execute(query)]
     by_class: dict[str, int] = defaultdict(int)
     for _, name in classified:
@@ -489,7 +542,8 @@ def problems(
     page = [full[rid] for rid in page_ids if rid in full]
     waiting = _waiting_reasons(store, [r for r in page if r.state == "pending"])
     page = [RecordRow(**{**r.__dict__, "waiting": waiting.get(r.id)}) if r.id in waiting else r for r in page]
-    differences = [] if error_class or search else reconcile_differences(store, connection=connection)
+    searched = error_class or search or amount or day
+    differences = [] if searched else reconcile_differences(store, connection=connection)
     return Problems(page, len(matching), offset, limit, differences, dict(by_class))
 
 
@@ -587,8 +641,11 @@ def settlements(
     search: str | None = None,
     offset: int = 0,
     limit: int = 100,
+    amount: str | None = None,
+    day: str | None = None,
 ) -> Page:
-    """Every settlement with its status, amounts, period and marketplace, newest first."""
+    """Every settlement with its status, amounts, period and marketplace, newest first; searched
+    by id, by payout (`amount`) or by a day of its period up to its deposit (`day`)."""
     page = list_records(
         store,
         connection=connection,
@@ -597,6 +654,8 @@ def settlements(
         offset=offset,
         limit=limit,
         newest_first=True,
+        amount=amount,
+        day=day,
     )
     ids = [r.id for r in page.rows]
     facts: dict[int, dict[str, Any]] = {}

@@ -7,7 +7,7 @@ runs, pauses and pings; admin does everything, users and connections included.
 from __future__ import annotations
 
 ROLES = ("viewer", "finance", "operator", "admin")
-SETTLEMENT_KINDS = ("settlement", "journal")
+SETTLEMENT_KINDS = ("settlement", "journal", "ar_payment")
 
 ACTIONS: dict[str, frozenset[str]] = {
     "retry": frozenset({"operator", "admin"}),
@@ -19,6 +19,7 @@ ACTIONS: dict[str, frozenset[str]] = {
     "pause": frozenset({"operator", "admin"}),
     "ping": frozenset({"operator", "admin"}),
     "add_connection": frozenset({"admin"}),
+    "rotate_credentials": frozenset({"admin"}),
     "manage_users": frozenset({"admin"}),
 }
 

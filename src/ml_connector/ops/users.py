@@ -11,6 +11,7 @@ from datetime import timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from ml_connector.engine.models import User, WebSession
 from ml_connector.engine.store import Store
@@ -38,7 +39,9 @@ def add_user(store: Store, name: str, role: str, password: str) -> None:
         raise ConfigurationError("a password needs at least 8 characters")
     with store.session() as s:
         if s.scalars(select(User.id).where(User.name == name)).first() is not None:
-            raise ConfigurationError(f"user {name!r} exists; remove it first to change its role")
+            raise ConfigurationError(
+                f"user {name!r} exists; change its role with `ml-connector user set-role {name} ROLE`"
+            )
         s.add(User(name=name, role=role, password_hash=_hasher.hash(password), created_at=store.now()))
 
 
@@ -47,13 +50,57 @@ def list_users(store: Store) -> list[User]:
         return list(s.scalars(select(User).order_by(User.name)))
 
 
+def _user(s: Session, name: str) -> User:
+    user = s.scalars(select(User).where(User.name == name)).one_or_none()
+    if user is None:
+        raise ConfigurationError(f"no user named {name!r}; list them with `ml-connector user list`")
+    return user
+
+
+def _keep_an_admin(s: Session, user: User, doing: str) -> None:
+    """Refuse to leave the console without an admin: nobody could manage users or connections."""
+    if user.role != "admin":
+        return
+    # the admins' rows locked (PostgreSQL): two admins demoting each other at once cannot both pass
+    admins = s.scalars(select(User.id).where(User.role == "admin").with_for_update()).all()
+    if len(admins) <= 1:
+        raise ConfigurationError(
+            f"{user.name} is the last admin: {doing} would leave nobody to manage users and "
+            f"connections; make another admin first (`ml-connector user add NAME --role admin`)"
+        )
+
+
 def remove_user(store: Store, name: str) -> None:
     with store.session() as s:
-        user = s.scalars(select(User).where(User.name == name)).one_or_none()
-        if user is None:
-            raise ConfigurationError(f"no user named {name!r}")
+        user = _user(s, name)
+        _keep_an_admin(s, user, "removing it")
         s.execute(delete(WebSession).where(WebSession.user_id == user.id))
         s.delete(user)
+
+
+def set_role(store: Store, name: str, role: str) -> str:
+    """Change a user's role (its sessions keep going under the new role at once); the old role."""
+    if role not in ROLES:
+        raise ConfigurationError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
+    with store.session() as s:
+        user = _user(s, name)
+        old = user.role
+        if old == role:
+            return old
+        if role != "admin":
+            _keep_an_admin(s, user, f"making it {role}")
+        user.role = role
+        return old
+
+
+def set_password(store: Store, name: str, password: str) -> None:
+    """A new password; every session of the user ends (sign in again)."""
+    if len(password) < 8:
+        raise ConfigurationError("a password needs at least 8 characters")
+    with store.session() as s:
+        user = _user(s, name)
+        user.password_hash = _hasher.hash(password)
+        s.execute(delete(WebSession).where(WebSession.user_id == user.id))
 
 
 def sign_in(store: Store, name: str, password: str, *, ttl: timedelta = SESSION_TTL) -> str | None:

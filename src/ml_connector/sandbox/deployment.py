@@ -105,7 +105,8 @@ class SandboxDeployment:
         return load_config(self.config_path)
 
     def open_store(self) -> Store:
-        return Store.open(self.config.store_url, clock=self.clock)
+        config = self.config
+        return Store.open(config.store_url, clock=self.clock, keep_runs=config.keep_runs)
 
     def state(self, name: str) -> Any:
         return self.apps[name].state.sandbox
@@ -113,6 +114,17 @@ class SandboxDeployment:
     def requests(self, name: str) -> int:
         """Requests the sandbox has answered so far (API calls, retries included)."""
         return self.faults[name].requests
+
+    def finish_reports(self) -> None:
+        """Move the clock on until every report the SP-API sandbox is still producing is DONE (the
+        newest settlement's is IN_QUEUE when the sandbox starts), for a test that wants every closed
+        settlement fetchable whatever the time of day it runs at."""
+        amazon = self.state("amazon")
+        done = max(
+            (r.queued_at + r.queue_seconds + r.work_seconds for r in amazon.reports.values()), default=0.0
+        )
+        if done > self.clock.monotonic():
+            self.clock.advance(done - self.clock.monotonic() + 1)
 
     # -- setting up --------------------------------------------------------------------------------
 

@@ -32,6 +32,9 @@ class FaultPlan:
     slow_seconds: float = 0.0
     rate_drop: float = 0.0
     rate_expire_token: float = 0.0  # the sandbox's auth treats the presented token as expired
+    # A long-running action (Acumatica's release) accepted with 202 that then fails in the
+    # background: its status URL answers the failure and the record stays unreleased.
+    rate_action_failure: float = 0.0
     seed: int = 0
     exempt_prefixes: tuple[str, ...] = field(default=(CONTROL_PATH, "/_sandbox"))
 
@@ -53,6 +56,16 @@ class FaultPlan:
                     return name
                 roll -= rate
         return None
+
+    def draw_action_failure(self) -> bool:
+        """Whether the action just accepted fails later on the server."""
+        if self.rate_action_failure <= 0:
+            return False
+        with self._lock:
+            failed = self._rng.random() < self.rate_action_failure
+            if failed:
+                self.injected["action_failure"] = self.injected.get("action_failure", 0) + 1
+            return failed
 
     def to_dict(self) -> dict:
         data = asdict(self)

@@ -58,7 +58,10 @@ from ml_connector.flows.reconcile.sums import (
     transactions_by_order,
 )
 
+REBUILDERS: dict = {}  # reconcile only reads: it posts nothing a replay could rebuild
+
 __all__ = [
+    "REBUILDERS",
     "FLOW", "NO_ORDER", "POSTED", "RAW_KIND", "SUMS_KIND", "AmazonPayout", "Difference", "Invoice", "MonthEnd",
     "OrderTie", "PostedJournal", "ReportSums", "Reserve", "StoredReport", "TieOut", "check_finances",
     "check_invoices", "check_journals", "check_lines", "check_month_end", "check_payout", "check_reserve",

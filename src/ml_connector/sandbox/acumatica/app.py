@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import uuid
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -19,13 +20,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from ml_connector.sandbox.acumatica import gi, openapi
 from ml_connector.sandbox.acumatica.contract import fields
 from ml_connector.sandbox.acumatica.odata import FilterError, filter_fields, parse_filter
 from ml_connector.sandbox.acumatica.state import (
     ACTIONS,
+    BUSY,
     CLIENT_ID,
     CLIENT_SECRET,
     ENTITIES,
+    FILE_VIEWS,
     INQUIRIES,
     PASSWORD,
     TENANT,
@@ -63,16 +67,21 @@ def wrap_record(
     errors: dict[str, str] | None = None,
     row: int = 1,
     links: str | None = None,
+    files_put: str | None = None,
+    detail_files: dict[str, str] | None = None,
+    files: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """A stored record as the contract of ``version`` shows it: only the entity's fields, each
-    wrapped (``{}`` for null), details only when expanded, ``error`` where validation failed."""
+    """A stored record as the contract of ``version`` shows it: every field of the entity, each
+    wrapped (``{}`` when unset, as the real service answers), details only when expanded,
+    ``error`` where validation failed, and ``_links`` (``self`` and the ``files:put`` template)."""
     errors = errors or {}
+    detail_files = detail_files or {}
     contract = fields(version, entity)
     out: dict[str, Any] = {"id": record.get("id"), "rowNumber": row, "note": {"value": ""}}
-    for name, value in record.items():
-        kind = contract.get(name)
-        if kind is None or (select is not None and name not in select):
+    for name, kind in contract.items():
+        if select is not None and name not in select:
             continue
+        value = record.get(name)
         if kind.endswith("[]"):
             if name not in details:
                 continue
@@ -80,6 +89,7 @@ def wrap_record(
             for index, item in enumerate(value or []):
                 prefix = f"{name}[{index}]."
                 row_errors = {k[len(prefix) :]: v for k, v in errors.items() if k.startswith(prefix)}
+                template = detail_files.get(name)
                 wrapped = wrap_record(
                     item,
                     version=version,
@@ -88,6 +98,7 @@ def wrap_record(
                     select=None,
                     errors=row_errors,
                     row=index + 1,
+                    files_put=template.replace("{id}", str(item.get("id"))) if template else None,
                 )
                 out[name].append(wrapped)
         elif not kind.endswith("Value"):
@@ -101,8 +112,15 @@ def wrap_record(
         if "." not in name and "[" not in name and name in contract and name not in out:
             out[name] = {"error": message}
     out["custom"] = {}
+    if files is not None:
+        out["files"] = files
+    link_map = {}
     if links:
-        out["_links"] = {"self": links}
+        link_map["self"] = links
+    if files_put:
+        link_map["files:put"] = files_put
+    if link_map:
+        out["_links"] = link_map
     return out
 
 
@@ -143,9 +161,10 @@ def login_limit(sandbox: AcumaticaSandbox) -> Response:
 
 
 class AcumaticaApp:
-    def __init__(self, sandbox: AcumaticaSandbox, base_path: str) -> None:
+    def __init__(self, sandbox: AcumaticaSandbox, base_path: str, faults: FaultPlan | None = None) -> None:
         self.sandbox = sandbox
         self.base = base_path.rstrip("/")
+        self.faults = faults or FaultPlan()
 
     # instance level
 
@@ -247,8 +266,12 @@ class AcumaticaApp:
                 status_code=429,
                 headers={"Retry-After": f"{wait:.3f}"},
             )
+        if request.method == "GET" and parts == ["swagger.json"]:
+            return openapi.response(request, version, self._endpoint_url(request, version))
         if self._session(request) is None:
             return not_logged_in()
+        if parts and parts[0] == "files":
+            return await self._file(request, version, parts[1:])
         if not parts or (parts[0] not in ENTITIES and parts[0] not in INQUIRIES):
             return JSONResponse(
                 {"message": "No HTTP resource was found that matches the request URI."}, status_code=404
@@ -257,6 +280,10 @@ class AcumaticaApp:
         try:
             if request.method == "GET" and len(parts) == 4 and parts[2] == "status":
                 return self._status(parts[3])
+            if request.method == "GET" and parts[1:] == ["$adHocSchema"]:
+                return self._ad_hoc_schema(entity, version)
+            if request.method == "PUT" and len(parts) >= 3 and parts[-2] == "files":
+                return await self._attach(request, entity, version, parts[1:-2], parts[-1])
             if request.method == "GET" and len(parts) == 1:
                 return self._list(request, entity, version)
             if request.method == "GET":
@@ -292,6 +319,7 @@ class AcumaticaApp:
                 | set(ENTITIES[entity].keys)
                 | (extra or set())
             )
+        files_put, detail_files = self._file_templates(version, entity, record["id"])
         return wrap_record(
             record,
             version=version,
@@ -300,7 +328,33 @@ class AcumaticaApp:
             select=select,
             row=row,
             links=self._href(version, entity, record["id"]),
+            files_put=files_put,
+            detail_files=detail_files,
+            files=self._files(version, record["id"]) if "files" in expand else None,
         )
+
+    def _file_templates(self, version: str, entity: str, record_id: str) -> tuple[str | None, dict[str, str]]:
+        """The ``files:put`` URL template of a record and (``{id}`` left open) of its detail rows."""
+        views = FILE_VIEWS.get(entity)
+        if views is None:
+            return None, {}
+        graph, view, detail_view = views
+        root = f"{self.base}/entity/Default/{version}/files/{graph}"
+        details = {}
+        if detail_view and ENTITIES[entity].details:
+            details[ENTITIES[entity].details[0]] = f"{root}/{detail_view}/{{id}}/{{filename}}"
+        return f"{root}/{view}/{record_id}/{{filename}}", details
+
+    def _files(self, version: str, record_id: str) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": f["id"],
+                "filename": f["filename"],
+                "href": f"{self.base}/entity/Default/{version}/files/{f['id']}",
+                "comment": f.get("comment"),
+            }
+            for f in self.sandbox.files.get(record_id, [])
+        ]
 
     def _list(self, request: Request, entity: str, version: str) -> Response:
         filter_text = request.query_params.get("$filter")
@@ -388,17 +442,88 @@ class AcumaticaApp:
             return no_entity()
         if record.get("Status") in ("On Hold",):
             return http_error(500, "The document is on hold and cannot be released.")
-        job_id = self.sandbox.start_job(entity, record["id"], new_status)
+        failure = None
+        if self.faults.draw_action_failure():
+            failure = f"{action} failed on the server: the sandbox fault plan's asynchronous action failure."
+        job_id = self.sandbox.start_job(entity, record["id"], new_status, failure)
+        if job_id is None:
+            return http_error(500, BUSY)
         if self.sandbox.lose_reply():
             return PlainTextResponse("Gateway Timeout", status_code=504)
         location = f"{self.base}/entity/Default/{version}/{entity}/{action}/status/{job_id}"
         return Response(status_code=202, headers={"Location": location})
 
     def _status(self, job_id: str) -> Response:
-        done = self.sandbox.poll_job(job_id)
-        if done is None:
+        """202 while the action runs, 204 once done, the failure as a 500 HttpError."""
+        job = self.sandbox.poll_job(job_id)
+        if job is None:
             return JSONResponse({"message": "No such operation."}, status_code=404)
-        return Response(status_code=204 if done else 202)
+        if not job.finished:
+            return Response(status_code=202)
+        if job.failure:
+            return http_error(500, job.failure)
+        return Response(status_code=204)
+
+    def _ad_hoc_schema(self, entity: str, version: str) -> Response:
+        """The fields outside the contract (``custom``): the sandbox tenant has no customisations,
+        so the entity comes back with every contract field unset and ``custom`` empty."""
+        return JSONResponse(
+            wrap_record({"id": None}, version=version, entity=entity, details=set(), select=None)
+        )
+
+    async def _attach(
+        self, request: Request, entity: str, version: str, keys: list[str], filename: str
+    ) -> Response:
+        """PUT /{Entity}/{keys}/files/{filename}: the raw bytes attached to the record (204)."""
+        record = self.sandbox.records[entity].get(keys[0]) if len(keys) == 1 else None
+        if record is None:
+            record = self.sandbox.find_by_keys(entity, tuple(keys))
+        if record is None:
+            return no_entity()
+        self._store_file(record["id"], filename, await request.body(), request)
+        return Response(status_code=204)
+
+    async def _file(self, request: Request, version: str, rest: list[str]) -> Response:
+        """``files:put`` targets (…/files/{Graph}/{View}/{id}/{filename}) and file downloads
+        (…/files/{fileId})."""
+        if request.method == "GET" and len(rest) == 1:
+            for attached in self.sandbox.files.values():
+                for entry in attached:
+                    if entry["id"] == rest[0]:
+                        return Response(entry["content"], media_type="application/octet-stream")
+            return http_error(500, "The file was not found.")
+        if request.method == "PUT" and len(rest) == 4:
+            record_id, filename = rest[2], rest[3]
+            known = any(record_id in records for records in self.sandbox.records.values()) or any(
+                record_id == row.get("id")
+                for records in self.sandbox.records.values()
+                for record in records.values()
+                for name in ("Details", "CrossReferences")
+                for row in record.get(name) or []
+            )
+            if not known:
+                return no_entity()
+            self._store_file(record_id, filename, await request.body(), request)
+            return Response(status_code=204)
+        return JSONResponse(
+            {"message": "The requested resource does not support this method."}, status_code=405
+        )
+
+    def _store_file(self, record_id: str, filename: str, content: bytes, request: Request) -> None:
+        with self.sandbox.lock:
+            attached = self.sandbox.files.setdefault(record_id, [])
+            attached[:] = [f for f in attached if f["filename"] != filename]  # same name: replaced
+            attached.append(
+                {
+                    "id": str(uuid.uuid4()),
+                    "filename": filename,
+                    "content": content,
+                    "comment": request.headers.get("PX-CbFileComment"),
+                }
+            )
+
+    def _endpoint_url(self, request: Request, version: str) -> str:
+        return f"{str(request.base_url).rstrip('/')}{self.base}/entity/Default/{version}"
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -427,13 +552,17 @@ def create_app(
 ) -> Starlette:
     """The sandbox at ``base_path`` (a virtual directory such as "/erp", or the site root)."""
     sandbox = AcumaticaSandbox(clock=clock, seed=seed, config=config or SandboxConfig())
-    handler = AcumaticaApp(sandbox, base_path)
+    plan = faults or FaultPlan()
+    handler = AcumaticaApp(sandbox, base_path, plan)
     base = handler.base
+    gi_metadata, gi_feed = gi.routes_for(sandbox)
     routes = [
         Route(f"{base}/entity", handler.endpoints, methods=["GET"]),
         Route(f"{base}/entity/auth/login", handler.login, methods=["POST"]),
         Route(f"{base}/entity/auth/logout", handler.logout, methods=["POST"]),
         Route(f"{base}/identity/connect/token", handler.token, methods=["POST"]),
+        Route(f"{base}/t/{{tenant}}/api/odata/gi/$metadata", gi_metadata, methods=["GET"]),
+        Route(f"{base}/t/{{tenant}}/api/odata/gi/{{name}}", gi_feed, methods=["GET"]),
         Route(
             f"{base}/entity/{{endpoint}}/{{version}}/{{rest:path}}",
             handler.entity,
@@ -443,11 +572,7 @@ def create_app(
     throttle = json.dumps({"message": "API request rate limit exceeded. Please try again later."}).encode()
     app = Starlette(
         routes=routes,
-        middleware=[
-            Middleware(
-                FaultInjectionMiddleware, plan=faults or FaultPlan(), clock=clock, throttle_body=throttle
-            )
-        ],
+        middleware=[Middleware(FaultInjectionMiddleware, plan=plan, clock=clock, throttle_body=throttle)],
     )
     app.state.sandbox = sandbox
     return app

@@ -50,6 +50,20 @@ ENTITIES: dict[str, EntityDef] = {
     "Shipment": EntityDef(("ShipmentNbr",), "ShipmentNbr", "SHP{:06d}", ("Details", "Packages", "Orders")),
 }
 INQUIRIES = ("InventoryQuantityAvailable",)
+# Where `_links."files:put"` points: the graph and the primary (or detail) view of each entity's
+# form, as …/files/{GraphType}/{ViewName}/{id}/{filename}.
+FILE_VIEWS: dict[str, tuple[str, str, str]] = {
+    "Account": ("PX.Objects.GL.AccountMaint", "AccountRecords", ""),
+    "Customer": ("PX.Objects.AR.CustomerMaint", "BAccount", ""),
+    "SalesInvoice": ("PX.Objects.SO.SOInvoiceEntry", "Document", "Transactions"),
+    "SalesOrder": ("PX.Objects.SO.SOOrderEntry", "Document", "Transactions"),
+    "JournalTransaction": ("PX.Objects.GL.JournalEntry", "BatchModule", "GLTranModuleBatNbr"),
+    "Payment": ("PX.Objects.AR.ARPaymentEntry", "Document", "Adjustments"),
+    "StockItem": ("PX.Objects.IN.InventoryItemMaint", "Item", "itemxrefrecords"),
+    "Subaccount": ("PX.Objects.GL.SubAccountMaint", "SubRecords", ""),
+    "Shipment": ("PX.Objects.SO.SOShipmentEntry", "Document", "Transactions"),
+}
+BUSY = "The previous operation has not been completed yet."
 ACTIONS = {
     ("SalesInvoice", "ReleaseSalesInvoice"): "Open",
     ("JournalTransaction", "ReleaseJournalTransaction"): "Posted",
@@ -86,10 +100,14 @@ class RefreshChain:
 
 @dataclass
 class Job:
+    """A long-running action: the server applies it at ``done_at`` whether anyone polls or not;
+    ``failure`` is the message of one that fails in the background (the record stays as it was)."""
+
     entity: str
     record_id: str
     new_status: str
     done_at: float
+    failure: str | None = None
     finished: bool = False
 
 
@@ -156,9 +174,11 @@ class AcumaticaSandbox:
         self.sessions: dict[str, ApiSession] = {}
         self.tokens: dict[str, Token] = {}
         self.refresh: dict[str, RefreshChain] = {}
-        self.records: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in ENTITIES}
+        self._records: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in ENTITIES}
+        self.files: dict[str, list[dict[str, Any]]] = {}  # record id -> attached files
         self.numbers: Counter[str] = Counter()
         self.jobs: dict[str, Job] = {}
+        self._pending: list[Job] = []  # jobs not yet applied (settling never rescans finished ones)
         self.requests: Counter[str] = Counter()
         self.login_refusals = 0
         self.lost_replies = 0
@@ -167,6 +187,12 @@ class AcumaticaSandbox:
         self.bucket = TokenBucket(self.config.requests_per_minute / 60.0, self.config.burst, clock=self.clock)
         self._seed_items()
         self._seed_accounts()
+
+    @property
+    def records(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """Every entity's records, with the background work that is due applied first."""
+        self.settle_jobs()
+        return self._records
 
     # -- sessions --------------------------------------------------------------------------------
 
@@ -409,28 +435,42 @@ class AcumaticaSandbox:
             order["Status"] = "Completed"
             return number
 
-    def start_job(self, entity: str, record_id: str, new_status: str) -> str:
-        job_id = str(uuid.uuid4())
-        self.jobs[job_id] = Job(
-            entity, record_id, new_status, self.clock.monotonic() + self.config.action_seconds
-        )
-        return job_id
-
-    def poll_job(self, job_id: str) -> bool | None:
-        """True when done (the effect applied once), False while running, None if unknown."""
+    def start_job(
+        self, entity: str, record_id: str, new_status: str, failure: str | None = None
+    ) -> str | None:
+        """Start a long-running action on a record; None while another one still runs on it (the
+        server refuses a second long operation on the same document)."""
         with self.lock:
-            job = self.jobs.get(job_id)
-            if job is None:
+            self.settle_jobs()
+            if any(j.record_id == record_id for j in self._pending):
                 return None
-            if self.clock.monotonic() < job.done_at:
-                return False
-            if not job.finished:
+            job_id = str(uuid.uuid4())
+            done_at = self.clock.monotonic() + self.config.action_seconds
+            self.jobs[job_id] = job = Job(entity, record_id, new_status, done_at, failure)
+            self._pending.append(job)
+            return job_id
+
+    def settle_jobs(self) -> None:
+        """Apply every action whose time has come, once: the release happens on the server after
+        its delay whether or not the client polls its status URL."""
+        if not self._pending:
+            return
+        now = self.clock.monotonic()
+        with self.lock:
+            due = [job for job in self._pending if now >= job.done_at]
+            for job in due:
+                self._pending.remove(job)
                 job.finished = True
-                record = self.records[job.entity].get(job.record_id)
-                if record is not None:
+                record = self._records[job.entity].get(job.record_id)
+                if record is not None and job.failure is None:
                     record["Status"] = job.new_status
                     record["LastModifiedDateTime"] = self.now_text()
-            return True
+
+    def poll_job(self, job_id: str) -> Job | None:
+        """The job behind a status URL (None if unknown), settled first."""
+        with self.lock:
+            self.settle_jobs()
+            return self.jobs.get(job_id)
 
 
 def parse_datetime(text: str) -> datetime:

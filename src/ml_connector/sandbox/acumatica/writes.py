@@ -4,6 +4,7 @@ detail rows appended unless matched by id, and 422 validation echoing the entity
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -122,9 +123,37 @@ def upsert(
                 merged[definition.number_field] = sandbox.next_number(entity)
             merged.setdefault("CreatedDateTime", sandbox.now_text())
         _derive(entity, merged)
+        _with_offsets(contract, version, merged)
         merged["LastModifiedDateTime"] = merged["LastModified"] = sandbox.now_text()
         sandbox.records[entity][merged["id"]] = merged
         return merged
+
+
+def with_offset(value: Any) -> Any:
+    """A date the client sent, as the server echoes it: with its offset (a date without one is
+    taken in the tenant's zone, UTC here), milliseconds kept as given."""
+    if not isinstance(value, str) or not value:
+        return value
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    if parsed.tzinfo is not None:
+        return value[:-1] + "+00:00" if value.endswith("Z") else value
+    if len(value) == 10:  # a bare date: midnight
+        return value + "T00:00:00+00:00"
+    return value + "+00:00"
+
+
+def _with_offsets(contract: dict[str, str], version: str, record: dict[str, Any]) -> None:
+    for name, kind in contract.items():
+        if kind == "DateTimeValue" and name in record:
+            record[name] = with_offset(record[name])
+        elif kind.endswith("[]") and isinstance(record.get(name), list):
+            detail = fields(version, kind[:-2])
+            for row in record[name]:
+                if isinstance(row, dict):
+                    _with_offsets(detail, version, row)
 
 
 def _validate(sandbox: AcumaticaSandbox, entity: str, record: dict[str, Any]) -> dict[str, str]:

@@ -37,6 +37,13 @@ OPERATIONS = (
         "listFinancialEventsByGroupId",
         finances.list_events_by_group,
     ),
+    (
+        "GET",
+        "/finances/v0/orders/{orderId}/financialEvents",
+        "listFinancialEventsByOrderId",
+        finances.list_events_by_order,
+    ),
+    ("GET", "/finances/v0/financialEvents", "listFinancialEvents", finances.list_events),
     ("GET", "/finances/2024-06-19/transactions", "listTransactions", finances.list_transactions),
     ("GET", "/finances/2024-06-19/balances", "listBalances", balances.list_balances),
     ("GET", "/finances/2024-06-19/summary", "listSummary", balances.list_summary),
@@ -69,6 +76,7 @@ OPERATIONS = (
         "getMarketplaceParticipations",
         listings.marketplace_participations,
     ),
+    ("GET", "/sellers/v1/account", "getAccount", listings.get_account),
 )
 
 

@@ -37,7 +37,9 @@ PAYOUT_PAGE = 20
 
 
 def deferred_status(event: FinanceEvent, now: datetime) -> str:
-    return "DEFERRED_RELEASED" if event.released and event.posted <= now else "DEFERRED"
+    """Amazon releases a deferred transaction when it matures, whether or not the sandbox's
+    settlements reach that far (the world's periods end at its origin; time runs on after it)."""
+    return "DEFERRED_RELEASED" if event.posted <= now else "DEFERRED"
 
 
 def deferred_transaction(event: FinanceEvent, now: datetime) -> dict:
@@ -83,7 +85,7 @@ def balances_at(world: World, marketplace_id: str, at: datetime, planted: Plante
     values = dict.fromkeys(LEAF_BALANCES, Decimal(0))
     for event in world.events:
         earned = event.marketplace is market and event.deferral and event.earned and event.earned < at
-        if earned and (not event.released or event.posted >= at):
+        if earned and event.posted >= at:  # earned, not matured (released) yet at ``at``
             values["DEFERRED"] += event.total
     for settlement in world.settlements:
         if settlement.marketplace is not market:

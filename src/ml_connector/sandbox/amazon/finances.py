@@ -1,13 +1,15 @@
-"""Finances v0 (event groups, events by group) and Finances 2024-06-19 (transactions)."""
+"""Finances v0 (event groups; events by group, by order and by date) and Finances 2024-06-19 (transactions)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import datetime, timedelta
 
 from starlette.requests import Request
 
 from ml_connector.sandbox.amazon import balances, views
 from ml_connector.sandbox.amazon.http import (
+    TWO_MINUTES,
     ApiError,
     bad_input,
     before_bound,
@@ -44,17 +46,62 @@ async def list_groups(request: Request, state: SandboxState, token: IssuedToken)
 async def list_events_by_group(request: Request, state: SandboxState, token: IssuedToken) -> dict:
     """Pages of events; after the last full page Amazon may still hand out a token to an empty
     page, and so does the sandbox, so clients learn to loop until the token is gone."""
-    fp = fingerprint(request, "NextToken")
-    offset, _ = decode_token(request.query_params.get("NextToken"), fp)
     group_id = request.path_params["eventGroupId"]
     settlement = next((s for s in state.world.settlements if s.group_id == group_id), None)
     if settlement is None:
         raise ApiError(404, "NotFound", f"Financial event group {group_id} was not found.")
+    events = settlement.events
+    if "PostedAfter" in request.query_params or "PostedBefore" in request.query_params:
+        events = _posted_between(request, state, events)
+    return _event_page(request, events)
+
+
+async def list_events(request: Request, state: SandboxState, token: IssuedToken) -> dict:
+    """listFinancialEvents: every released event posted in [PostedAfter, PostedBefore); deferred
+    events appear only once released (they sit in no settlement until then)."""
+    return _event_page(request, _posted_between(request, state, _released(state)))
+
+
+async def list_events_by_order(request: Request, state: SandboxState, token: IssuedToken) -> dict:
+    order_id = request.path_params["orderId"]
+    if not ORDER_ID.match(order_id):
+        raise bad_input(f"Invalid orderId: {order_id!r} is not in 3-7-7 format.")
+    events = [e for e in _released(state) if e.order is not None and e.order.order_id == order_id]
+    return _event_page(request, events)
+
+
+ORDER_ID = re.compile(r"^\d{3}-\d{7}-\d{7}$")
+
+
+def _released(state: SandboxState) -> list:
+    return [e for s in state.world.settlements for e in s.events]
+
+
+def _posted_between(request: Request, state: SandboxState, events: list) -> list:
+    """The model's date rules: PostedBefore needs PostedAfter, must follow it, and (as PostedAfter)
+    lie more than two minutes back; it defaults to two minutes before now."""
+    after_raw = request.query_params.get("PostedAfter")
+    before_raw = request.query_params.get("PostedBefore")
+    if before_raw and not after_raw:
+        raise bad_input("PostedAfter is required when PostedBefore is given.")
+    after = parse_time(after_raw, "PostedAfter")
+    before = before_bound(state, before_raw, "PostedBefore")
+    if after is not None and after > state.clock.now() - TWO_MINUTES:
+        raise bad_input("PostedAfter must be more than 2 minutes before the time of the request.")
+    if after is not None and before <= after:
+        raise bad_input("PostedBefore must be later than PostedAfter.")
+    if after is not None and before - after > timedelta(days=180):
+        return []  # the model: more than 180 days apart -> an empty response
+    return [e for e in events if (after is None or e.posted >= after) and e.posted < before]
+
+
+def _event_page(request: Request, events: list) -> dict:
+    fp = fingerprint(request, "NextToken")
+    offset, _ = decode_token(request.query_params.get("NextToken"), fp)
     size = int_param(request, "MaxResultsPerPage", 100, 1, 100)
-    events = sorted(settlement.events, key=lambda e: (e.posted, e.event_id))
-    page = events[offset : offset + size]
-    payload: dict = {"FinancialEvents": views.financial_events_v0(page)}
-    if offset < len(events) and len(events) > size:
+    ordered = sorted(events, key=lambda e: (e.posted, e.event_id))
+    payload: dict = {"FinancialEvents": views.financial_events_v0(ordered[offset : offset + size])}
+    if offset < len(ordered) and len(ordered) > size:
         payload["NextToken"] = encode_token(offset + size, fp)
     return {"payload": payload}
 
@@ -110,8 +157,8 @@ STATUSES = ("DEFERRED", "RELEASED", "DEFERRED_RELEASED")
 
 
 def _posted(event, settlement) -> datetime:
-    """A deferred transaction is posted when earned; everything else (releases too) when settled.
-    Only deferred events come without a settlement, and they always carry ``earned``."""
+    # only deferred events come without a settlement, and they always carry ``earned``
+    """A deferred transaction is posted when earned; everything else (releases too) when settled."""
     return event.earned if settlement is None else event.posted
 
 

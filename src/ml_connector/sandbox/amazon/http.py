@@ -122,6 +122,17 @@ def _path_matches(template: str, path: str) -> bool:
     return re.match(pattern, path) is not None
 
 
+def origin(request: Request) -> str:
+    """The sandbox's own address for the URLs it hands out (presigned downloads and uploads):
+    the socket it listens on, never the Host header, which some clients fill with a name that
+    resolves elsewhere (python-amazon-sp-api sends ``endpoint[8:]``)."""
+    server = request.scope.get("server")
+    if not server or server[1] is None:
+        return str(request.base_url).rstrip("/")
+    host, port = server
+    return f"{request.url.scheme}://{host}:{port}"
+
+
 # -- parameters -------------------------------------------------------------------------------------
 
 

@@ -20,6 +20,7 @@ from ml_connector.sandbox.amazon.http import (
     fingerprint,
     int_param,
     json_body,
+    origin,
 )
 from ml_connector.sandbox.amazon.reports import _presigned
 from ml_connector.sandbox.amazon.state import SELLER_ID, IssuedToken, Listing, SandboxFeed, SandboxState
@@ -197,7 +198,7 @@ async def create_feed_document(request: Request, state: SandboxState, token: Iss
         raise bad_input("contentType is required.")
     document_id = f"amzn1.tortuga.4.na.{secrets.token_hex(12)}"
     state.uploads[document_id] = None
-    url = f"{str(request.base_url).rstrip('/')}/_sandbox/uploads/{document_id}"
+    url = f"{origin(request)}/_sandbox/uploads/{document_id}"
     return 201, {"feedDocumentId": document_id, "url": url}
 
 
@@ -353,4 +354,28 @@ async def marketplace_participations(request: Request, state: SandboxState, toke
             }
             for m in MARKETPLACES.values()
         ]
+    }
+
+
+async def get_account(request: Request, state: SandboxState, token: IssuedToken) -> dict:
+    """getAccount (Sellers v1): the seller's business, plan and the same participations."""
+    address = {
+        "addressLine1": "1 Sandbox Street",
+        "city": "London",
+        "postalCode": "EC1A 1AA",
+        "countryCode": "GB",
+    }
+    participations = (await marketplace_participations(request, state, token))["payload"]
+    return {
+        "payload": {
+            "marketplaceParticipationList": participations,
+            "businessType": "PRIVATE_LIMITED",
+            "sellingPlan": "PROFESSIONAL",
+            "business": {
+                "name": "ML Connector Demo Ltd",
+                "registeredBusinessAddress": address,
+                "companyRegistrationNumber": "00000000",
+            },
+            "primaryContact": {"name": "Sandbox Seller", "address": address},
+        }
     }

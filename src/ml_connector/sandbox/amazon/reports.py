@@ -17,6 +17,7 @@ from ml_connector.sandbox.amazon.http import (
     encode_token,
     int_param,
     json_body,
+    origin,
     parse_time,
 )
 from ml_connector.sandbox.amazon.state import DOCUMENT_URL_LIFETIME, IssuedToken, SandboxReport, SandboxState
@@ -155,7 +156,7 @@ async def get_report(request: Request, state: SandboxState, token: IssuedToken) 
 
 def _presigned(request: Request, state: SandboxState, document_id: str) -> str:
     expires = state.clock.monotonic() + DOCUMENT_URL_LIFETIME
-    return f"{str(request.base_url).rstrip('/')}/_sandbox/documents/{document_id}?expires={expires:.0f}"
+    return f"{origin(request)}/_sandbox/documents/{document_id}?expires={expires:.0f}"
 
 
 async def get_report_document(request: Request, state: SandboxState, token: IssuedToken) -> dict:

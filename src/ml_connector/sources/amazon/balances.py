@@ -14,7 +14,9 @@ from typing import Any
 
 from ml_connector.model import Money, SettlementLine
 from ml_connector.sources.amazon import mapping
-from ml_connector.sources.amazon.client import SpApiClient, _iso
+from ml_connector.sources.amazon.api.common import iso
+from ml_connector.sources.amazon.api.paging import get_pages
+from ml_connector.sources.amazon.client import SpApiClient
 
 BALANCE_TYPES = ("AVAILABLE", "RESERVED", "ACCOUNT_LEVEL_RESERVE", "DEFERRED", "TOTAL")
 DEFERRED_STATUSES = ("DEFERRED", "DEFERRED_RELEASED")
@@ -100,15 +102,20 @@ class DeferredTransaction:
         }
 
 
+def _payload(data: object) -> dict:
+    return data.get("payload", data) if isinstance(data, dict) else {}
+
+
 def _pages(client: SpApiClient, operation: str, path: str, params: dict, items: str) -> Iterator[dict]:
-    while True:
-        data = client._get(operation, path, params)
-        payload = data.get("payload", data) if isinstance(data, dict) else {}
-        yield from payload.get(items) or ()
-        token = payload.get("nextToken")
-        if not token:
-            return
-        params = {**params, "nextToken": token}
+    for page in get_pages(
+        client,
+        operation,
+        path,
+        params,
+        send_as="nextToken",
+        next_token=lambda page: _payload(page).get("nextToken"),
+    ):
+        yield from _payload(page).get(items) or ()
 
 
 def list_balances(
@@ -178,8 +185,8 @@ def list_payouts(
     """Transfers 2024-06-01 payouts (newest first within each account group), every page."""
     params: dict[str, Any] = {
         "marketplaceIds": list(marketplace_ids) if marketplace_ids else None,
-        "createdAfter": _iso(created_after) if created_after else None,
-        "createdBefore": _iso(created_before) if created_before else None,
+        "createdAfter": iso(created_after) if created_after else None,
+        "createdBefore": iso(created_before) if created_before else None,
     }
     for data in _pages(client, "listPayouts", "/finances/transfers/2024-06-01/payouts", params, "payouts"):
         history = data.get("statusHistory") or []
@@ -272,8 +279,8 @@ def list_deferred_transactions(
     result = []
     for status in DEFERRED_STATUSES:
         params = {
-            "postedAfter": _iso(posted_after),
-            "postedBefore": _iso(before),
+            "postedAfter": iso(posted_after),
+            "postedBefore": iso(before),
             "marketplaceId": marketplace_id,
             "transactionStatus": status,
         }

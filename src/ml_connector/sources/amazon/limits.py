@@ -56,6 +56,7 @@ USAGE_PLANS: dict[str, UsagePlan] = {
     "patchListingsItem": UsagePlan(5, 5),
     "searchListingsItems": UsagePlan(5, 5),
     "getMarketplaceParticipations": UsagePlan(0.016, 15),
+    "getAccount": UsagePlan(0.016, 15),
 }
 
 

@@ -4,15 +4,14 @@ Amazon retires operations on announced dates (Orders v0 reads on 2027-03-27, Fin
 ``listFinancialEvents*`` on 2027-08-27). This table is what notices: a test reads the shipped official
 models and fails when an operation listed here is marked deprecated without a removal date and a
 replacement the client also calls, and when the client calls an operation missing from the table;
-``ping`` warns about every operation a connection's flows still use that has a removal date.
-``FLOW_OPERATIONS`` says which operations each flow calls (a test runs each flow against the sandbox
+``ping`` warns about every operation a connection's flows still use that has a removal date (what
+each flow calls is in the flow registry, flows/registry.py; a test runs each flow against the sandbox
 and compares).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
@@ -134,29 +133,6 @@ OPERATIONS: dict[str, Operation] = _ops(
     Operation("getMarketplaceParticipations", "sellers.json", "GET", "/sellers/v1/marketplaceParticipations"),
 )
 
-# What each flow calls on Amazon (a test runs every flow against the sandbox and compares).
-FLOW_OPERATIONS: dict[str, frozenset[str]] = {
-    "items": frozenset({"searchListingsItems"}),
-    "orders": frozenset({"searchOrders", "getOrder"}),
-    "shipments": frozenset({"getOrder", "confirmShipment"}),
-    "stock_price": frozenset(
-        {
-            "searchListingsItems",
-            "getListingsItem",
-            "patchListingsItem",
-            "createFeedDocument",
-            "createFeed",
-            "getFeed",
-            "getFeedDocument",
-        }
-    ),
-    "settlements": frozenset({"getReports", "getReport", "getReportDocument", "listFinancialEventGroups"}),
-    "reconcile": frozenset(
-        {"listFinancialEventGroups", "listTransactions", "listSummary", "listPayouts", "listBalances"}
-    ),
-    "deferrals": frozenset({"listTransactions"}),
-}
-
 _warned: set[str] = set()
 
 
@@ -169,7 +145,6 @@ def note_call(name: str) -> None:
     log.warning("%s (a fallback path)", op.removal_notice())
 
 
-def removal_warnings(flows: Iterable[str]) -> list[str]:
-    """One line per operation with a removal date that these flows still call."""
-    names = sorted({name for flow in flows for name in FLOW_OPERATIONS.get(flow, ())})
-    return [notice for name in names if (notice := OPERATIONS[name].removal_notice())]
+def removal_warnings(names: set[str] | frozenset[str]) -> list[str]:
+    """One line per operation among ``names`` that Amazon has a removal date for."""
+    return [notice for name in sorted(names) if (notice := OPERATIONS[name].removal_notice())]

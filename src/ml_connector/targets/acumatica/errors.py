@@ -14,6 +14,9 @@ from ml_connector.targets.acumatica.values import field_errors, loads
 
 LOGIN_LIMIT = "API Login Limit"
 NO_ENTITY = "NoEntitySatisfiesTheConditionException"
+# A long-running action (a release) still runs on the document: an earlier run's release goes on
+# on the server after that run died, so the next find meets it; ask again later.
+BUSY = "previous operation has not been completed"
 
 
 def body_json(response: httpx.Response) -> object:
@@ -69,6 +72,8 @@ def raise_for_status(response: httpx.Response, describe: str) -> None:
         raise TransientError(
             f"{describe}: Acumatica API Login Limit reached; sign out other API sessions or raise the licence's API user limit"
         )
+    if BUSY in message.lower():
+        raise TransientError(f"{describe}: Acumatica is still running an earlier action on this document")
     if status == 422:
         data = body_json(response)
         problems = field_errors(data) if isinstance(data, dict) else []
