@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:  # the sandboxes load only when the demo runs
+    from ml_connector.sandbox.deployment import SandboxDeployment
 
 
 def demo(
@@ -34,7 +39,7 @@ def demo(
 
     if keep is not None:
         keep = check_keep_dir(keep)  # before the sandboxes start: nothing written when refused
-    then = None
+    then: Callable[[SandboxDeployment], None] | None = None
     if console:
         from ml_connector.console.demo import serve_demo_console as then
     report = run_demo(typer.echo, time_scale=time_scale, home=keep, progress=RichProgress, then=then)

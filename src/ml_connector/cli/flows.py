@@ -112,12 +112,13 @@ def sync(
     from ml_connector.flows.runner import sync as run_sync
 
     summaries: list = []
+
+    def collect_and_print(summary: object) -> None:
+        summaries.append(summary)
+        _print(summary)
+
     stop = _stop_on_signals()
-    on_summary = (
-        (lambda summary: summaries.append(summary))
-        if as_json
-        else (lambda summary: (summaries.append(summary), _print(summary)))
-    )
+    on_summary = summaries.append if as_json else collect_and_print
     try:
         config = load_config()
         if queue and not _queue_store(config.store_url):
@@ -217,6 +218,11 @@ def run(
         )
     )
     summaries: list = []
+
+    def collect_and_print(summary: object) -> None:
+        summaries.append(summary)
+        _print_stamped(summary)
+
     runs = 0
     try:
         store = _open_store(Store, config)
@@ -229,7 +235,7 @@ def run(
                 config,
                 stop,
                 connection=connection,
-                on_summary=lambda summary: (summaries.append(summary), _print_stamped(summary)),
+                on_summary=collect_and_print,
             )
         finally:
             store.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from typing import Any, TypedDict
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -37,7 +38,13 @@ def _filters(request: Request) -> dict[str, str]:
     return {k: q.get(k, "").strip() for k in ("connection", "flow", "class", "q", "state", "amount", "day")}
 
 
-def _searched(f: dict[str, str]) -> dict[str, str | None]:
+class _Search(TypedDict):
+    search: str | None
+    amount: str | None
+    day: str | None
+
+
+def _searched(f: dict[str, str]) -> _Search:
     """The key, amount and day a list is searched by (empty fields are no search)."""
     return {"search": f["q"] or None, "amount": f["amount"] or None, "day": f["day"] or None}
 
@@ -292,7 +299,7 @@ def connections(request: Request) -> Response:
     user_of(request)
     c = console(request)
     config = c.config()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for conn in c.store.connections():
         configured = None
         if config is not None:

@@ -99,7 +99,7 @@ def render(request: Request, template: str, **context: Any) -> Response:
     user = getattr(request.state, "user", None)
     context.update(
         user=user,
-        can=(lambda action: bool(user) and can(user.role, action)),
+        can=(lambda action: user is not None and can(user.role, action)),
         csrf=user.csrf_token if user else "",
         msg=request.query_params.get("msg"),
         error=request.query_params.get("error"),

@@ -5,9 +5,9 @@ from __future__ import annotations
 import select
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import CursorResult, Engine, Result, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session
@@ -98,6 +98,7 @@ def insert_ignore(session: Session, model: Any, values: dict[str, Any], conflict
     through its insertmanyvalues path, and RETURNING answers the same way on both databases.
     """
     name = session.get_bind().dialect.name
+    stmt: postgresql.Insert | sqlite.Insert
     if name == "postgresql":
         stmt = postgresql.insert(model).values(**values).on_conflict_do_nothing(index_elements=conflict)
     elif name == "sqlite":
@@ -106,6 +107,15 @@ def insert_ignore(session: Session, model: Any, values: dict[str, Any], conflict
         raise NotImplementedError(f"the store supports SQLite and PostgreSQL, not {name}")
     column = getattr(model, conflict[0])
     return session.execute(stmt.returning(column)).first() is not None
+
+
+def rowcount(result: Result[Any]) -> int:
+    """Rows an UPDATE or DELETE matched.
+
+    ``Session.execute`` is typed as returning a plain ``Result``; for a DML statement it is a
+    ``CursorResult``, the only kind that carries ``rowcount``.
+    """
+    return cast(CursorResult[Any], result).rowcount
 
 
 def dialect_insert(bind: Any, model: Any) -> Any:

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, or_, update
 from sqlalchemy.orm import Session
 
-from ml_connector.engine.dialect import insert_ignore
+from ml_connector.engine.dialect import insert_ignore, rowcount
 from ml_connector.engine.models import Lease
 from ml_connector.errors import MlConnectorError
 from ml_connector.transport.clock import Clock
@@ -36,7 +36,7 @@ def acquire(session: Session, name: str, owner: str, now: datetime, ttl: timedel
         .where(Lease.name == name, or_(Lease.owner == owner, Lease.expires_at < now))
         .values(owner=owner, expires_at=now + ttl, acquired_at=now)
     )
-    return taken.rowcount == 1
+    return rowcount(taken) == 1
 
 
 def renew(session: Session, name: str, owner: str, now: datetime, ttl: timedelta) -> bool:
@@ -44,7 +44,7 @@ def renew(session: Session, name: str, owner: str, now: datetime, ttl: timedelta
     renewed = session.execute(
         update(Lease).where(Lease.name == name, Lease.owner == owner).values(expires_at=now + ttl)
     )
-    return renewed.rowcount == 1
+    return rowcount(renewed) == 1
 
 
 def release(session: Session, name: str, owner: str) -> None:

@@ -32,7 +32,7 @@ def installed_version() -> str:
 
 def owned_by_queue(name: str | None) -> bool:
     """Tables the store does not model itself (for the models-equal-migrations check)."""
-    return bool(name) and (name.startswith("procrastinate_") or name == VERSION_TABLE)
+    return name is not None and (name.startswith("procrastinate_") or name == VERSION_TABLE)
 
 
 def _execute_script(connection: Connection, sql: str) -> None:

@@ -175,7 +175,7 @@ def _scrub_record(record: logging.LogRecord) -> None:
         record.exc_text = logging.Formatter().formatException(record.exc_info)
     if record.exc_text:
         record.exc_text = scrub(record.exc_text)
-    record._ml_scrubbed = True  # type: ignore[attr-defined]
+    record._ml_scrubbed = True
 
 
 def install_log_redaction() -> None:

@@ -17,12 +17,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
     Engine,
     String,
+    Table,
     and_,
     case,
     delete,
@@ -40,7 +41,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ml_connector.engine import lease, migrate, paths
 from ml_connector.engine.buckets import SharedBuckets
-from ml_connector.engine.dialect import dialect_insert, insert_ignore, make_engine
+from ml_connector.engine.dialect import dialect_insert, insert_ignore, make_engine, rowcount
 from ml_connector.engine.models import (
     ERPS,
     SYSTEMS,
@@ -623,7 +624,7 @@ class Store:
                 .values(claim_owner=None, claim_expires_at=None)
                 .execution_options(synchronize_session=False)
             )
-            return released.rowcount or 0
+            return rowcount(released) or 0
 
     def settle(
         self,
@@ -695,7 +696,7 @@ class Store:
                 .values(**values)
                 .execution_options(synchronize_session=False)
             )
-            if changed.rowcount == 1:
+            if rowcount(changed) == 1:
                 self.add_event(record_id, event, message=message, payload=payload, actor=owner, session=s)
                 rec = s.get(Record, record_id, populate_existing=True)
                 assert rec is not None
@@ -1005,7 +1006,7 @@ def _with_event(
     No row changed, no event."""
     written = stmt.cte("r")
     text = message(written.c) if callable(message) else literal(message, String)
-    events = AuditEvent.__table__
+    events = cast(Table, AuditEvent.__table__)  # the mapped class's table (typed as a FromClause)
     added = (
         insert(events)
         .from_select(

@@ -116,7 +116,8 @@ class ProjectBackoff(procrastinate.BaseRetryStrategy):
     ) -> RetryDecision | None:
         if not isinstance(exception, TransientError) or job.attempts + 1 >= RUN_ATTEMPTS:
             return None
-        return RetryDecision(retry_in={"seconds": self.policy.backoff(job.attempts)})
+        # procrastinate's TimeDeltaParams says int, but it builds a timedelta, which takes float seconds
+        return RetryDecision(retry_in={"seconds": self.policy.backoff(job.attempts)})  # type: ignore[call-overload]
 
 
 class QueueExecutor:

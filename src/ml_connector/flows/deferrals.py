@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 from ml_connector.engine.store import Store
 from ml_connector.errors import ConfigurationError, PermanentError
@@ -41,7 +41,7 @@ from ml_connector.sources.amazon.regions import MARKETPLACES
 log = logging.getLogger(__name__)
 
 FLOW = "deferrals"
-KIND = "deferral"  # a journal record of its own kind (its replay fetches the month again)
+KIND: Final = "deferral"  # a journal record of its own kind (its replay fetches the month again)
 ACCOUNT = "deferred"  # [accounts] deferred in the mapping: the Amazon deferred balance
 SETTLE_DELAY = timedelta(days=2)  # Finances may miss the last 48 hours
 LOOKBACK = timedelta(days=62)  # the longest deferral (B2B terms) earned before the first month
@@ -284,7 +284,7 @@ def run(ctx: FlowContext) -> FlowSummary:
                 continue
             result = engine.post(
                 JournalDocument(month.key, journal, kind=KIND), ctx.target, source=source_of(month, journal)
-            )  # type: ignore[arg-type]
+            )
             summary.count(result.outcome)
             if result.error:
                 summary.notes.append(f"{month.key}: {result.error}")
@@ -329,7 +329,7 @@ def _rebuild(store: Store, record, source) -> tuple[JournalDocument, ClosingTarg
             if month.key == record.key:
                 journal = month_journal(month, ctx.mapping, ctx.connection.mode)
                 if journal is not None:
-                    return JournalDocument(month.key, journal, kind=KIND), ClosingTarget(ctx)  # type: ignore[arg-type]
+                    return JournalDocument(month.key, journal, kind=KIND), ClosingTarget(ctx)
     except BaseException:
         ctx.close()
         raise

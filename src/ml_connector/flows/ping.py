@@ -73,5 +73,5 @@ def _mapping_accounts(target, connection: ConnectionConfig) -> list[str]:  # noq
     accounts = producible_accounts(load_mapping(connection.mapping))
     dimensions = {tuple(text.split("=", 1)) for values in accounts.values() for text in values}
     source = connection.mapping or "the default mapping"
-    problems = target.check_accounts(sorted(accounts), sorted(dimensions))  # type: ignore[arg-type]
+    problems = target.check_accounts(sorted(accounts), sorted(dimensions))
     return [f"mapping ({source}): {problem}" for problem in problems]

@@ -16,7 +16,10 @@ from ml_connector.model.journal import Journal
 from ml_connector.model.money import Money
 from ml_connector.model.orders import Address
 
-DocumentKind = Literal["journal", "customer", "sales_order", "sales_invoice", "credit_note", "ar_payment"]
+# "deferral": a JournalDocument of the deferrals flow, a record kind of its own (flows/deferrals.py).
+DocumentKind = Literal[
+    "journal", "customer", "sales_order", "sales_invoice", "credit_note", "ar_payment", "deferral"
+]
 
 
 @dataclass(frozen=True, slots=True)

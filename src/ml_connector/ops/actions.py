@@ -17,6 +17,7 @@ from sqlalchemy import update
 
 from ml_connector.config import DeploymentConfig, default_config_path, load_config
 from ml_connector.engine import replay as replaying
+from ml_connector.engine.dialect import rowcount
 from ml_connector.engine.models import Record
 from ml_connector.engine.store import DONE_STATES, Store
 from ml_connector.errors import ConfigurationError, MlConnectorError
@@ -108,12 +109,14 @@ def resolve(store: Store, record_id: int, reason: str, *, user: str) -> None:
     if rec.state == "pending" and rec.claim_expires_at and rec.claim_expires_at > now:
         raise ConfigurationError(f"record #{rec.id} is being posted by a run right now; wait for it to end")
     with store.session() as s:
-        changed = s.execute(
-            update(Record)
-            .where(Record.id == rec.id, Record.state.in_(RESOLVABLE_STATES))
-            .values(state="resolved", updated_at=now)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        changed = rowcount(
+            s.execute(
+                update(Record)
+                .where(Record.id == rec.id, Record.state.in_(RESOLVABLE_STATES))
+                .values(state="resolved", updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        )
     if changed != 1:
         raise ConfigurationError(f"record #{rec.id} changed meanwhile; look at it again")
     record_action(

@@ -45,6 +45,8 @@ def set_sku_map(config_path: Path, connection: str, sku: str, item: str) -> None
     doc = tomlkit.parse(config_path.read_text(encoding="utf-8"))
     table = _connection_table(doc, connection)
     erp = table.get("erp")
+    if not isinstance(erp, str):
+        raise ConfigurationError(f'connection {connection!r} has no erp; add erp = "m3" or "acumatica"')
     if erp not in table:
         table[erp] = tomlkit.table()
     erp_table = table[erp]

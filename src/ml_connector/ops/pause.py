@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import delete, select
 
-from ml_connector.engine.dialect import insert_ignore
+from ml_connector.engine.dialect import insert_ignore, rowcount
 from ml_connector.engine.models import Connection, ConnectionPause
 from ml_connector.engine.store import Store
 from ml_connector.flows.context import FlowSummary
@@ -23,7 +23,7 @@ def resume(store: Store, connection: str) -> bool:
     with store.session() as s:
         conn = store._connection(s, connection)
         return (
-            s.execute(delete(ConnectionPause).where(ConnectionPause.connection_id == conn.id)).rowcount == 1
+            rowcount(s.execute(delete(ConnectionPause).where(ConnectionPause.connection_id == conn.id))) == 1
         )
 
 

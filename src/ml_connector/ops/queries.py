@@ -232,7 +232,7 @@ def overview(store: Store, config: DeploymentConfig | None) -> list[ConnectionOv
     result = []
     for cid, name in sorted(names.items(), key=lambda kv: kv[1]):
         conn_config = configured.get(name)
-        flows = set(conn_config.flows) if conn_config else set()
+        flows: set[str] = set(conn_config.flows) if conn_config else set()
         flows |= {f for (c, f) in set(counts) | set(runs) if c == cid}
         rows = []
         for flow in sorted(flows, key=_flow_order):
@@ -556,10 +556,10 @@ def _waiting_reasons(store: Store, rows: list[RecordRow]) -> dict[int, str]:
     now = store.now()
     last: dict[int, AuditEvent] = {}
     with store.session() as s:
-        for event in s.scalars(
+        for audit in s.scalars(
             select(AuditEvent).where(AuditEvent.record_id.in_([r.id for r in rows])).order_by(AuditEvent.id)
         ):
-            last[event.record_id] = event
+            last[audit.record_id] = audit
     reasons = {}
     for row in rows:
         if row.claim_expires_at and row.claim_expires_at > now:

@@ -302,7 +302,9 @@ def _journals(
         lines = tuple(
             _journal_line(
                 account, dims, net, descriptions, categories, currency, reference,
-                conversion.converted if converted and payout and account == mapping.account_of("bank") else None,
+                conversion.converted
+                if converted and conversion is not None and payout and account == mapping.account_of("bank")
+                else None,
             )
             for (_p, account, dims, payout), (net, descriptions, categories) in sorted(
                 lines_net, key=lambda item: (not item[0][3], item[0][1], item[0][2])

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import BinaryIO, Literal
+from typing import Any, BinaryIO, Literal
 
 from ml_connector.model.money import Money, currency_exponent, parse_currency
 from ml_connector.model.settlement import Settlement, SettlementLine
@@ -231,7 +231,7 @@ class SettlementReport:
         plain, comma = _fast_chars(amounts.convention, exponent), amounts.convention is COMMA
         sep = "," if comma else "."
         date_cache, parse_date = dates.cache, dates.parse_date
-        missing = object()
+        missing: Any = object()  # a sentinel: mypy cannot narrow ``is missing`` on a plain object
         general, add = self._v2_record, acc.add
         sums = acc.sums
         sums_get = sums.get

@@ -12,7 +12,7 @@ import io
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
 from ml_connector.settlement.errors import NotASettlementReport, TruncatedReport
 
@@ -127,7 +127,9 @@ class truncation_errors:  # noqa: N801 - used as a context manager, reads as a c
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, _tb: object) -> bool:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, _tb: object
+    ) -> Literal[False]:
         if kind is not None and issubclass(kind, EOFError | gzip.BadGzipFile | zlib.error):
             raise TruncatedReport(
                 f"the compressed report ends early after line {self.source.line_no} ({exc}); "

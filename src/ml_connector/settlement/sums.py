@@ -41,12 +41,12 @@ class LineSums:
                 entry[2].append(line)
             return
         key = (tt, at, ad, market, posted)
-        entry = self.sums.get(key)
-        if entry is None:
+        row = self.sums.get(key)
+        if row is None:
             self.sums[key] = [amount, 1, line]
         else:
-            entry[0] += amount
-            entry[1] += 1
+            row[0] += amount
+            row[1] += 1
 
     def add_records(self, records: Iterable[tuple]) -> None:
         add = self.add

@@ -125,7 +125,7 @@ def write_flat_file_v2(
 
 def _as_text(out: TextIO | BinaryIO, encoding: str) -> TextIO:
     if isinstance(out, io.TextIOBase):
-        return out  # type: ignore[return-value]
+        return out
     if hasattr(out, "encoding") and not isinstance(out, io.BufferedIOBase | io.RawIOBase):
         return out  # type: ignore[return-value]  # a text-like stream that is not an io class
-    return io.TextIOWrapper(out, encoding=encoding, newline="", write_through=False)  # type: ignore[arg-type]
+    return io.TextIOWrapper(out, encoding=encoding, newline="", write_through=False)

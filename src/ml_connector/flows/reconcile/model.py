@@ -40,6 +40,7 @@ class Difference:
         return f"{where}: {self.message}{amount}{when}"
 
     def as_dict(self) -> dict[str, Any]:
+        money = self.expected or self.found
         return {
             "settlement_id": self.settlement_id,
             "order_id": self.order_id,
@@ -48,7 +49,7 @@ class Difference:
             "expected": _s(self.expected),
             "found": _s(self.found),
             "difference": _s(self.amount),
-            "currency": (self.expected or self.found).currency if (self.expected or self.found) else None,
+            "currency": money.currency if money else None,
             "date": self.date,
             "subject": self.subject,
         }

@@ -24,7 +24,7 @@ from ml_connector.model.journal import Journal
 from ml_connector.model.money import Money
 from ml_connector.model.settlement import Settlement, SettlementLine
 from ml_connector.settlement.errors import QuarantineError
-from ml_connector.settlement.journal_builder import BuildResult, LinesReport, build_journals
+from ml_connector.settlement.journal_builder import BuildResult, LinesReport, Mode, build_journals
 from ml_connector.settlement.mapping import AccountMapping
 from ml_connector.settlement.reader import open_report
 from ml_connector.sources.amazon.resources import Transaction
@@ -130,12 +130,12 @@ class StoredReport:
                 marketplace_name=market or None,
             )
 
-    def build(self, mapping: AccountMapping, *, mode: str, split_by_period: bool) -> BuildResult:
+    def build(self, mapping: AccountMapping, *, mode: Mode, split_by_period: bool) -> BuildResult:
         return build_journals(
             LinesReport(self.settlement, self.lines()),
             mapping,
             mode=mode,
-            split_by_period=split_by_period,  # type: ignore[arg-type]
+            split_by_period=split_by_period,
         )
 
     def to_json(self, sha256: str) -> bytes:
@@ -173,7 +173,7 @@ class StoredReport:
             report_type=h["report_type"],
         )
         keys = {tuple(row[:6]): [Decimal(row[6]), row[7]] for row in doc["keys"]}
-        return cls(settlement, keys), doc["report_sha256"]  # type: ignore[arg-type]
+        return cls(settlement, keys), doc["report_sha256"]
 
 
 def sum_report(data: bytes) -> StoredReport:

@@ -110,13 +110,13 @@ class _Parser:
 
     def parse(self) -> Predicate:
         predicate = self.or_expr()
-        if self.peek() is not None:
-            raise FilterError(f"unexpected {self.peek()[1]!r} in $filter")
+        if (token := self.peek()) is not None:
+            raise FilterError(f"unexpected {token[1]!r} in $filter")
         return predicate
 
     def or_expr(self) -> Predicate:
         left = self.and_expr()
-        while self.peek() and self.peek()[1] == "or":
+        while (token := self.peek()) and token[1] == "or":
             self.take()
             right = self.and_expr()
             left = (lambda a, b: lambda r: a(r) or b(r))(left, right)
@@ -124,18 +124,19 @@ class _Parser:
 
     def and_expr(self) -> Predicate:
         left = self.unary()
-        while self.peek() and self.peek()[1] == "and":
+        while (token := self.peek()) and token[1] == "and":
             self.take()
             right = self.unary()
             left = (lambda a, b: lambda r: a(r) and b(r))(left, right)
         return left
 
     def unary(self) -> Predicate:
-        if self.peek() and self.peek()[1] == "not":
+        token = self.peek()
+        if token and token[1] == "not":
             self.take()
             inner = self.unary()
             return lambda r: not inner(r)
-        if self.peek() and self.peek()[1] == "(":
+        if token and token[1] == "(":
             self.take()
             inner = self.or_expr()
             self.expect(")")

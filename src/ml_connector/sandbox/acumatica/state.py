@@ -143,7 +143,7 @@ def _default_mapping_accounts() -> frozenset[str]:
     return frozenset(a for a in accounts if not a.startswith("@"))
 
 
-_SANDBOX_CHART = (
+_SANDBOX_CHART: frozenset[str] = (
     frozenset(
         {
             "10200",
@@ -318,7 +318,7 @@ class AcumaticaSandbox:
     def _seed_accounts(self) -> None:
         """The tenant's chart of accounts (the Account entity), as GL301000 would list it."""
         for number in sorted(self.config.known_accounts | self.config.inactive_accounts):
-            record = {
+            record: dict[str, Any] = {
                 "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"acumatica-account-{number}")),
                 "AccountCD": number,
                 "Description": f"Account {number}",
@@ -344,7 +344,7 @@ class AcumaticaSandbox:
         for product in products(self.seed):
             if product.acumatica_item is None:
                 continue
-            record = {
+            record: dict[str, Any] = {
                 "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"acumatica-item-{product.acumatica_item}")),
                 "InventoryID": product.acumatica_item,
                 "Description": product.title,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from starlette.requests import Request
 
@@ -156,7 +156,8 @@ async def list_transactions(request: Request, state: SandboxState, token: Issued
 STATUSES = ("DEFERRED", "RELEASED", "DEFERRED_RELEASED")
 
 
-def _posted(event, settlement) -> object:
+def _posted(event, settlement) -> datetime:
+    # only deferred events come without a settlement, and they always carry ``earned``
     """A deferred transaction is posted when earned; everything else (releases too) when settled."""
     return event.earned if settlement is None else event.posted
 

@@ -55,6 +55,7 @@ def _select(
     else:
         if request.query_params.get(names["createdBefore"]):
             raise bad_input(f"{names['createdBefore']} cannot be combined with {names['lastUpdatedAfter']}.")
+        assert updated_after is not None  # exactly one of the two bounds is set (checked above)
         before = before_bound(
             state, request.query_params.get(names["lastUpdatedBefore"]), names["lastUpdatedBefore"]
         )

@@ -135,7 +135,7 @@ class M3World:
         self.deliveries: dict[str, Row] = {}
         self.delivery_lines: list[Row] = []
         self.invoices: list[Row] = []  # customer invoices (OIS350MI), made by invoice()
-        self._series = Counter()
+        self._series: Counter[str] = Counter()
         self.handlers: dict[tuple[str, str], Callable[[Row], list[Row]]] = {
             (name.split("__")[0].upper(), name.split("__")[1]): getattr(self, name)
             for name in dir(self)

@@ -246,7 +246,9 @@ def deferred_transaction(data: dict) -> DeferredTransaction | None:
     related = {
         r["relatedIdentifierName"]: r["relatedIdentifierValue"] for r in data.get("relatedIdentifiers") or ()
     }
-    context = next((c for c in data.get("contexts") or () if c.get("contextType") == "DeferredContext"), {})
+    context: dict = next(
+        (c for c in data.get("contexts") or () if c.get("contextType") == "DeferredContext"), {}
+    )
     earned = mapping.timestamp(data.get("postedDate"))
     total = mapping.money(data.get("totalAmount"))
     if earned is None or total is None:

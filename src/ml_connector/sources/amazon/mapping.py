@@ -31,7 +31,7 @@ def money(value: Any) -> Money | None:
     """Any of Amazon's four money shapes as Money; None when absent."""
     if not isinstance(value, dict):
         return None
-    currency = value.get("currencyCode") or value.get("CurrencyCode")
+    currency = value.get("currencyCode") or value.get("CurrencyCode") or ""  # Money rejects "" by name
     for key in ("amount", "Amount", "currencyAmount", "CurrencyAmount"):
         if key in value and value[key] is not None:
             raw = value[key]
@@ -43,6 +43,11 @@ def money(value: Any) -> Money | None:
 def timestamp(value: str | None) -> datetime | None:
     if not value:
         return None
+    return required_timestamp(value)
+
+
+def required_timestamp(value: str) -> datetime:
+    """A timestamp the API always sends (an order's created and updated times, an echoed bound)."""
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
@@ -115,8 +120,8 @@ def order_from_2026(data: dict, currency: str) -> Order:
     return Order(
         amazon_order_id=data["orderId"],
         marketplace_id=channel.get("marketplaceId", ""),
-        purchase_date=timestamp(data["createdTime"]),
-        last_updated=timestamp(data["lastUpdatedTime"]),
+        purchase_date=required_timestamp(data["createdTime"]),
+        last_updated=required_timestamp(data["lastUpdatedTime"]),
         status=STATUS_FROM_2026.get(fulfillment.get("fulfillmentStatus", ""), "Pending"),
         fulfillment_channel=CHANNEL_FROM_2026.get(fulfillment.get("fulfilledBy", ""), "MFN"),
         currency=order_currency,
@@ -155,8 +160,8 @@ def order_from_v0(data: dict, items: list[dict], currency: str) -> Order:
     return Order(
         amazon_order_id=data["AmazonOrderId"],
         marketplace_id=data.get("MarketplaceId", ""),
-        purchase_date=timestamp(data["PurchaseDate"]),
-        last_updated=timestamp(data["LastUpdateDate"]),
+        purchase_date=required_timestamp(data["PurchaseDate"]),
+        last_updated=required_timestamp(data["LastUpdateDate"]),
         status=data["OrderStatus"],
         fulfillment_channel=data.get("FulfillmentChannel", "MFN"),
         currency=total.currency if total else currency,

@@ -164,7 +164,7 @@ class OAuthSession:
             )
             return self._access  # type: ignore[return-value]
 
-    def _grant(self, form: dict[str, str]) -> None:
+    def _grant(self, form: dict[str, str | None]) -> None:
         form = {
             **form,
             "client_id": self._credentials.client_id,

@@ -9,6 +9,7 @@ is gone from the instance; the client then reads ``GET /entity`` and names the v
 
 from __future__ import annotations
 
+import builtins
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from datetime import datetime
@@ -214,8 +215,11 @@ class AcumaticaClient:
         raise_for_status(response, f"PUT {entity}")
         return unwrap(loads(response.content))
 
-    def inquire(self, entity: str, parameters: Mapping[str, Any], *, results: str = "Results") -> list[dict]:
-        """Inquiry entities are read with PUT: parameters in, ``Results`` rows out."""
+    def inquire(
+        self, entity: str, parameters: Mapping[str, Any], *, results: str = "Results"
+    ) -> builtins.list[dict]:
+        """Inquiry entities are read with PUT: parameters in, ``Results`` rows out.
+        (``builtins.list``: the method ``list`` above shadows the type in the class body.)"""
         response = self.request("PUT", entity, params={"$expand": results}, body=wrap(parameters))
         raise_for_status(response, f"PUT {entity}")
         return list(unwrap(loads(response.content)).get(results) or [])

@@ -41,7 +41,7 @@ def http_error(response: httpx.Response) -> dict | None:
 
 def is_no_entity(response: httpx.Response) -> bool:
     error = http_error(response)
-    return bool(error) and (
+    return error is not None and (
         NO_ENTITY in str(error.get("exceptionType", ""))
         or "No entity satisfies" in str(error.get("exceptionMessage", ""))
     )

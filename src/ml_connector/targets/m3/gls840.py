@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from ml_connector.errors import ConfigurationError
 
@@ -66,9 +66,11 @@ class ParmLayout:
     def from_config(cls, config: Mapping[str, object]) -> ParmLayout:
         """From configuration: {"record_id": "I1", "decimal_separator": ".", "fields": [{"name", "start", "length", "align"}]}."""
         try:
+            # Configuration is untyped TOML: a wrong shape raises KeyError/TypeError, reported below.
+            entries: Any = config["fields"]
             fields = tuple(
-                ParmField(str(f["name"]), int(f["start"]), int(f["length"]), f.get("align", "left"))  # type: ignore[index,union-attr]
-                for f in config["fields"]  # type: ignore[union-attr]
+                ParmField(str(f["name"]), int(f["start"]), int(f["length"]), f.get("align", "left"))
+                for f in entries
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigurationError(

@@ -125,7 +125,7 @@ class MiClient:
         own records or error (errors are not raised here: the caller decides per transaction)."""
         pending = [(name, _as_strings(fields)) for name, fields in calls]
         if self.api_version == "v1":  # v1 has no bulk endpoint: one request each
-            results = []
+            results: list[MiResult] = []
             for name, fields in pending:
                 self._count(program, [name])
                 response = self._send(
@@ -135,7 +135,7 @@ class MiClient:
                 )
                 results.extend(parse_body(self._json(response, program, name), program, name)[:1])
             return results
-        results: list[MiResult] = []
+        results = []
         for start in range(0, len(pending), BULK_CHUNK):
             chunk = pending[start : start + BULK_CHUNK]
             self._count(program, [name for name, _ in chunk])
