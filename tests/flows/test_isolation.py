@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from ml_connector.engine.models import Run
-from ml_connector.flows import runner, settlements
+from ml_connector.flows import registry, runner, settlements
 from ml_connector.sandbox.deployment import ACUMATICA_CONNECTION, M3_CONNECTION
 
 POISON = b"poison: a report the reader cannot handle"
@@ -42,7 +42,7 @@ def poisoned(deployment, monkeypatch):
         return real_open(data, *args, **kwargs)
 
     monkeypatch.setattr(settlements, "open_report", open_report)
-    real_flow = runner.flow_named
+    real_flow = registry.flow
 
     def flow_named(name):
         run = real_flow(name)
@@ -54,7 +54,7 @@ def poisoned(deployment, monkeypatch):
 
         return broken
 
-    monkeypatch.setattr(runner, "flow_named", flow_named)
+    monkeypatch.setattr(registry, "flow", flow_named)
     return bad
 
 

@@ -247,7 +247,13 @@ def test_the_api_path_asks_only_for_the_v2_flat_file(monkeypatch: pytest.MonkeyP
         lwa_url="http://127.0.0.1:9/auth/o2/token",
     )
     seen: list[dict] = []
-    monkeypatch.setattr(client, "_get", lambda _op, _path, params=None: seen.append(dict(params or {})) or {})
+    from ml_connector.sources.amazon.api import common
+
+    monkeypatch.setattr(
+        common,
+        "get_json",
+        lambda _client, _op, _path, params=None, **_: seen.append(dict(params or {})) or {},
+    )
     try:
         assert list(client.list_settlement_reports(datetime(2026, 11, 1, tzinfo=UTC))) == []
     finally:
