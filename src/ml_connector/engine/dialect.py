@@ -37,6 +37,12 @@ def make_engine(url: str) -> Engine:
                 _use_wal(cursor)
             cursor.close()
 
+        @event.listens_for(engine, "checkout")
+        def _checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+            # returning from `Store.autocommit`, SQLAlchemy's reset sets "" (the sqlite3 module's
+            # own implicit BEGINs): back to None, so BEGIN IMMEDIATE stays the only BEGIN
+            dbapi_connection.isolation_level = None
+
         @event.listens_for(engine, "begin")
         def _begin(connection: Any) -> None:
             if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
