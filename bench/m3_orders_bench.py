@@ -22,6 +22,7 @@ from pathlib import Path
 
 import httpx
 
+from ml_connector.clock import Clock
 from ml_connector.engine.posting import PostingEngine
 from ml_connector.engine.store import Store
 from ml_connector.model.documents import CustomerDocument, SalesDocument, SalesLine
@@ -31,7 +32,6 @@ from ml_connector.sandbox.catalog import products
 from ml_connector.sandbox.m3 import world as tenant
 from ml_connector.sandbox.m3.app import ionapi_document
 from ml_connector.targets.m3 import M3Settings, M3Target, parse_ionapi
-from ml_connector.transport.clock import Clock
 from ml_connector.transport.retry import RetryPolicy
 
 SCALE = 1000.0  # token lifetimes and backoffs in sandbox time
@@ -76,7 +76,7 @@ SERVE = """
 import sys, threading
 from ml_connector.sandbox.m3.app import create_app
 from ml_connector.sandbox.server import serve_in_thread
-from ml_connector.transport.clock import Clock
+from ml_connector.clock import Clock
 server = serve_in_thread(create_app(clock=Clock(float(sys.argv[1])), rate_per_second=1e6, burst=1e6), name="m3")
 print(server.url, flush=True)
 sys.stdin.read()  # until the bench closes our stdin

@@ -40,7 +40,7 @@ import json, sys
 from ml_connector.sandbox.amazon.app import create_app as amazon
 from ml_connector.sandbox.m3.app import create_app as m3
 from ml_connector.sandbox.server import serve_in_thread
-from ml_connector.transport.clock import Clock
+from ml_connector.clock import Clock
 sellers, orders, scale = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
 clock = Clock(scale)
 servers = [serve_in_thread(amazon(clock=clock, seed=1000 + i, order_count=orders, days=30), name=f"a{i}")

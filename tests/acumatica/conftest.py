@@ -13,6 +13,7 @@ from decimal import Decimal
 
 import pytest
 
+from ml_connector.clock import Clock
 from ml_connector.model.documents import CustomerDocument, JournalDocument, SalesDocument, SalesLine
 from ml_connector.model.journal import Journal, JournalLine
 from ml_connector.model.money import Money
@@ -23,7 +24,6 @@ from ml_connector.sandbox.catalog import products
 from ml_connector.sandbox.faults import FaultPlan
 from ml_connector.sandbox.server import RunningServer, serve_in_thread
 from ml_connector.targets.acumatica import AcumaticaCredentials, AcumaticaSettings, AcumaticaTarget
-from ml_connector.transport.clock import Clock
 from ml_connector.transport.retry import RetryPolicy
 
 BASE_PATH = "/erp"  # a virtual directory, as on most on-premises instances

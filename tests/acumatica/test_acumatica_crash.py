@@ -17,9 +17,9 @@ from datetime import timedelta
 
 import pytest
 
+from ml_connector.clock import Clock
 from ml_connector.engine.posting import PostingEngine
 from ml_connector.engine.store import Store
-from ml_connector.transport.clock import Clock
 from ml_connector.transport.retry import RetryPolicy
 
 from .conftest import CREDENTIALS, SCALE, customer_doc, invoice_doc, journal_doc

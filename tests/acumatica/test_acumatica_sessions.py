@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from ml_connector.clock import Clock
 from ml_connector.errors import AuthenticationError, ConfigurationError, TransientError
 from ml_connector.sandbox.acumatica.state import SandboxConfig
 from ml_connector.sandbox.faults import FaultPlan
 from ml_connector.targets.acumatica import AcumaticaCredentials, AcumaticaTarget
 from ml_connector.targets.acumatica.endpoint import parse_instance_info, require_version
-from ml_connector.transport.clock import Clock
 from ml_connector.transport.retry import RetryPolicy
 
 from .conftest import CREDENTIALS, customer_doc, invoice_doc

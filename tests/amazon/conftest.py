@@ -7,12 +7,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from ml_connector.clock import Clock
 from ml_connector.sandbox.amazon.app import create_app
 from ml_connector.sandbox.amazon.state import SELLER_ID
 from ml_connector.sandbox.faults import FaultPlan
 from ml_connector.sandbox.server import serve_in_thread
 from ml_connector.sources.amazon import LwaCredentials, SpApiClient
-from ml_connector.transport.clock import Clock
 from ml_connector.transport.retry import RetryPolicy
 
 

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from ml_connector.clock import SteppedClock
 from ml_connector.errors import AuthenticationError, PermanentError
 from ml_connector.model import Money
 from ml_connector.sandbox.catalog import MARKETPLACES
 from ml_connector.sandbox.faults import FaultPlan
 from ml_connector.sources.amazon import LwaCredentials, price_patch, quantity_patch
 from ml_connector.sources.amazon.order_pages import OrderPosition, each_order
-from ml_connector.transport.clock import SteppedClock
 
 MARKETS = list(MARKETPLACES)
 
@@ -307,8 +307,8 @@ def test_listings_patch_and_feed_change_the_sandbox_listing(sandbox) -> None:
 
 
 def test_rate_limit_header_lowers_the_bucket() -> None:
+    from ml_connector.clock import Clock
     from ml_connector.sources.amazon.limits import RateLimiter
-    from ml_connector.transport.clock import Clock
 
     limiter = RateLimiter(clock=Clock(1000))
     bucket = limiter.bucket("getOrder")

@@ -8,10 +8,10 @@ import json
 import httpx
 import pytest
 
+from ml_connector.clock import Clock
 from ml_connector.errors import TransientError
 from ml_connector.sources.amazon import LwaCredentials, SpApiClient
 from ml_connector.sources.amazon.api.paging import PagingLoopError, follow
-from ml_connector.transport.clock import Clock
 from ml_connector.transport.retry import RetryPolicy
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from starlette.testclient import TestClient
 
+from ml_connector.clock import Clock
 from ml_connector.sandbox.amazon.app import create_app
-from ml_connector.transport.clock import Clock
 
 
 def test_unknown_resource_answers_amazon_json_error() -> None:

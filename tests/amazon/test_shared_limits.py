@@ -11,11 +11,11 @@ from datetime import timedelta
 import httpx
 import pytest
 
+from ml_connector.clock import Clock
 from ml_connector.engine.store import Store
 from ml_connector.sandbox.amazon.state import SELLER_ID
 from ml_connector.sources.amazon import LwaCredentials, SpApiClient
 from ml_connector.sources.amazon.limits import USAGE_PLANS
-from ml_connector.transport.clock import Clock
 from ml_connector.transport.retry import RetryPolicy
 
 WORKERS = 4

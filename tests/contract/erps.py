@@ -20,11 +20,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
+from ml_connector.clock import Clock
 from ml_connector.errors import PermanentError, TransientError
 from ml_connector.model.documents import CustomerDocument, Document, JournalDocument, SalesDocument, SalesLine
 from ml_connector.model.journal import Journal, JournalLine
 from ml_connector.model.money import Money
-from ml_connector.transport.clock import Clock
 from ml_connector.transport.retry import RetryPolicy
 
 

@@ -19,9 +19,9 @@ from datetime import timedelta
 
 import pytest
 
+from ml_connector.clock import Clock
 from ml_connector.engine.posting import PostingEngine, PostingResult
 from ml_connector.engine.store import DONE_STATES, Store
-from ml_connector.transport.clock import Clock
 from ml_connector.transport.retry import RetryPolicy
 
 from .erps import Erp

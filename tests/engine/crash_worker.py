@@ -19,9 +19,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from fakes import DurableTarget, doc  # noqa: E402
 
+from ml_connector.clock import Clock  # noqa: E402
 from ml_connector.engine.posting import PostingEngine  # noqa: E402
 from ml_connector.engine.store import Store  # noqa: E402
-from ml_connector.transport.clock import Clock  # noqa: E402
 from ml_connector.transport.retry import RetryPolicy  # noqa: E402
 
 

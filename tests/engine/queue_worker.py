@@ -16,10 +16,10 @@ import signal
 import sys
 import threading
 
+from ml_connector.clock import Clock
 from ml_connector.config import load_config
 from ml_connector.engine.store import Store
 from ml_connector.executors.queue import QueueExecutor, WorkerContext
-from ml_connector.transport.clock import Clock
 
 
 def main(options: dict) -> None:

@@ -20,9 +20,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from ml_connector.clock import Clock
 from ml_connector.engine.posting import PostingEngine
 from ml_connector.engine.store import Store
-from ml_connector.transport.clock import Clock
 from ml_connector.transport.retry import RetryPolicy
 
 # The claim the workers take. It is simulated time, but a live worker renews it in real time: at the

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from ml_connector.clock import Clock
 from ml_connector.engine.lease import LeaseHeld
 from ml_connector.engine.store import DONE_STATES, Store
-from ml_connector.transport.clock import Clock
 
 from .crash_worker import start_forked, wait_forked
 from .fakes import DurableTarget

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from ml_connector.clock import Clock
 from ml_connector.engine.posting import PostingEngine
 from ml_connector.engine.store import Store
-from ml_connector.transport.clock import Clock
 from ml_connector.transport.retry import RetryPolicy
 
 from .fakes import FakeTarget, doc

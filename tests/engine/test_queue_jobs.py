@@ -10,13 +10,13 @@ from datetime import timedelta
 import pytest
 from procrastinate.testing import InMemoryConnector
 
+from ml_connector.clock import Clock
 from ml_connector.config import parse_config
 from ml_connector.engine.store import Store
 from ml_connector.errors import PermanentError, TransientError
 from ml_connector.executors.queue import QUEUE, RUN_TASK, ProjectBackoff, QueueExecutor, WorkerContext
 from ml_connector.executors.schedule import DuePair, due_pairs, pairs
 from ml_connector.flows.context import FlowSummary
-from ml_connector.transport.clock import Clock
 from ml_connector.transport.retry import RetryPolicy
 
 CONFIG = """

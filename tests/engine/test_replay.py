@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from ml_connector.clock import Clock
 from ml_connector.engine import replay
 from ml_connector.engine.posting import PostingEngine
 from ml_connector.engine.store import Store
 from ml_connector.errors import ConfigurationError, PermanentError
-from ml_connector.transport.clock import Clock
 
 from .fakes import FakeTarget, doc
 

@@ -8,11 +8,11 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from ml_connector.clock import Clock
 from ml_connector.config import parse_config
 from ml_connector.engine.models import Run
 from ml_connector.engine.store import Store
 from ml_connector.errors import ConfigurationError
-from ml_connector.transport.clock import Clock
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from ml_connector.clock import Clock
 from ml_connector.config import ConnectionConfig
 from ml_connector.engine.store import Store
 from ml_connector.flows import orders as orders_flow
@@ -34,7 +35,6 @@ from ml_connector.sandbox.faults import FaultPlan
 from ml_connector.sandbox.server import serve_in_thread
 from ml_connector.sources.amazon import LwaCredentials, SpApiClient
 from ml_connector.sources.amazon.order_pages import OrderPosition
-from ml_connector.transport.clock import Clock
 from ml_connector.transport.retry import RetryPolicy
 
 MARKETS = ["ATVPDKIKX0DER", "A2EUQ1WTGCTBG2", "A1F83G8C2ARO7P", "A1PA6795UKMFR9"]

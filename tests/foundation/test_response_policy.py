@@ -7,11 +7,11 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from ml_connector.clock import SteppedClock
 from ml_connector.errors import TransientError
 from ml_connector.transport import pool
 from ml_connector.transport.auth import IonTokenAuth, LwaTokenAuth
 from ml_connector.transport.client import ApiClient, Failure
-from ml_connector.transport.clock import SteppedClock
 from ml_connector.transport.retry import RetryPolicy
 
 URL = "http://127.0.0.1:9/x"

@@ -4,9 +4,9 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from ml_connector.clock import Clock
 from ml_connector.sandbox.faults import FaultInjectionMiddleware, FaultPlan
 from ml_connector.sandbox.server import serve_in_thread
-from ml_connector.transport.clock import Clock
 
 
 def _app(plan: FaultPlan):

@@ -3,9 +3,9 @@ import threading
 import httpx
 import pytest
 
+from ml_connector.clock import Clock
 from ml_connector.errors import TransientError
 from ml_connector.transport.client import ApiClient
-from ml_connector.transport.clock import Clock
 from ml_connector.transport.ratelimit import TokenBucket
 from ml_connector.transport.retry import RetryPolicy, retry_after_seconds
 

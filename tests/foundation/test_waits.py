@@ -1,8 +1,8 @@
 """Long waits announce what they wait for (the CLI's progress bar shows it)."""
 
+from ml_connector.clock import Clock
 from ml_connector.sources.amazon.limits import RateLimiter
 from ml_connector.transport import waits
-from ml_connector.transport.clock import Clock
 
 
 def test_a_rate_limit_wait_names_the_operation_and_the_time():

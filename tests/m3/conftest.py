@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 
+from ml_connector.clock import Clock
 from ml_connector.model.documents import CustomerDocument, JournalDocument, SalesDocument, SalesLine
 from ml_connector.model.journal import Journal, JournalLine
 from ml_connector.model.money import Money
@@ -19,7 +20,6 @@ from ml_connector.sandbox.m3 import world as tenant
 from ml_connector.sandbox.m3.app import M3Sandbox, create_app, ionapi_document
 from ml_connector.sandbox.server import RunningServer, serve_in_thread
 from ml_connector.targets.m3 import M3Settings, M3Target, parse_ionapi
-from ml_connector.transport.clock import Clock
 from ml_connector.transport.retry import RetryPolicy
 
 SCALE = 200.0  # sandbox time runs 200x: a 7200 s token lives 36 s, backoffs shrink likewise

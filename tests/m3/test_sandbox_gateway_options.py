@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from starlette.testclient import TestClient
 
+from ml_connector.clock import Clock
 from ml_connector.sandbox.m3 import app as m3app
-from ml_connector.transport.clock import Clock
 
 
 def test_refresh_token_grant() -> None:

@@ -19,10 +19,10 @@ from easy_acumatica import AcumaticaClient
 from easy_acumatica.exceptions import AcumaticaError
 from easy_acumatica.odata import QueryOptions
 
+from ml_connector.clock import Clock
 from ml_connector.sandbox.acumatica import state as world
 from ml_connector.sandbox.acumatica.app import create_app
 from ml_connector.sandbox.server import serve_in_thread
-from ml_connector.transport.clock import Clock
 
 PEER = "easy-acumatica"
 VERSION = "24.200.001"

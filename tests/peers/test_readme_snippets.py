@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from sp_api.auth import access_token_client as lwa_cache
 
+from ml_connector.clock import Clock
 from ml_connector.sandbox.acumatica.app import create_app as acumatica_app
 from ml_connector.sandbox.amazon.app import create_app as amazon_app
 from ml_connector.sandbox.server import serve_in_thread
-from ml_connector.transport.clock import Clock
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

@@ -25,11 +25,11 @@ from sp_api.base.exceptions import (
     SellingApiNotFoundException,
 )
 
+from ml_connector.clock import Clock
 from ml_connector.sandbox.amazon.app import create_app
 from ml_connector.sandbox.amazon.state import SELLER_ID
 from ml_connector.sandbox.amazon.views import iso
 from ml_connector.sandbox.server import serve_in_thread
-from ml_connector.transport.clock import Clock
 
 PEER = "python-amazon-sp-api"
 US = "ATVPDKIKX0DER"

@@ -27,10 +27,10 @@ def reconcile(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document instead of text."),
 ) -> None:
     from ml_connector.cli.output import print_json
+    from ml_connector.clock import Clock
     from ml_connector.config import load_config
     from ml_connector.engine.store import Store
     from ml_connector.flows.reconcile import reconcile_deployment
-    from ml_connector.transport.clock import Clock
 
     try:
         config = load_config()

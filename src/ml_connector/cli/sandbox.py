@@ -41,10 +41,10 @@ def serve(
     seed: int = typer.Option(7, help="Seed of the generated seller data."),
 ) -> None:
     """Serve the sandboxes until Ctrl-C (127.0.0.1 only), and print how to connect to them."""
+    from ml_connector.clock import Clock
     from ml_connector.errors import ConfigurationError
     from ml_connector.sandbox.instructions import config_snippet, connect_commands
     from ml_connector.sandbox.server import serve_in_thread
-    from ml_connector.transport.clock import Clock
 
     unknown = sorted(set(only or ()) - set(SANDBOXES))
     if unknown:

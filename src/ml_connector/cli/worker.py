@@ -43,8 +43,8 @@ def serve(store, config, *, concurrency: int, dispatch_every: int = 5) -> list: 
     """Run one queue worker on this store until SIGTERM or Ctrl-C (`worker`, and `run` on PostgreSQL);
     returns the summaries of the runs it did."""
     from ml_connector.cli.flows import _print_stamped, _stamp
+    from ml_connector.clock import Clock
     from ml_connector.executors.queue import QueueExecutor, WorkerContext
-    from ml_connector.transport.clock import Clock
 
     logging.getLogger("procrastinate").setLevel(logging.WARNING)
     url = store.engine.url.render_as_string(hide_password=False)

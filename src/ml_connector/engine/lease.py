@@ -15,10 +15,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, or_, update
 from sqlalchemy.orm import Session
 
+from ml_connector.clock import Clock
 from ml_connector.engine.dialect import insert_ignore, rowcount
 from ml_connector.engine.models import Lease
 from ml_connector.errors import MlConnectorError
-from ml_connector.transport.clock import Clock
 
 log = logging.getLogger(__name__)
 

@@ -39,6 +39,7 @@ from sqlalchemy import Connection as SAConnection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from ml_connector.clock import SYSTEM_CLOCK, Clock
 from ml_connector.engine import lease, migrate, paths
 from ml_connector.engine.buckets import SharedBuckets
 from ml_connector.engine.dialect import dialect_insert, insert_ignore, make_engine, rowcount
@@ -63,7 +64,6 @@ from ml_connector.engine.redact import install_log_redaction, redact_pii, scrub
 from ml_connector.engine.search_facts import facts as search_facts
 from ml_connector.engine.vault import Vault
 from ml_connector.errors import ConfigurationError
-from ml_connector.transport.clock import SYSTEM_CLOCK, Clock
 from ml_connector.transport.stop import Interrupted
 
 log = logging.getLogger(__name__)

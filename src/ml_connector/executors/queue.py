@@ -28,6 +28,7 @@ from procrastinate import RetryDecision
 from procrastinate.exceptions import AlreadyEnqueued
 from sqlalchemy.engine import make_url
 
+from ml_connector.clock import Clock
 from ml_connector.config import DeploymentConfig
 from ml_connector.engine.store import Store
 from ml_connector.errors import ConfigurationError, TransientError
@@ -36,7 +37,6 @@ from ml_connector.executors.schedule import DuePair, due_pairs
 from ml_connector.flows.context import FlowSummary
 from ml_connector.flows.runner import run_flow
 from ml_connector.transport import stop as stopping
-from ml_connector.transport.clock import Clock
 from ml_connector.transport.retry import RetryPolicy
 
 log = logging.getLogger(__name__)

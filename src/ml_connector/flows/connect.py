@@ -12,9 +12,9 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
+from ml_connector.clock import SYSTEM_CLOCK, Clock
 from ml_connector.errors import ConfigurationError, MlConnectorError
 from ml_connector.sources.amazon.regions import MARKETPLACES, REGIONS
-from ml_connector.transport.clock import SYSTEM_CLOCK, Clock
 from ml_connector.transport.retry import RetryPolicy
 
 ENDPOINT_VERSION = re.compile(r"^\d{2}\.\d{3}\.\d{3}$")

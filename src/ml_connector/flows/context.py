@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any, Protocol
 
+from ml_connector.clock import SYSTEM_CLOCK, Clock
 from ml_connector.config import ConnectionConfig, DeploymentConfig
 from ml_connector.engine.posting import PostingEngine, claim_ttl_for
 from ml_connector.engine.store import DEFAULT_HEARTBEAT, Store
@@ -22,7 +23,6 @@ from ml_connector.flows import registry
 from ml_connector.sources.amazon import SpApiClient
 from ml_connector.sources.amazon.regions import MARKETPLACES
 from ml_connector.targets.protocol import ErpTarget, PostingTarget
-from ml_connector.transport.clock import SYSTEM_CLOCK, Clock
 from ml_connector.transport.retry import RetryPolicy
 
 

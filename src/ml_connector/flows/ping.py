@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from ml_connector.clock import SYSTEM_CLOCK, Clock
 from ml_connector.config import ConnectionConfig
 from ml_connector.engine.store import Store
 from ml_connector.errors import MlConnectorError
 from ml_connector.flows.context import build_amazon, build_target
-from ml_connector.transport.clock import SYSTEM_CLOCK, Clock
 from ml_connector.transport.retry import RetryPolicy
 
 

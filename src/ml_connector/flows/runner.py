@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
+from ml_connector.clock import Clock
 from ml_connector.config import ConnectionConfig, DeploymentConfig
 from ml_connector.engine.lease import LeaseHeld
 from ml_connector.engine.store import DEFAULT_HEARTBEAT, Store, new_owner, one_line
@@ -22,7 +23,6 @@ from ml_connector.flows import registry
 from ml_connector.flows.context import FlowSummary, Progress, open_context
 from ml_connector.ops.pause import paused_summary
 from ml_connector.transport import stop as stopping
-from ml_connector.transport.clock import Clock
 
 log = logging.getLogger(__name__)
 

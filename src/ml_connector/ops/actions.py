@@ -227,8 +227,8 @@ def run_now(
     background: bool = False,
 ):  # noqa: ANN201 - FlowSummary, or the thread running it
     """One run of one flow now, under the same lease as `sync` (a paused connection does not run)."""
+    from ml_connector.clock import Clock
     from ml_connector.flows.runner import run_flow
-    from ml_connector.transport.clock import Clock
 
     config = config or load_config()
     conn = config.connection(connection)
@@ -253,8 +253,8 @@ def ping(
     store: Store, connection: str, *, user: str, config: DeploymentConfig | None = None
 ) -> list[tuple[str, list[str]]]:
     """The CLI's ping: each system of the connection answers, or the problems in words."""
+    from ml_connector.clock import Clock
     from ml_connector.flows.ping import ping_connection
-    from ml_connector.transport.clock import Clock
 
     config = config or load_config()
     results = ping_connection(store, config.connection(connection), clock=Clock(config.time_scale))

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ml_connector.clock import Clock
 from ml_connector.config import DeploymentConfig, load_config
 from ml_connector.engine.store import Store
 from ml_connector.sandbox.faults import FaultPlan
 from ml_connector.sandbox.server import RunningServer, serve_in_thread
-from ml_connector.transport.clock import Clock
 
 M3_CONNECTION = "us-ca-m3"
 ACUMATICA_CONNECTION = "uk-acumatica"

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ml_connector.transport.clock import Clock
+from ml_connector.clock import Clock
 
 CONTROL_PATH = "/_sandbox/faults"
 

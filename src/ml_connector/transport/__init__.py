@@ -1,1 +1,1 @@
-"""The one HTTP stack: httpx, one retry policy, token buckets, and a clock that can be scaled."""
+"""The one HTTP stack: httpx, one retry policy and token buckets (time comes from ``ml_connector.clock``)."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 
-from ml_connector.transport.clock import SYSTEM_CLOCK, Clock
+from ml_connector.clock import SYSTEM_CLOCK, Clock
 
 
 class TokenBucket:

@@ -15,7 +15,7 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
-from ml_connector.transport.clock import SYSTEM_CLOCK, Clock
+from ml_connector.clock import SYSTEM_CLOCK, Clock
 
 log = logging.getLogger(__name__)
 

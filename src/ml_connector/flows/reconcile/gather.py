@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
+from ml_connector.clock import Clock
 from ml_connector.config import ConnectionConfig
 from ml_connector.engine.store import Store
 from ml_connector.errors import MlConnectorError, PermanentError
@@ -31,7 +32,6 @@ from ml_connector.settlement.balance import amazon_balance
 from ml_connector.sources.amazon import balances as amazon_figures
 from ml_connector.sources.amazon.regions import MARKETPLACES
 from ml_connector.sources.amazon.resources import FinancialEventGroup, Transaction
-from ml_connector.transport.clock import Clock
 
 SETTLE_DELAY = timedelta(days=2)
 

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from ml_connector.clock import Clock
 from ml_connector.sandbox.acumatica import gi, openapi
 from ml_connector.sandbox.acumatica.contract import fields
 from ml_connector.sandbox.acumatica.odata import FilterError, filter_fields, parse_filter
@@ -40,7 +41,6 @@ from ml_connector.sandbox.acumatica.state import (
 )
 from ml_connector.sandbox.acumatica.writes import Conflict, Rejected, upsert
 from ml_connector.sandbox.faults import FaultInjectionMiddleware, FaultPlan
-from ml_connector.transport.clock import Clock
 
 BUILD = "24.212.0031"
 SESSION_COOKIE = "ASP.NET_SessionId"

@@ -16,8 +16,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from ml_connector.clock import Clock
 from ml_connector.sandbox.catalog import MARKETPLACES, products
-from ml_connector.transport.clock import Clock
 from ml_connector.transport.ratelimit import TokenBucket
 
 SUPPORTED_VERSIONS = ("23.200.001", "24.200.001")

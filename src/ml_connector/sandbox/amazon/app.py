@@ -14,11 +14,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ml_connector.clock import Clock
 from ml_connector.sandbox.amazon import balances, finances, listings, lwa, orders, reports
 from ml_connector.sandbox.amazon.http import error_response, operation
 from ml_connector.sandbox.amazon.state import SELLER_ID, SandboxCredentials, SandboxState
 from ml_connector.sandbox.faults import FaultInjectionMiddleware, FaultPlan
-from ml_connector.transport.clock import Clock
 
 # (method, path, operation name, handler)
 OPERATIONS = (

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from ml_connector.clock import Clock
 from ml_connector.sandbox.amazon.world import (
     CENT,
     US_TAX_RATE,
@@ -27,7 +28,6 @@ from ml_connector.sandbox.amazon.world import (
 from ml_connector.sandbox.catalog import MARKETPLACES, products
 from ml_connector.settlement.writer import V2_REPORT_TYPE, write_flat_file_v2
 from ml_connector.sources.amazon.limits import USAGE_PLANS
-from ml_connector.transport.clock import Clock
 from ml_connector.transport.ratelimit import TokenBucket
 
 TOKEN_LIFETIME = 3600

@@ -16,12 +16,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from ml_connector.clock import Clock
 from ml_connector.sandbox.faults import FaultInjectionMiddleware, FaultPlan
 from ml_connector.sandbox.m3 import world as tenant
 from ml_connector.sandbox.m3.metadata import MiCatalog, load
 from ml_connector.sandbox.m3.mi import OPTION_NAMES, execute, v1_body, v2_envelope, v2_result
 from ml_connector.sandbox.m3.world import M3World, MiFault
-from ml_connector.transport.clock import Clock
 from ml_connector.transport.ratelimit import TokenBucket
 
 TENANT = "MLC_TST"

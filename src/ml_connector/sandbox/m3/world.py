@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
+from ml_connector.clock import Clock
 from ml_connector.sandbox.catalog import products
 from ml_connector.sandbox.m3 import export
-from ml_connector.transport.clock import Clock
 
 COMPANY = "100"
 DIVISION = "AAA"

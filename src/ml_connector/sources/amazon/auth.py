@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from ml_connector.clock import SYSTEM_CLOCK, Clock
 from ml_connector.errors import AuthenticationError
 from ml_connector.transport.client import ApiClient
-from ml_connector.transport.clock import SYSTEM_CLOCK, Clock
 from ml_connector.transport.retry import RetryPolicy
 from ml_connector.transport.urls import require_secure_url
 

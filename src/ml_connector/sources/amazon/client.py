@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from ml_connector.clock import SYSTEM_CLOCK, Clock
 from ml_connector.sources.amazon.api import feeds, finances, listings, orders, reports, sellers, tokens
 from ml_connector.sources.amazon.auth import LwaAuth, LwaCredentials
 from ml_connector.sources.amazon.limits import limiter_for
 from ml_connector.sources.amazon.regions import LWA_TOKEN_URL, region
 from ml_connector.sources.amazon.transport import SpApiTransport
-from ml_connector.transport.clock import SYSTEM_CLOCK, Clock
 from ml_connector.transport.retry import RetryPolicy
 from ml_connector.transport.urls import require_secure_url
 

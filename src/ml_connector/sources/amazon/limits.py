@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ml_connector.transport.clock import SYSTEM_CLOCK, Clock
+from ml_connector.clock import SYSTEM_CLOCK, Clock
 from ml_connector.transport.ratelimit import TokenBucket
 
 if TYPE_CHECKING:

@@ -19,13 +19,13 @@ from typing import Any
 
 import httpx
 
+from ml_connector.clock import Clock
 from ml_connector.errors import AuthenticationError, PermanentError
 from ml_connector.sources.amazon.auth import LwaAuth
 from ml_connector.sources.amazon.limits import RateLimiter
 from ml_connector.sources.amazon.operations import note_call
 from ml_connector.transport.auth import LwaTokenAuth
 from ml_connector.transport.client import ApiClient
-from ml_connector.transport.clock import Clock
 from ml_connector.transport.retry import RetryPolicy
 
 USER_AGENT = "ml-connector/0.1 (Language=Python)"

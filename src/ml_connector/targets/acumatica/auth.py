@@ -17,12 +17,12 @@ from typing import Any, Protocol
 
 import httpx
 
+from ml_connector.clock import Clock
 from ml_connector.errors import AuthenticationError, TransientError
 from ml_connector.targets.acumatica.errors import is_login_limit, target_message
 from ml_connector.targets.acumatica.settings import AcumaticaCredentials, AcumaticaSettings
 from ml_connector.targets.acumatica.values import loads
 from ml_connector.transport.client import ApiClient, Failure
-from ml_connector.transport.clock import Clock
 from ml_connector.transport.retry import RetryPolicy
 
 NO_AUTH = httpx.Auth()

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from ml_connector.clock import SYSTEM_CLOCK, Clock
 from ml_connector.errors import ConfigurationError, PermanentError, TransientError
 from ml_connector.targets.acumatica.auth import TIMEOUT, Session, login_limit, open_session
 from ml_connector.targets.acumatica.endpoint import fetch_instance_info, require_version
@@ -30,7 +31,6 @@ from ml_connector.targets.acumatica.settings import AcumaticaCredentials, Acumat
 from ml_connector.targets.acumatica.values import dumps, loads, odata_datetime, unwrap, wrap
 from ml_connector.transport.auth import AcumaticaSessionAuth
 from ml_connector.transport.client import ApiClient, Failure
-from ml_connector.transport.clock import SYSTEM_CLOCK, Clock
 from ml_connector.transport.retry import RetryPolicy
 
 

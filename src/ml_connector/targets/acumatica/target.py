@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from ml_connector.clock import SYSTEM_CLOCK, Clock
 from ml_connector.errors import MlConnectorError, PermanentError
 from ml_connector.model.documents import (
     CreditNoteDocument,
@@ -39,7 +40,6 @@ from ml_connector.targets.acumatica.payments import PaymentPoster
 from ml_connector.targets.acumatica.sales import CreditMemoPoster, SalesPoster
 from ml_connector.targets.acumatica.settings import AcumaticaCredentials, AcumaticaSettings
 from ml_connector.targets.acumatica.shipments import ShipmentReader
-from ml_connector.transport.clock import SYSTEM_CLOCK, Clock
 from ml_connector.transport.retry import RetryPolicy
 
 Poster = CustomerPoster | SalesPoster | CreditMemoPoster | JournalPoster | PaymentPoster

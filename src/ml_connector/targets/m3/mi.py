@@ -19,13 +19,13 @@ from typing import Literal
 
 import httpx
 
+from ml_connector.clock import SYSTEM_CLOCK, Clock
 from ml_connector.errors import AuthenticationError, ConfigurationError, PermanentError
 from ml_connector.targets.m3.ionapi import IonApiFile
 from ml_connector.targets.m3.responses import MiResult, Record, parse_body
 from ml_connector.targets.m3.token import IonTokenClient
 from ml_connector.transport.auth import IonTokenAuth
 from ml_connector.transport.client import ApiClient
-from ml_connector.transport.clock import SYSTEM_CLOCK, Clock
 from ml_connector.transport.ratelimit import TokenBucket
 from ml_connector.transport.retry import RetryPolicy
 

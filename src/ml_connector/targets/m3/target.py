@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from ml_connector.clock import SYSTEM_CLOCK, Clock
 from ml_connector.errors import ConfigurationError, MlConnectorError, PermanentError
 from ml_connector.model.documents import (
     CreditNoteDocument,
@@ -35,7 +36,6 @@ from ml_connector.targets.m3.responses import MiError
 from ml_connector.targets.m3.settings import M3Settings
 from ml_connector.targets.m3.shipments import ShipmentReader
 from ml_connector.targets.m3.token import IonTokenClient
-from ml_connector.transport.clock import SYSTEM_CLOCK, Clock
 from ml_connector.transport.retry import RetryPolicy
 
 

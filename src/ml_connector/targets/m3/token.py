@@ -15,10 +15,10 @@ from typing import Literal
 
 import httpx
 
+from ml_connector.clock import SYSTEM_CLOCK, Clock
 from ml_connector.errors import AuthenticationError, ConfigurationError, PermanentError
 from ml_connector.targets.m3.ionapi import IonApiFile
 from ml_connector.transport.client import ApiClient
-from ml_connector.transport.clock import SYSTEM_CLOCK, Clock
 from ml_connector.transport.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
