@@ -106,6 +106,14 @@ def _connect(store, urls: dict, sellers: int) -> None:
         store.save_credentials(name, "m3", ionapi)
 
 
+def _machine_ticks() -> tuple[int, int]:
+    """(busy, total) CPU ticks of the whole machine since boot (/proc/stat): PostgreSQL's backends,
+    the farm and the workers together, to tell whether a run was bound by the machine's cores."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
 def run_once(workers: int, sellers: int, orders: int, scale: float) -> dict:
     from ml_connector.engine.models import Connection, Run
     from ml_connector.engine.store import Store
@@ -136,6 +144,7 @@ def run_once(workers: int, sellers: int, orders: int, scale: float) -> dict:
             _connect(store, urls, sellers)
             pairs = {(f"seller-{i:02d}", flow) for i in range(sellers) for flow in FLOWS}
             farm_cpu = _cpu_seconds(farm.pid)
+            busy_before, total_before = _machine_ticks()
             started = time.monotonic()
             procs = [
                 subprocess.Popen(
@@ -168,6 +177,7 @@ def run_once(workers: int, sellers: int, orders: int, scale: float) -> dict:
                     break
                 time.sleep(0.5)
             elapsed = time.monotonic() - started
+            busy_after, total_after = _machine_ticks()
             worker_cpu = sum(_cpu_seconds(p.pid) for p in procs if p.poll() is None)
             for p in procs:
                 p.send_signal(signal.SIGTERM)
@@ -207,6 +217,8 @@ def run_once(workers: int, sellers: int, orders: int, scale: float) -> dict:
         "overlaps": overlaps,
         "farm_cpu": farm_cpu,
         "worker_cpu": worker_cpu,
+        "machine_busy": (busy_after - busy_before) / max(1, total_after - total_before),
+        "cores": os.cpu_count() or 1,
     }
 
 
@@ -222,6 +234,7 @@ def main(argv: list[str]) -> int:
     print(
         f"{'workers':>7} {'seconds':>8} {'speed-up':>8} {'Amazon/seller':>13} {'429 %':>6} {'M3 req/seller':>13}"
         f" {'MI/seller':>9} {'orders':>7} {'dupl.':>5} {'overlap':>7} {'farm CPU s':>10} {'worker CPU s':>12}"
+        f" {'machine busy':>12}"
     )
     for r in rows:
         print(
@@ -229,6 +242,7 @@ def main(argv: list[str]) -> int:
             f" {r['amazon_per_seller']:>13.1f} {100 * r['rate_429']:>6.2f} {r['m3_requests_per_seller']:>13.1f}"
             f" {r['mi_per_seller']:>9.1f} {r['orders_in_m3']:>7} {r['duplicates']:>5} {r['overlaps']:>7}"
             f" {r['farm_cpu']:>10.1f} {r['worker_cpu']:>12.1f}"
+            f" {100 * r['machine_busy']:>7.0f}% of {r['cores']}"
         )
     last = rows[-1]
     print(
