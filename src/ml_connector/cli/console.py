@@ -5,12 +5,18 @@ actions the console uses)."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from ml_connector.cli.engine import _errors, _open_store
 from ml_connector.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from ml_connector.engine.store import Store
 
 user_app = typer.Typer(help="Console users: add, list, set-role, set-password, remove.", no_args_is_help=True)
 
@@ -66,12 +72,9 @@ def user_add(
 
     with _errors():
         password = _read_password(password_stdin)
-        store = _open_store()
-        try:
-            users.add_user(store, name, role, password)
-            record_action(store, _actor(), "user_add", message=f"user {name} added as {role}")
-        finally:
-            store.close()
+    with _command_store() as store:
+        users.add_user(store, name, role, password)
+        record_action(store, _actor(), "user_add", message=f"user {name} added as {role}")
     typer.echo(f"user {name} added ({role})")
 
 
@@ -80,12 +83,8 @@ def user_list() -> None:
     """List console users and their roles."""
     from ml_connector.ops import users
 
-    with _errors():
-        store = _open_store()
-        try:
-            rows = users.list_users(store)
-        finally:
-            store.close()
+    with _command_store() as store:
+        rows = users.list_users(store)
     if not rows:
         typer.echo("no console users: add one with `ml-connector user add NAME --role admin`")
     for user in rows:
@@ -98,13 +97,9 @@ def user_remove(name: str = typer.Argument(..., help="The user to remove (signed
     from ml_connector.ops import users
     from ml_connector.ops.events import record_action
 
-    with _errors():
-        store = _open_store()
-        try:
-            users.remove_user(store, name)
-            record_action(store, _actor(), "user_remove", message=f"user {name} removed")
-        finally:
-            store.close()
+    with _command_store() as store:
+        users.remove_user(store, name)
+        record_action(store, _actor(), "user_remove", message=f"user {name} removed")
     typer.echo(f"user {name} removed")
 
 
@@ -119,12 +114,9 @@ def user_set_password(
 
     with _errors():
         password = _read_password(password_stdin)
-        store = _open_store()
-        try:
-            users.set_password(store, name, password)
-            record_action(store, _actor(), "user_password", message=f"user {name}: password changed")
-        finally:
-            store.close()
+    with _command_store() as store:
+        users.set_password(store, name, password)
+        record_action(store, _actor(), "user_password", message=f"user {name}: password changed")
     typer.echo(f"user {name}: password changed; its sessions ended")
 
 
@@ -137,15 +129,22 @@ def user_set_role(
     from ml_connector.ops import users
     from ml_connector.ops.events import record_action
 
+    with _command_store() as store:
+        old = users.set_role(store, name, role)
+        if old != role:
+            record_action(store, _actor(), "user_role", message=f"user {name}: role {old} -> {role}")
+    typer.echo(f"user {name} is {role}" + (" already" if old == role else f" (was {old})"))
+
+
+@contextmanager
+def _command_store() -> Iterator[Store]:
+    """The store for one command, closed after it; a failure becomes one line (``_errors``)."""
     with _errors():
         store = _open_store()
         try:
-            old = users.set_role(store, name, role)
-            if old != role:
-                record_action(store, _actor(), "user_role", message=f"user {name}: role {old} -> {role}")
+            yield store
         finally:
             store.close()
-    typer.echo(f"user {name} is {role}" + (" already" if old == role else f" (was {old})"))
 
 
 def _actor() -> str:
@@ -161,12 +160,8 @@ def pause(
     """Pause a connection: no flow of it runs (sync, run, run now) until it is resumed."""
     from ml_connector.ops import actions
 
-    with _errors():
-        store = _open_store()
-        try:
-            actions.pause(store, connection, user=actions.cli_user(), reason=reason)
-        finally:
-            store.close()
+    with _command_store() as store:
+        actions.pause(store, connection, user=actions.cli_user(), reason=reason)
     typer.echo(f"{connection} paused")
 
 
@@ -174,12 +169,8 @@ def resume(connection: str = typer.Argument(..., help="The connection to resume.
     """Resume a paused connection."""
     from ml_connector.ops import actions
 
-    with _errors():
-        store = _open_store()
-        try:
-            actions.resume(store, connection, user=actions.cli_user())
-        finally:
-            store.close()
+    with _command_store() as store:
+        actions.resume(store, connection, user=actions.cli_user())
     typer.echo(f"{connection} resumed")
 
 

@@ -65,22 +65,25 @@ def overview(request: Request) -> Response:
     return render(request, "overview.html", rows=rows, nav="overview")
 
 
-def problems(request: Request) -> Response:
-    user_of(request)
-    f = _filters(request)
-    offset = _int(request.query_params.get("offset"))
+def _problems(request: Request, f: dict[str, str], **page: int) -> queries.Problems:
+    """The problems inbox under the page's filters (the screen and its CSV export read the same)."""
     try:
-        found = queries.problems(
+        return queries.problems(
             console(request).store,
             connection=f["connection"] or None,
             flow=f["flow"] or None,
             error_class=f["class"] or None,
             **_searched(f),
-            offset=offset,
-            limit=PAGE,
+            **page,
         )
     except ConfigurationError as exc:
         raise _not_found(exc) from None
+
+
+def problems(request: Request) -> Response:
+    user_of(request)
+    f = _filters(request)
+    found = _problems(request, f, offset=_int(request.query_params.get("offset")), limit=PAGE)
     template = (
         "problems_table.html" if request.headers.get("hx-target") == "problem-list" else "problems.html"
     )
@@ -99,17 +102,7 @@ def problems(request: Request) -> Response:
 def problems_csv(request: Request) -> Response:
     user_of(request)
     f = _filters(request)
-    try:
-        found = queries.problems(
-            console(request).store,
-            connection=f["connection"] or None,
-            flow=f["flow"] or None,
-            error_class=f["class"] or None,
-            **_searched(f),
-            limit=100_000,
-        )
-    except ConfigurationError as exc:
-        raise _not_found(exc) from None
+    found = _problems(request, f, limit=100_000)
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(
